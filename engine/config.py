@@ -1,0 +1,262 @@
+"""The single source of truth for every run setting.
+
+One dataclass per concern (model, LoRA, data, training) and one per stage. Each field's
+metadata carries its help text and its bounds (``min``/``max``) or ``choices``; ``advanced``
+marks fields a form may fold away. The YAML in a run folder is ``to_dict`` of a ``RunConfig``;
+``from_dict`` is the only way back in, and it rejects unknown keys and bad values with a
+message that names the key (``dpo.beta``), so a typo never trains silently with a default.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+class ConfigError(ValueError):
+    """A setting is unknown or out of range; the message names the key and what is allowed."""
+
+
+def opt(default: Any, help: str, **meta: Any) -> Any:
+    """A dataclass field with its help text and bounds kept next to the default."""
+    return field(default=default, metadata={"help": help, **meta})
+
+
+@dataclass
+class ModelConfig:
+    name_or_path: str = opt(
+        "SmolLM2-135M-Instruct",
+        "A local model name (see `workbench models`) or the path of any Hugging Face model folder.",
+    )
+    finetuning_type: str = opt(
+        "lora", "lora: train a small adapter (fast, small files); full: update every weight.",
+        choices=["lora", "full"],
+    )
+    dtype: str = opt(
+        "auto",
+        "Compute dtype. auto: bfloat16 on GPUs and CPUs with bf16 matrix units (AMX), else float32.",
+        choices=["auto", "bfloat16", "float16", "float32"], advanced=True,
+    )
+
+
+@dataclass
+class LoraConfig:
+    rank: int = opt(8, "LoRA rank r: adapter capacity.", min=1, max=256)
+    alpha: int = opt(16, "LoRA alpha: the adapter's update is scaled by alpha / rank.", min=1, max=512)
+    dropout: float = opt(0.05, "Dropout on the adapter's input.", min=0.0, max=0.9, advanced=True)
+    target: str = opt(
+        "all-linear",
+        "Modules to adapt: all-linear, or comma-separated module names such as q_proj,v_proj.",
+        advanced=True,
+    )
+
+
+@dataclass
+class DataConfig:
+    dataset: str = opt("sql_sft", "Training dataset: a name registered in dataset_info.json.")
+    eval_dataset: str | None = opt(
+        None, "Held-out dataset for evaluation (a registered name). Empty: split val_size off the training set.",
+    )
+    val_size: float = opt(
+        0.0, "Used when eval_dataset is empty: fraction (< 1) or row count (>= 1) held out for eval.",
+        min=0.0, max=100000.0, advanced=True,
+    )
+    max_samples: int | None = opt(None, "Use only the first N training rows (empty: all).", min=1)
+    cutoff_len: int = opt(512, "Maximum tokens per example (prompt + answer); longer ones are truncated.",
+                          min=16, max=131072)
+    dataset_dir: str = opt("data", "Folder holding dataset_info.json and the data files.", advanced=True)
+
+
+@dataclass
+class TrainingConfig:
+    num_train_epochs: float = opt(1.0, "Passes over the training set.", min=0.01, max=100.0)
+    max_steps: int = opt(-1, "Stop after this many optimiser steps (-1: run all epochs).", min=-1)
+    learning_rate: float = opt(2e-4, "Peak learning rate (LoRA likes ~1e-4; full fine-tuning ~1e-5).",
+                               min=0.0, max=1.0)
+    lr_scheduler_type: str = opt("cosine", "Learning-rate schedule after warm-up.",
+                                 choices=["linear", "cosine", "constant", "constant_with_warmup"])
+    warmup_ratio: float = opt(0.05, "Fraction of the steps spent warming the learning rate up.",
+                              min=0.0, max=0.5, advanced=True)
+    per_device_train_batch_size: int = opt(4, "Examples per forward pass.", min=1, max=1024)
+    gradient_accumulation_steps: int = opt(2, "Forward passes per optimiser step.", min=1, max=1024)
+    per_device_eval_batch_size: int = opt(8, "Examples per evaluation forward pass.", min=1, max=1024,
+                                          advanced=True)
+    weight_decay: float = opt(0.0, "AdamW weight decay.", min=0.0, max=1.0, advanced=True)
+    max_grad_norm: float = opt(1.0, "Gradient clipping norm.", min=0.0, max=1000.0, advanced=True)
+    logging_steps: int = opt(5, "Log metrics every N optimiser steps.", min=1)
+    eval_steps: int = opt(0, "Evaluate every N steps (0: only at the end).", min=0)
+    save_steps: int = opt(0, "Save a checkpoint every N steps (0: only the final adapter).", min=0,
+                          advanced=True)
+    gradient_checkpointing: bool = opt(False, "Recompute activations in backward: less memory, ~30% slower.",
+                                       advanced=True)
+    seed: int = opt(42, "Random seed for data order and adapter initialisation.", min=0)
+
+
+@dataclass
+class SFTOptions:
+    assistant_only_loss: bool = opt(
+        False, "Train only on the answer tokens (needs a chat template with generation markers).",
+    )
+    completion_only_loss: bool = opt(
+        True, "For prompt/completion data: do not train on the prompt tokens.", advanced=True,
+    )
+
+
+@dataclass
+class DPOOptions:
+    beta: float = opt(0.1, "DPO beta: lower lets the policy move further from the reference "
+                           "(bolder), higher keeps it closer (more conservative).", min=0.0, max=10.0)
+    loss_type: str = opt("sigmoid", "Preference loss: sigmoid is the original DPO loss.",
+                         choices=["sigmoid", "ipo", "hinge", "robust"])
+    label_smoothing: float = opt(0.0, "Assumed fraction of flipped preference labels (cDPO / robust).",
+                                 min=0.0, max=0.49, advanced=True)
+
+
+STAGE_OPTIONS: dict[str, type] = {"sft": SFTOptions, "dpo": DPOOptions}
+SECTIONS: dict[str, type] = {
+    "model": ModelConfig, "lora": LoraConfig, "data": DataConfig, "training": TrainingConfig,
+}
+
+
+@dataclass
+class RunConfig:
+    stage: str = opt("sft", "Training stage.", choices=list(STAGE_OPTIONS))
+    name: str = opt("run", "A short label for the run folder's name.")
+    init_from: str | None = opt(
+        None, "Parent run folder to start from (e.g. the SFT run a DPO run continues). Its adapter "
+              "(or full model) is the starting point and, for DPO, the frozen reference model.",
+    )
+    model: ModelConfig = field(default_factory=ModelConfig)
+    lora: LoraConfig = field(default_factory=LoraConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    training: TrainingConfig = field(default_factory=TrainingConfig)
+    stage_options: Any = None  # the stage's *Options; dumped under the stage's name
+
+    def __post_init__(self) -> None:
+        if self.stage_options is None and self.stage in STAGE_OPTIONS:
+            self.stage_options = STAGE_OPTIONS[self.stage]()
+
+
+TOP_LEVEL = ("stage", "name", "init_from")
+
+
+def _coerce(key: str, value: Any, f: dataclasses.Field, hint: Any) -> Any:
+    """Check one value against its field's type, bounds and choices; return it coerced."""
+    args = typing.get_args(hint)
+    optional = type(None) in args
+    base = next((a for a in args if a is not type(None)), hint) if args else hint
+    if value is None or (optional and value == ""):
+        if optional:
+            return None
+        raise ConfigError(f"{key}: a value is required ({f.metadata.get('help', '')})")
+    try:
+        if base is bool:
+            if isinstance(value, str) and value.lower() in ("true", "false", "yes", "no", "1", "0"):
+                value = value.lower() in ("true", "yes", "1")
+            elif not isinstance(value, bool):
+                raise TypeError
+        elif base is int:
+            if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+                raise TypeError
+            value = int(value)
+        elif base is float:
+            if isinstance(value, bool):
+                raise TypeError
+            value = float(value)
+        elif base is str:
+            if not isinstance(value, (str, int, float)) or isinstance(value, bool):
+                raise TypeError
+            value = str(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{key}: expected {getattr(base, '__name__', base)}, got {value!r}") from None
+    meta = f.metadata
+    if "choices" in meta and value not in meta["choices"]:
+        raise ConfigError(f"{key}: {value!r} is not one of {', '.join(map(str, meta['choices']))}")
+    if "min" in meta and value < meta["min"]:
+        raise ConfigError(f"{key}: {value} is below the minimum {meta['min']}")
+    if "max" in meta and value > meta["max"]:
+        raise ConfigError(f"{key}: {value} is above the maximum {meta['max']}")
+    return value
+
+
+def _build(cls: type, values: dict | None, prefix: str) -> Any:
+    """Instantiate a section dataclass from a mapping, naming any bad key as prefix.key."""
+    values = values or {}
+    if not isinstance(values, dict):
+        raise ConfigError(f"{prefix}: expected a mapping of settings, got {values!r}")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    hints = typing.get_type_hints(cls)
+    unknown = sorted(set(values) - set(fields))
+    if unknown:
+        raise ConfigError(
+            f"{prefix}.{unknown[0]}: unknown setting; {prefix} accepts {', '.join(fields)}")
+    return cls(**{k: _coerce(f"{prefix}.{k}", v, fields[k], hints[k]) for k, v in values.items()})
+
+
+def from_dict(data: dict) -> RunConfig:
+    """Validate a config mapping (as read from YAML) into a RunConfig."""
+    if not isinstance(data, dict):
+        raise ConfigError("the config must be a mapping of sections (model, lora, data, training, ...)")
+    top_fields = {f.name: f for f in dataclasses.fields(RunConfig)}
+    hints = typing.get_type_hints(RunConfig)
+    stage = _coerce("stage", data.get("stage", "sft"), top_fields["stage"], hints["stage"])
+    allowed = set(TOP_LEVEL) | set(SECTIONS) | {stage}
+    unknown = sorted(set(data) - allowed)
+    if unknown:
+        other_stage = " (settings of another stage)" if unknown[0] in STAGE_OPTIONS else ""
+        raise ConfigError(f"{unknown[0]}: unknown section{other_stage}; a {stage} config accepts "
+                          f"{', '.join(sorted(allowed))}")
+    top = {k: _coerce(k, data[k], top_fields[k], hints[k]) for k in TOP_LEVEL if k in data}
+    sections = {name: _build(cls, data.get(name), name) for name, cls in SECTIONS.items()}
+    stage_options = _build(STAGE_OPTIONS[stage], data.get(stage), stage)
+    return RunConfig(**top, **sections, stage_options=stage_options)
+
+
+def to_dict(cfg: RunConfig) -> dict:
+    """The complete config as plain data: what config.yaml holds."""
+    out: dict[str, Any] = {k: getattr(cfg, k) for k in TOP_LEVEL}
+    for name in SECTIONS:
+        out[name] = dataclasses.asdict(getattr(cfg, name))
+    out[cfg.stage] = dataclasses.asdict(cfg.stage_options)
+    return out
+
+
+def apply_overrides(data: dict, overrides: list[str]) -> dict:
+    """Apply `section.key=value` strings (values parsed as YAML scalars) to a config mapping."""
+    data = {k: (dict(v) if isinstance(v, dict) else v) for k, v in data.items()}
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        if not sep:
+            raise ConfigError(f"--set {item!r}: expected key=value, e.g. training.learning_rate=1e-4")
+        value = yaml.safe_load(raw) if raw != "" else None
+        path = key.strip().split(".")
+        if len(path) == 1:
+            data[path[0]] = value
+        elif len(path) == 2:
+            section = data.setdefault(path[0], {})
+            if not isinstance(section, dict):
+                raise ConfigError(f"{path[0]}: expected a mapping of settings")
+            section[path[1]] = value
+        else:
+            raise ConfigError(f"{key}: keys have the form section.setting, e.g. dpo.beta")
+    return data
+
+
+def load_yaml(path: str | Path, overrides: list[str] = ()) -> RunConfig:
+    """Read, override and validate a YAML config file."""
+    text = Path(path).read_text(encoding="utf-8")
+    try:
+        data = yaml.safe_load(text) or {}
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path}: not valid YAML ({e})") from None
+    return from_dict(apply_overrides(data, list(overrides)))
+
+
+def dump_yaml(cfg: RunConfig) -> str:
+    return yaml.safe_dump(to_dict(cfg), sort_keys=False, allow_unicode=True)

@@ -1,0 +1,164 @@
+"""What every stage shares: the dtype, the starting model (base + parent run), data, TRL arguments.
+
+Runs chain through ``init_from``. A LoRA run that continues a LoRA parent keeps training the
+parent's adapter, so every run's ``adapter/`` applies directly to one base model (no adapter
+stacks to replay when chatting or exporting). A run whose parent is a full fine-tune uses the
+parent's ``model/`` as its base.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from engine.callbacks import STOP
+from engine.config import ConfigError, RunConfig
+from engine.data import load_dataset_for_stage, split_train_eval
+from engine.models import resolve_model
+from engine.rundir import output_dir, read_config, read_status, resolve_run
+
+log = logging.getLogger("engine")
+
+
+def compute_dtype(name: str) -> torch.dtype:
+    """Resolve the config's dtype. On CPUs without bf16 matrix units (AMX), bf16 matmuls are
+    emulated and measured ~30x slower than fp32, so `auto` only picks bf16 where it is fast."""
+    if name != "auto":
+        return getattr(torch, name)
+    if torch.cuda.is_available():
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return torch.bfloat16 if torch.cpu._is_amx_tile_supported() else torch.float32
+
+
+def parent_run(cfg: RunConfig) -> Path | None:
+    """The init_from run folder, checked to have finished weights."""
+    if not cfg.init_from:
+        return None
+    try:
+        parent = resolve_run(cfg.init_from)
+    except FileNotFoundError as e:
+        raise ConfigError(f"init_from: {e}") from None
+    if output_dir(parent) is None:
+        state = read_status(parent).get("state")
+        raise ConfigError(f"init_from: run {parent.name} has no saved adapter or model (state: {state}); "
+                          "pick a completed or stopped run")
+    return parent
+
+
+def base_model_path(cfg: RunConfig) -> Path:
+    """The base weights a run's adapter applies to (follows full-fine-tune parents up the chain)."""
+    parent = parent_run(cfg)
+    if parent is None:
+        return resolve_model(cfg.model.name_or_path)
+    out = output_dir(parent)
+    return out if out.name == "model" else base_model_path(read_config(parent))
+
+
+def check_same_model(cfg: RunConfig, parent: Path) -> None:
+    parent_model = read_config(parent).model.name_or_path
+    if resolve_model(parent_model) != resolve_model(cfg.model.name_or_path):
+        raise ConfigError(f"model.name_or_path: {cfg.model.name_or_path!r} differs from the parent run's "
+                          f"{parent_model!r}; an adapter only fits the model it was trained on")
+
+
+def load_tokenizer(model_path: Path):
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(model_path)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
+def load_start_model(cfg: RunConfig):
+    """The model a stage trains: base (+ parent weights) wrapped for LoRA or full training.
+
+    Returns (model, base_path). For LoRA the model is a PeftModel whose trainable adapter is
+    either fresh or the parent's; with a parent adapter, TRL's DPO trainer keeps a frozen copy of
+    it as the reference, so the reference is the parent (SFT) model, not the bare base.
+    """
+    from peft import LoraConfig, PeftModel, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    parent = parent_run(cfg)
+    if parent is not None:
+        check_same_model(cfg, parent)
+    base_path = base_model_path(cfg)
+    model = AutoModelForCausalLM.from_pretrained(base_path, dtype=compute_dtype(cfg.model.dtype))
+    parent_out = output_dir(parent) if parent else None
+    parent_adapter = parent_out if parent_out is not None and parent_out.name == "adapter" else None
+
+    if cfg.model.finetuning_type == "full":
+        if parent_adapter is not None:
+            model = PeftModel.from_pretrained(model, parent_adapter).merge_and_unload()
+        return model, base_path
+    if parent_adapter is not None:
+        log.info("continuing the adapter of %s (its LoRA shape wins over the lora section)", parent.name)
+        return PeftModel.from_pretrained(model, parent_adapter, is_trainable=True), base_path
+    targets = cfg.lora.target if cfg.lora.target == "all-linear" else \
+        [t.strip() for t in cfg.lora.target.split(",") if t.strip()]
+    lora = LoraConfig(r=cfg.lora.rank, lora_alpha=cfg.lora.alpha, lora_dropout=cfg.lora.dropout,
+                      target_modules=targets, task_type="CAUSAL_LM")
+    return get_peft_model(model, lora), base_path
+
+
+def load_splits(cfg: RunConfig, preference: bool):
+    """(train, eval or None) in TRL's conversational format."""
+    d = cfg.data
+    train = load_dataset_for_stage(d.dataset, d.dataset_dir, preference, d.max_samples)
+    if d.eval_dataset:
+        return train, load_dataset_for_stage(d.eval_dataset, d.dataset_dir, preference)
+    return split_train_eval(train, d.val_size, cfg.training.seed)
+
+
+def trainer_arguments(cfg: RunConfig, run_dir: Path, has_eval: bool) -> dict[str, Any]:
+    """Keyword arguments shared by TRL's *Config classes (they all extend TrainingArguments)."""
+    t = cfg.training
+    dtype = compute_dtype(cfg.model.dtype)
+    on_gpu = torch.cuda.is_available()
+    return dict(
+        output_dir=str(run_dir / "checkpoints"),
+        num_train_epochs=t.num_train_epochs, max_steps=t.max_steps,
+        learning_rate=t.learning_rate, lr_scheduler_type=t.lr_scheduler_type, warmup_steps=t.warmup_ratio,
+        per_device_train_batch_size=t.per_device_train_batch_size,
+        gradient_accumulation_steps=t.gradient_accumulation_steps,
+        per_device_eval_batch_size=t.per_device_eval_batch_size,
+        weight_decay=t.weight_decay, max_grad_norm=t.max_grad_norm,
+        logging_steps=t.logging_steps, logging_first_step=True,
+        eval_strategy="steps" if has_eval and t.eval_steps else "no",
+        eval_steps=t.eval_steps or None,
+        save_strategy="steps" if t.save_steps else "no", save_steps=t.save_steps or 500,
+        save_total_limit=2, save_only_model=True,
+        gradient_checkpointing=t.gradient_checkpointing,
+        seed=t.seed, data_seed=t.seed,
+        bf16=on_gpu and dtype == torch.bfloat16, fp16=on_gpu and dtype == torch.float16,
+        use_cpu=not on_gpu,
+        include_num_input_tokens_seen=True,
+        report_to="none", disable_tqdm=True, dataloader_num_workers=0,
+        max_length=cfg.data.cutoff_len,
+    )
+
+
+def train_and_save(trainer, cfg: RunConfig, run_dir: Path) -> Path:
+    """Train, evaluate on the held-out split, and save; a stop request still saves."""
+    trainer.train()
+    if trainer.eval_dataset is not None and not STOP.requested:
+        trainer.evaluate()
+    return save_final(trainer, cfg, run_dir, trainer.processing_class)
+
+
+def save_final(trainer, cfg: RunConfig, run_dir: Path, tokenizer) -> Path:
+    """Save the trained adapter (LoRA) or the whole model (full) where the run contract says."""
+    out = run_dir / ("model" if cfg.model.finetuning_type == "full" else "adapter")
+    model = trainer.accelerator.unwrap_model(trainer.model)
+    if cfg.model.finetuning_type != "full":
+        # TRL's DPO trainer keeps the frozen reference as an extra "ref" adapter; only ours is the result.
+        model.save_pretrained(out, selected_adapters=["default"])
+    else:
+        model.save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    log.info("saved %s", out)
+    return out

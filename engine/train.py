@@ -1,0 +1,66 @@
+"""The engine process: `python -m engine.train RUN_DIR`.
+
+Reads only RUN_DIR/config.yaml, trains the stage, and keeps status.json, metrics.jsonl and
+engine.log current. SIGTERM ends training at the next step and still saves the adapter
+(state "stopped"); any exception leaves state "failed" with the error text.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sys
+import time
+import traceback
+from pathlib import Path
+
+from engine.callbacks import STOP, RunFolderCallback
+from engine.rundir import read_config, write_status
+
+log = logging.getLogger("engine")
+
+
+def setup_logging(run_dir: Path) -> None:
+    handler = logging.FileHandler(run_dir / "engine.log", encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    for name in ("engine", "transformers", "trl", "peft"):
+        logging.getLogger(name).addHandler(handler)
+    logging.getLogger("engine").setLevel(logging.INFO)
+    logging.getLogger("transformers").setLevel(logging.WARNING)
+
+
+def run(run_dir: Path) -> str:
+    """Train one run folder in this process and return its final state."""
+    from engine.stages import STAGES  # heavy imports (torch, trl) after the status is written
+
+    write_status(run_dir, state="running", pid=os.getpid(), started=time.time(), error=None)
+    try:
+        cfg = read_config(run_dir)
+        log.info("stage %s, model %s, dataset %s", cfg.stage, cfg.model.name_or_path, cfg.data.dataset)
+        STAGES[cfg.stage](cfg, run_dir, [RunFolderCallback(run_dir)])
+    except BaseException as e:  # noqa: BLE001 - every failure must reach status.json
+        log.error("run failed:\n%s", traceback.format_exc())
+        write_status(run_dir, state="failed", ended=time.time(), error=f"{type(e).__name__}: {e}")
+        return "failed"
+    state = "stopped" if STOP.requested else "completed"
+    write_status(run_dir, state=state, ended=time.time())
+    log.info("run %s", state)
+    return state
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if len(argv) != 1 or not (Path(argv[0]) / "config.yaml").exists():
+        print("usage: python -m engine.train RUN_DIR  (a folder holding config.yaml)", file=sys.stderr)
+        return 2
+    run_dir = Path(argv[0]).resolve()
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never reach for a hub; models are local folders
+    os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+    setup_logging(run_dir)
+    signal.signal(signal.SIGTERM, STOP.set)
+    return 0 if run(run_dir) != "failed" else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

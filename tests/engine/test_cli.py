@@ -1,0 +1,48 @@
+"""The `workbench` command as a user types it: the smoke pair, runs, generate, config errors."""
+
+from __future__ import annotations
+
+import pytest
+
+from engine.cli import main
+from engine.rundir import list_runs, read_config, read_status
+from tests.conftest import REPO
+
+
+def test_bad_override_is_rejected_naming_the_key(capsys, saves):
+    before = list_runs()
+    assert main(["train", str(REPO / "examples/smoke/dpo.yaml"), "--set", "dpo.beta=-1"]) == 2
+    assert capsys.readouterr().err.startswith("error: dpo.beta: -1.0 is below the minimum")
+    assert list_runs() == before  # nothing created for a rejected config
+
+
+def test_config_prints_every_default(capsys):
+    assert main(["config", str(REPO / "examples/smoke/sft.yaml"), "--set", "lora.rank=4"]) == 0
+    out = capsys.readouterr().out
+    assert "rank: 4" in out and "lora_dropout" not in out and "dropout: 0.05" in out
+
+
+@pytest.fixture(scope="module")
+def smoke_runs(saves):
+    assert main(["models", "make-tiny"]) == 0
+    assert main(["train", str(REPO / "examples/smoke/sft.yaml")]) == 0
+    sft = list_runs()[0]
+    assert main(["train", str(REPO / "examples/smoke/dpo.yaml")]) == 0
+    dpo = list_runs()[0]
+    return sft, dpo
+
+
+def test_smoke_pair_chains_sft_into_dpo(smoke_runs, capsys):
+    sft, dpo = smoke_runs
+    assert read_status(sft)["state"] == read_status(dpo)["state"] == "completed"
+    assert read_config(dpo).init_from == str(sft)  # latest:sft was resolved and recorded
+    assert main(["runs"]) == 0
+    out = capsys.readouterr().out
+    assert sft.name in out and dpo.name in out and "rewards/accuracies=" in out
+
+
+def test_generate_with_a_runs_adapter(smoke_runs, capsys):
+    _sft, dpo = smoke_runs
+    assert main(["generate", "--model", "tiny-llama", "--adapter", dpo.name, "--max-new-tokens", "5",
+                 "List all users."]) == 0
+    assert capsys.readouterr().out.strip()

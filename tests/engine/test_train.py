@@ -1,0 +1,145 @@
+"""End-to-end engine runs on a tiny random model: the run-folder contract, SFT -> DPO chaining,
+the reference model, metrics at every logging step, SIGTERM and crashes."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from engine.config import from_dict, to_dict
+from engine.launch import follow, start_engine, stop_engine
+from engine.rundir import create_run, read_config, read_metrics, read_status
+from tests.conftest import tiny_config
+
+REWARD_KEYS = ("rewards/chosen", "rewards/rejected", "rewards/accuracies", "rewards/margins")
+
+
+def run_engine(config: dict):
+    run_dir = create_run(from_dict(config))
+    proc = start_engine(run_dir)
+    status = follow(run_dir, lambda *_: None, proc=proc, interval=0.2)
+    assert proc.wait(timeout=60) == (0 if status["state"] != "failed" else 1)
+    return run_dir, status
+
+
+def adapter_weights(run_dir):
+    return load_file(run_dir / "adapter" / "adapter_model.safetensors")
+
+
+@pytest.fixture(scope="module")
+def sft_run(tiny_model):
+    run_dir, status = run_engine(tiny_config("sft", data={"eval_dataset": "sql_sft_eval"}))
+    assert status["state"] == "completed", status
+    return run_dir
+
+
+@pytest.fixture(scope="module")
+def dpo_run(sft_run):
+    run_dir, status = run_engine(tiny_config("dpo", init_from=str(sft_run), data={"eval_dataset": "sql_dpo_eval"}))
+    assert status["state"] == "completed", status
+    return run_dir
+
+
+def test_run_folder_contents(sft_run):
+    assert sorted(p.name for p in sft_run.iterdir()) == [
+        "adapter", "checkpoints", "config.yaml", "engine.log", "metrics.jsonl", "status.json"]
+    status = read_status(sft_run)
+    assert status["state"] == "completed" and status["step"] == status["max_steps"] == 4
+    assert status["error"] is None and status["ended"] >= status["started"]
+    assert to_dict(read_config(sft_run)) == to_dict(from_dict(tiny_config("sft", data={"eval_dataset": "sql_sft_eval"})))
+    assert "run completed" in (sft_run / "engine.log").read_text()
+
+
+def test_sft_metrics_and_parameters_changed(sft_run):
+    lines = read_metrics(sft_run)
+    train = [m for m in lines if "loss" in m]
+    assert [m["step"] for m in train] == [1, 2, 3, 4]  # logging_steps=1
+    for m in train:
+        assert {"learning_rate", "grad_norm", "epoch", "wall_time", "memory_rss_mb",
+                "num_input_tokens_seen"} <= set(m)
+    assert any("tokens_per_second" in m for m in train)
+    assert "eval_loss" in lines[-1]
+    # LoRA B matrices start at zero; training must have moved them
+    weights = adapter_weights(sft_run)
+    lora_b = [w for k, w in weights.items() if "lora_B" in k]
+    assert lora_b and all(w.abs().sum() > 0 for w in lora_b)
+
+
+def test_dpo_logs_reward_metrics_at_every_logging_step(dpo_run):
+    lines = read_metrics(dpo_run)
+    train = [m for m in lines if "loss" in m]
+    assert [m["step"] for m in train] == [1, 2, 3, 4]
+    for m in train:
+        assert set(REWARD_KEYS) | {"logps/chosen", "logps/rejected"} <= set(m), m
+    evals = [m for m in lines if "eval_loss" in m]
+    assert evals and {f"eval_{k}" for k in REWARD_KEYS} <= set(evals[-1])
+    # policy starts at the reference (the SFT model): zero implicit reward at step 1
+    assert train[0]["rewards/chosen"] == pytest.approx(0, abs=1e-4)
+    assert train[-1]["rewards/margins"] > 0
+
+
+def test_dpo_continues_and_changes_the_sft_adapter(sft_run, dpo_run):
+    sft, dpo = adapter_weights(sft_run), adapter_weights(dpo_run)
+    assert sft.keys() == dpo.keys()  # same adapter shape, applies to the bare base model
+    assert any(not torch.equal(sft[k], dpo[k]) for k in sft)
+    assert not any(".ref." in k for k in dpo)  # TRL's frozen reference copy is not saved
+
+
+def test_reference_model_is_the_sft_model(sft_run, saves):
+    """The reference log-probs TRL uses equal those of base + SFT adapter (not the bare base),
+    even after the policy has been trained."""
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    from engine.stages import dpo
+
+    cfg = from_dict(tiny_config("dpo", init_from=str(sft_run), training={"max_steps": 2}))
+    run_dir = create_run(cfg)
+    trainer = dpo.build_trainer(cfg, run_dir, callbacks=[])
+    trainer.train()
+    batch = next(iter(trainer.get_eval_dataloader(trainer.train_dataset)))
+    ref_chosen, ref_rejected = trainer.compute_ref_log_probs(trainer.model, batch)
+
+    def sequence_logps(model):
+        logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits[:, :-1]
+        token_logps = logits.log_softmax(-1).gather(-1, batch["input_ids"][:, 1:, None]).squeeze(-1)
+        return (token_logps * batch["completion_mask"][:, 1:]).sum(-1).chunk(2)
+
+    base = AutoModelForCausalLM.from_pretrained(saves / "models" / "tiny").eval()
+    with torch.no_grad():
+        base_chosen, _ = sequence_logps(base)
+        sft_chosen, sft_rejected = sequence_logps(PeftModel.from_pretrained(base, sft_run / "adapter"))
+    torch.testing.assert_close(ref_chosen, sft_chosen, rtol=1e-4, atol=1e-3)
+    torch.testing.assert_close(ref_rejected, sft_rejected, rtol=1e-4, atol=1e-3)
+    assert not torch.allclose(ref_chosen, base_chosen, atol=1e-2)
+
+
+def test_sigterm_stops_and_saves_the_adapter(tiny_model):
+    run_dir = create_run(from_dict(tiny_config("sft", training={"max_steps": 100000})))
+    proc = start_engine(run_dir)
+    deadline = time.time() + 120
+    while read_status(run_dir).get("step", 0) < 2:
+        assert proc.poll() is None and time.time() < deadline, (run_dir / "engine.log").read_text()
+        time.sleep(0.2)
+    assert stop_engine(run_dir)
+    status = follow(run_dir, lambda *_: None, proc=proc, interval=0.2)
+    assert proc.wait(timeout=60) == 0
+    assert status["state"] == "stopped" and 2 <= status["step"] < 100000
+    assert (run_dir / "adapter" / "adapter_model.safetensors").exists()
+    assert not stop_engine(run_dir)  # nothing left to stop
+
+
+def test_crash_leaves_failed_status_with_the_error(tiny_model):
+    run_dir, status = run_engine(tiny_config("dpo", data={"dataset": "sql_sft"}))
+    assert status["state"] == "failed"
+    assert "ranking" in status["error"] and "sql_sft" in status["error"]
+    assert "Traceback" in (run_dir / "engine.log").read_text()
+
+
+def test_init_from_a_run_without_weights_is_rejected(tiny_model):
+    unfinished = create_run(from_dict(tiny_config("sft")))
+    run_dir, status = run_engine(tiny_config("dpo", init_from=str(unfinished)))
+    assert status["state"] == "failed" and status["error"].startswith("ConfigError: init_from:")
