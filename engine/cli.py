@@ -138,6 +138,12 @@ def cmd_config(args) -> int:
     return 0
 
 
+def cmd_demo(args) -> int:
+    from engine import demo
+
+    return demo.main()
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="workbench", description="Align language models: SFT, DPO and more.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -166,7 +172,7 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--tokenizer-from", help="make-tiny: copy this model's tokenizer instead of training one")
     m.set_defaults(func=cmd_models)
     d = sub.add_parser("demo", help="SFT then DPO on the SQL sample with SmolLM2, then compare the adapters")
-    d.set_defaults(func=lambda a: __import__("engine.demo", fromlist=["main"]).main())
+    d.set_defaults(func=cmd_demo)
     return p
 
 

@@ -49,7 +49,8 @@ class ModelConfig:
 class LoraConfig:
     rank: int = opt(8, "LoRA rank r: adapter capacity.", min=1, max=256)
     alpha: int = opt(16, "LoRA alpha: the adapter's update is scaled by alpha / rank.", min=1, max=512)
-    dropout: float = opt(0.05, "Dropout on the adapter's input.", min=0.0, max=0.9, advanced=True)
+    dropout: float = opt(0.0, "Dropout on the adapter's input (0 is fastest: on CPU, dropout cost ~18% of a LoRA step).",
+                         min=0.0, max=0.9, advanced=True)
     target: str = opt(
         "all-linear",
         "Modules to adapt: all-linear, or comma-separated module names such as q_proj,v_proj.",

@@ -60,13 +60,13 @@ def follow(run_dir: Path, on_update: Callable[[dict, list[dict]], None],
     A run whose engine died without writing a final state (killed -9, out of memory) is marked
     failed here, so no run stays "running" forever.
     """
-    seen = 0
+    seen, last_status = 0, None
     while True:
         status = read_status(run_dir)
         metrics = read_metrics(run_dir)
-        if len(metrics) > seen or status.get("state") in FINAL_STATES:
+        if len(metrics) > seen or status != last_status:
             on_update(status, metrics[seen:])
-            seen = len(metrics)
+            seen, last_status = len(metrics), status
         if status.get("state") in FINAL_STATES:
             return status
         exited = proc.poll() is not None if proc else not is_alive(status.get("pid"))

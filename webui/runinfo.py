@@ -1,0 +1,148 @@
+"""What the UI knows about runs, read from their folders on every call (never cached in memory),
+so a page reload or a server restart loses nothing: the folders are the state."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from pathlib import Path
+
+import yaml
+
+from engine.launch import is_alive
+from engine.rundir import FINAL_STATES, list_runs, read_metrics, read_status, runs_root
+
+STALE = "failed-stale"
+LOG_TAIL_LINES = 40
+_TAIL_BYTES = 64 * 1024  # enough for 40 log lines; never read a whole multi-MB log every second
+
+
+def run_names(states: tuple[str, ...] | None = None) -> list[str]:
+    """Run folder names, newest first, optionally only those in some (effective) states."""
+    return [p.name for p in list_runs() if states is None or effective_state(read_status(p)) in states]
+
+
+def run_path(name: str) -> Path:
+    """The folder of a run named in a dropdown; refuses anything that is not a run under runs_root()
+    (a name is all a browser can send, and it must not reach outside saves/runs)."""
+    if not name or "/" in name or "\\" in name or name in (".", ".."):
+        raise FileNotFoundError(f"no run selected ({name!r})")
+    path = runs_root() / name
+    if not (path / "config.yaml").is_file():
+        raise FileNotFoundError(f"run {name} not found in {runs_root()}")
+    return path
+
+
+def effective_state(status: dict) -> str:
+    """The state to show: status.json's, except that a run claiming to run whose engine process is
+    gone (killed -9, out of memory, machine rebooted) is shown as failed-stale."""
+    state = status.get("state", "unknown")
+    if state in ("queued", "running") and status.get("pid") and not is_alive(status.get("pid")):
+        return STALE
+    return state
+
+
+def is_live(status: dict) -> bool:
+    return effective_state(status) in ("queued", "running") and bool(status.get("pid"))
+
+
+def attach_candidate() -> str | None:
+    """The run the Train tab follows after a page load: the newest live run, else the newest run."""
+    names = [p.name for p in list_runs()]
+    live = [n for n in names if is_live(read_status(runs_root() / n))]
+    return (live or names or [None])[0]
+
+
+def fmt_seconds(seconds: float | None) -> str:
+    if seconds is None or seconds < 0:
+        return "-"
+    seconds = int(round(seconds))
+    h, rest = divmod(seconds, 3600)
+    return f"{h}:{rest // 60:02d}:{rest % 60:02d}" if h else f"{rest // 60}:{rest % 60:02d}"
+
+
+def duration(status: dict, now: float | None = None) -> float | None:
+    """Seconds from start to end (or to now, while it runs)."""
+    started = status.get("started")
+    if not started:
+        return None
+    ended = status.get("ended") or (None if status.get("state") in FINAL_STATES else (now or time.time()))
+    return (ended - started) if ended else None
+
+
+def eta(status: dict) -> float | None:
+    """Seconds left, from the engine's own step timing (status.json `elapsed` over `step`)."""
+    step, max_steps, elapsed = status.get("step"), status.get("max_steps"), status.get("elapsed")
+    if not step or not max_steps or elapsed is None or step >= max_steps:
+        return None
+    return elapsed / step * (max_steps - step)
+
+
+def status_markdown(name: str | None) -> str:
+    """The Train tab's status line for a run."""
+    if not name:
+        return "No run yet: set the options below and press **Start**."
+    try:
+        path = run_path(name)
+    except FileNotFoundError as e:
+        return f"**{e}**"
+    status = read_status(path)
+    state = effective_state(status)
+    parts = [f"**{name}**", f"state: **{state}**",
+             f"step {status.get('step') or 0}/{status.get('max_steps') or '?'}",
+             f"time {fmt_seconds(duration(status))}"]
+    if state == "running" and eta(status) is not None:
+        parts.append(f"ETA {fmt_seconds(eta(status))}")
+    text = " · ".join(parts)
+    if state == STALE:
+        text += ("\n\n⚠️ status.json says the run is in progress but its engine process "
+                 f"(pid {status.get('pid')}) is gone; see the log.")
+    if status.get("error"):
+        text += f"\n\n❌ {status['error']}"
+    if status.get("warning"):
+        text += f"\n\n⚠️ {status['warning']}"
+    return text
+
+
+def log_tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
+    """The last lines of a run's engine.log, reading only the file's end."""
+    log = Path(path) / "engine.log"
+    try:
+        with open(log, "rb") as f:
+            f.seek(0, os.SEEK_END)
+            f.seek(max(0, f.tell() - _TAIL_BYTES))
+            text = f.read().decode("utf-8", errors="replace")
+    except FileNotFoundError:
+        return ""
+    return "\n".join(text.splitlines()[-lines:])
+
+
+def raw_config(path: Path) -> dict:
+    """config.yaml as plain data, unvalidated: the Runs table must list even a run whose config the
+    current engine would refuse (an old run, a hand-edited file)."""
+    try:
+        data = yaml.safe_load((Path(path) / "config.yaml").read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def delete_run(name: str) -> str:
+    """Remove a run folder; refuses a run whose engine is still alive."""
+    path = run_path(name)
+    status = read_status(path)
+    if is_live(status):
+        raise PermissionError(f"{name} is {status.get('state')} (pid {status.get('pid')}): stop it first")
+    shutil.rmtree(path)
+    return f"Deleted {name}."
+
+
+def last_value(records: list[dict], key: str):
+    """The key's value in the last record that has it, or None."""
+    return next((r[key] for r in reversed(records) if key in r), None)
+
+
+def read_run(name: str) -> tuple[Path, dict, list[dict]]:
+    path = run_path(name)
+    return path, read_status(path), read_metrics(path)

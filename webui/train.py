@@ -1,0 +1,224 @@
+"""The Train tab's handlers: plain functions over form values and run folders.
+
+They never train: Start writes a run folder (engine.rundir.create_run) and launches
+``python -m engine.train RUN_DIR`` (engine.launch.start_engine); everything shown afterwards is
+re-read from that folder, so the page can be reloaded or the server restarted at any time.
+"""
+
+from __future__ import annotations
+
+import shlex
+import threading
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+import yaml
+
+from engine.config import SECTIONS, STAGE_OPTIONS, TOP_LEVEL, ConfigError, DataConfig, RunConfig, dump_yaml, to_dict
+from engine.data import DatasetError, read_registry
+from engine.launch import REPO_ROOT, start_engine, stop_engine
+from engine.models import list_models
+from engine.rundir import create_run, list_runs, read_metrics, read_status, resolve_run
+from webui import charts, runinfo
+from webui.forms import FieldSpec, all_specs, to_values, validate, with_none
+
+# Stages whose trainer needs chosen/rejected pairs (registry entries with "ranking": true).
+PREFERENCE_STAGES = ("dpo",)
+PARENT_STATES = ("completed", "stopped")  # runs with saved weights a new run can start from
+NO_PARENT = ("(none: start from the base model)", "")
+
+
+def dataset_dir_path(dataset_dir: str | None) -> Path:
+    """Relative dataset folders are resolved like the engine does: it runs in the repository root."""
+    path = Path(dataset_dir or DataConfig().dataset_dir)
+    return path if path.is_absolute() else REPO_ROOT / path
+
+
+def dataset_choices(stage: str, dataset_dir: str | None) -> list[str]:
+    """Registered datasets the stage can train on: preference data for DPO, any for SFT."""
+    try:
+        registry = read_registry(dataset_dir_path(dataset_dir))
+    except DatasetError as e:
+        gr.Warning(str(e))
+        return []
+    preference = stage in PREFERENCE_STAGES
+    return [name for name, info in registry.items() if info["ranking"] or not preference]
+
+
+def model_choices() -> list[str]:
+    return [m["name"] for m in list_models()]
+
+
+def parent_choices() -> list[tuple[str, str]]:
+    """Finished runs with weights to start from, labelled with their state; values are folder paths,
+    as the CLI records them in config.yaml."""
+    runs = [(p, runinfo.effective_state(read_status(p))) for p in list_runs()]
+    return [NO_PARENT] + [(f"{p.name} ({state})", str(p)) for p, state in runs if state in PARENT_STATES]
+
+
+def default_parent(stage: str) -> str:
+    """For DPO, the newest completed SFT run (its model is DPO's reference); otherwise none."""
+    if stage not in PREFERENCE_STAGES:
+        return ""
+    for path in list_runs():
+        if read_status(path).get("state") == "completed" and runinfo.raw_config(path).get("stage") == "sft":
+            return str(path)
+    return ""
+
+
+def form_specs() -> list[FieldSpec]:
+    """Every field of the form, with the choices only the disk knows filled in."""
+    stage, dataset_dir = RunConfig().stage, DataConfig().dataset_dir
+    datasets = dataset_choices(stage, dataset_dir)
+    return all_specs({
+        "model.name_or_path": {"choices": model_choices(), "allow_custom_value": True},
+        "data.dataset": {"choices": datasets, "allow_custom_value": True},
+        "data.eval_dataset": {"choices": with_none(datasets), "allow_custom_value": True},
+        "init_from": {"choices": parent_choices(), "allow_custom_value": True},
+    })
+
+
+def stage_changed(stage: str, dataset_dir: str, dataset: str, eval_dataset: str, init_from: str) -> list:
+    """Refilter the dataset pickers, default the parent run, and show only this stage's options."""
+    names = dataset_choices(stage, dataset_dir)
+    keep = dataset if dataset in names else (names[0] if names else "")
+    parent = init_from or default_parent(stage)
+    return [gr.update(choices=names, value=keep),
+            gr.update(choices=with_none(names), value=eval_dataset if eval_dataset in names else ""),
+            gr.update(choices=parent_choices(), value=parent),
+            *[gr.update(visible=s == stage) for s in STAGE_OPTIONS]]
+
+
+def _scalar(value: Any) -> str:
+    """A value as `--set` parses it back (a YAML scalar); None is empty, which means None."""
+    if value is None:
+        return ""
+    text = yaml.safe_dump(value, default_flow_style=True, width=10**6)
+    return text.removesuffix("\n").removesuffix("\n...")
+
+
+def cli_command(cfg: RunConfig) -> str:
+    """The CLI command that trains the same config: `--set` for every value off the defaults."""
+    current, defaults = to_dict(cfg), to_dict(RunConfig(stage=cfg.stage))
+    sets = [f"{k}={_scalar(current[k])}" for k in TOP_LEVEL if k == "stage" or current[k] != defaults[k]]
+    for section in (*SECTIONS, cfg.stage):
+        sets += [f"{section}.{k}={_scalar(v)}" for k, v in current[section].items() if v != defaults[section][k]]
+    body = " \\\n  --set ".join(["workbench train /dev/null", *map(shlex.quote, sets)])
+    return "# /dev/null: start from the defaults; each --set is a value that differs from them\n" + body
+
+
+def preflight(cfg: RunConfig) -> RunConfig:
+    """Checks the engine would only make after start-up, made before a run folder exists: the
+    datasets are registered and of the stage's kind, and the parent run is found. init_from is
+    recorded as the parent's folder (as the CLI does), so config.yaml reproduces the run."""
+    names = dataset_choices(cfg.stage, cfg.data.dataset_dir)
+    for key, value in (("data.dataset", cfg.data.dataset), ("data.eval_dataset", cfg.data.eval_dataset)):
+        if value and value not in names:
+            kind = "a preference (ranking) dataset" if cfg.stage in PREFERENCE_STAGES else "a registered dataset"
+            raise ConfigError(f"{key}: {value!r} is not {kind} in "
+                              f"{dataset_dir_path(cfg.data.dataset_dir) / 'dataset_info.json'}")
+    if cfg.init_from:
+        try:
+            cfg.init_from = str(resolve_run(cfg.init_from))
+        except FileNotFoundError as e:
+            raise ConfigError(f"init_from: {e}") from None
+    return cfg
+
+
+def preview(specs: list[FieldSpec], *values: Any) -> tuple[Any, Any, str]:
+    """(YAML, CLI command, error text) for the form; on a bad value the previews keep their last text.
+    The start-time checks run too, so an unregistered dataset shows up while the form is filled."""
+    try:
+        cfg = preflight(validate(specs, list(values)))
+    except ConfigError as e:
+        return gr.skip(), gr.skip(), f"❌ {e}"
+    return dump_yaml(cfg), cli_command(cfg), ""
+
+
+def start(specs: list[FieldSpec], *values: Any) -> tuple[Any, str]:
+    """Validate, write the run folder, launch the engine. Returns (monitor dropdown update, message)."""
+    try:
+        cfg = preflight(validate(specs, list(values)))
+    except ConfigError as e:
+        gr.Warning(str(e))
+        return gr.skip(), f"❌ {e}"
+    run_dir = create_run(cfg)
+    proc = start_engine(run_dir)
+    # Reap the child when it exits: an unreaped (zombie) engine still answers kill(pid, 0), so a
+    # crashed run would look alive for as long as this server runs.
+    threading.Thread(target=proc.wait, name=f"reap-{proc.pid}", daemon=True).start()
+    names = runinfo.run_names()
+    return gr.update(choices=names, value=run_dir.name), f"Started **{run_dir.name}** (pid {proc.pid})."
+
+
+def stop(name: str | None) -> str:
+    try:
+        path = runinfo.run_path(name)
+    except FileNotFoundError as e:
+        return f"❌ {e}"
+    if stop_engine(path):
+        return f"Stopping **{name}**: the engine saves the adapter at the next step, then ends."
+    return f"{name} is not running (state: {runinfo.effective_state(read_status(path))})."
+
+
+def load_config(specs: list[FieldSpec], data: Any, source: str) -> list[Any]:
+    """Form values for a config mapping; on an invalid config, a warning and no change."""
+    try:
+        if not isinstance(data, dict):
+            raise ConfigError("the config must be a mapping of sections (model, lora, data, training, ...)")
+        return to_values(specs, data)
+    except ConfigError as e:
+        gr.Warning(f"{source}: {e}")
+        return [gr.skip()] * len(specs)
+
+
+def load_from_run(specs: list[FieldSpec], name: str | None) -> list[Any]:
+    try:
+        data = yaml.safe_load((runinfo.run_path(name) / "config.yaml").read_text(encoding="utf-8"))
+    except (FileNotFoundError, yaml.YAMLError) as e:
+        gr.Warning(str(e))
+        return [gr.skip()] * len(specs)
+    return load_config(specs, data, name)
+
+
+def load_from_file(specs: list[FieldSpec], path: str | None) -> list[Any]:
+    try:
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) if path else None
+    except (OSError, yaml.YAMLError) as e:
+        gr.Warning(f"not a readable YAML file: {e}")
+        return [gr.skip()] * len(specs)
+    return load_config(specs, data, Path(path).name if path else "upload")
+
+
+def _fingerprint(path: Path | None, filename: str) -> tuple:
+    """Cheap change detector: a file's size and mtime, so unchanged outputs are not resent."""
+    try:
+        st = (path / filename).stat()
+        return (str(path), st.st_size, st.st_mtime_ns)
+    except (OSError, TypeError):
+        return (str(path), None, None)
+
+
+def refresh(name: str | None, seen: dict | None) -> list:
+    """The timer's tick: status, log tail and charts of the followed run, re-read from its folder.
+
+    Returns [status markdown, log, *one update per chart, seen]; the log and the charts are
+    skipped while their files are unchanged, so an idle page costs a few stat() calls a second.
+    """
+    seen = dict(seen or {})
+    try:
+        path = runinfo.run_path(name) if name else None
+    except FileNotFoundError:
+        path = None
+    out: list[Any] = [runinfo.status_markdown(name)]
+    log_key = _fingerprint(path, "engine.log")
+    out.append(gr.skip() if seen.get("log") == log_key else (runinfo.log_tail(path) if path else ""))
+    metrics_key = _fingerprint(path, "metrics.jsonl")
+    if seen.get("metrics") == metrics_key:
+        out += [gr.skip()] * len(charts.RUN_CHARTS)
+    else:
+        stage = runinfo.raw_config(path).get("stage", "") if path else ""
+        figures = charts.run_charts(read_metrics(path) if path else [], stage)
+        out += [gr.update(value=f, visible=True) if f is not None else gr.update(visible=False) for f in figures]
+    return [*out, {"log": log_key, "metrics": metrics_key}]
