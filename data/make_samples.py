@@ -12,7 +12,7 @@ Outputs (all UTF-8 JSON lists, indent=1), next to this script:
   per line), so a DPO stage has a visible style to teach afterwards.
 * ``sql_dpo_train.json`` / ``sql_dpo_eval.json``: alpaca ranking rows in LLaMA-Factory's
   older shape ``{"instruction", "input", "output": [chosen, rejected]}``.
-* ``sql_dpo_sharegpt.json``: the same preference task in sharegpt ranking format, some
+* ``sql_dpo_sharegpt_{train,eval}.json`` (50 / 10): the same preference task in sharegpt ranking format, some
   rows with a system prompt and some with a previous human/gpt turn.
 * ``helpful_pref_train.json`` / ``helpful_pref_eval.json``: general helpfulness
   preferences with explicit ``chosen`` / ``rejected`` columns (detailed vs. curt).
@@ -1571,6 +1571,12 @@ def build_helpful(rng: random.Random) -> tuple[list, list]:
 # --------------------------------------------------------------------------------------
 
 ALPACA_COLUMNS = {"prompt": "instruction", "query": "input", "response": "output"}
+SHAREGPT_FORMAT = {
+    "formatting": "sharegpt", "ranking": True,
+    "columns": {"messages": "conversations", "chosen": "chosen", "rejected": "rejected"},
+    "tags": {"role_tag": "from", "content_tag": "value", "user_tag": "human", "assistant_tag": "gpt",
+             "system_tag": "system"},
+}
 REGISTRY = {
     "sql_sft": {"file_name": "sql_sft_train.json", "columns": ALPACA_COLUMNS,
                 "description": "SQL generation, alpaca SFT; ~25% of answers in the preferred commented style."},
@@ -1581,11 +1587,11 @@ REGISTRY = {
     "sql_dpo_eval": {"file_name": "sql_dpo_eval.json", "ranking": True, "columns": ALPACA_COLUMNS,
                      "description": "Held-out SQL style preferences for DPO evaluation."},
     "sql_dpo_sharegpt": {
-        "file_name": "sql_dpo_sharegpt.json", "formatting": "sharegpt", "ranking": True,
-        "columns": {"messages": "conversations", "chosen": "chosen", "rejected": "rejected"},
-        "tags": {"role_tag": "from", "content_tag": "value", "user_tag": "human", "assistant_tag": "gpt",
-                 "system_tag": "system"},
+        "file_name": "sql_dpo_sharegpt_train.json", **SHAREGPT_FORMAT,
         "description": "SQL style preferences in sharegpt format, some with system prompts and history."},
+    "sql_dpo_sharegpt_eval": {
+        "file_name": "sql_dpo_sharegpt_eval.json", **SHAREGPT_FORMAT,
+        "description": "Held-out sharegpt-format SQL style preferences."},
     "helpful_pref": {"file_name": "helpful_pref_train.json", "ranking": True,
                      "columns": {"prompt": "instruction", "chosen": "chosen", "rejected": "rejected"},
                      "description": "General helpfulness: detailed structured answer vs. curt reply."},
@@ -1593,6 +1599,9 @@ REGISTRY = {
                           "columns": {"prompt": "instruction", "chosen": "chosen", "rejected": "rejected"},
                           "description": "Held-out helpfulness preferences."},
 }
+
+
+SHAREGPT_EVAL_FROM = 50  # 50 train rows, 10 held out
 
 
 def write_json(path: Path, data) -> None:
@@ -1609,7 +1618,8 @@ def main() -> None:
         "sql_sft_eval.json": sql["sft_eval"],
         "sql_dpo_train.json": sql["dpo_train"],
         "sql_dpo_eval.json": sql["dpo_eval"],
-        "sql_dpo_sharegpt.json": sql["sharegpt"],
+        "sql_dpo_sharegpt_train.json": sql["sharegpt"][:SHAREGPT_EVAL_FROM],
+        "sql_dpo_sharegpt_eval.json": sql["sharegpt"][SHAREGPT_EVAL_FROM:],
         "helpful_pref_train.json": helpful_train,
         "helpful_pref_eval.json": helpful_eval,
         "dataset_info.json": REGISTRY,

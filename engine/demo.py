@@ -21,6 +21,14 @@ def has_sql_comment(answer: str) -> bool:
     return any(line.strip().startswith("--") for line in answer.splitlines())
 
 
+def is_formatted(answer: str) -> bool:
+    """The other half of the preferred style: clauses on their own lines (FROM starts a line)."""
+    return any(line.strip().upper().startswith("FROM") for line in answer.splitlines()[1:])
+
+
+PROBES = {"comment_fraction": has_sql_comment, "formatted_fraction": is_formatted}
+
+
 def held_out_prompts(limit: int | None = None) -> list[str]:
     from engine.data import load_dataset_for_stage
 
@@ -37,10 +45,10 @@ def compare_styles(runs: dict[str, Path | None], prompts: list[str], max_new_tok
         start = time.time()
         lm, tokenizer = load_for_inference("SmolLM2-135M-Instruct", run_dir)
         answers = generate(lm, tokenizer, prompts, max_new_tokens=max_new_tokens)
-        results[label] = {"comment_fraction": sum(map(has_sql_comment, answers)) / len(answers),
-                          "answers": answers, "seconds": round(time.time() - start, 1)}
-        print(f"  {label:5} writes a SQL comment in {results[label]['comment_fraction']:.0%} of "
-              f"{len(answers)} held-out answers ({results[label]['seconds']:.0f} s)")
+        results[label] = {name: sum(map(probe, answers)) / len(answers) for name, probe in PROBES.items()}
+        results[label].update(answers=answers, seconds=round(time.time() - start, 1))
+        print(f"  {label:5} {len(answers)} held-out answers: SQL comment {results[label]['comment_fraction']:.0%}, "
+              f"multi-line formatted {results[label]['formatted_fraction']:.0%} ({results[label]['seconds']:.0f} s)")
     return results
 
 
@@ -69,7 +77,7 @@ def main() -> int:
         "sft_run": str(sft_dir), "dpo_run": str(dpo_dir),
         "sft_minutes": _minutes(sft), "dpo_minutes": _minutes(dpo),
         "dpo_eval": {k: v for k, v in dpo_eval.items() if k.startswith("eval_")},
-        "comment_fraction": {k: v["comment_fraction"] for k, v in styles.items()},
+        **{name: {k: v[name] for k, v in styles.items()} for name in PROBES},
         "prompts": prompts, "answers": {k: v["answers"] for k, v in styles.items()},
     }
     out = saves_root() / "demo" / "results.json"
@@ -78,8 +86,8 @@ def main() -> int:
     print(f"\nSFT {summary['sft_minutes']} min, DPO {summary['dpo_minutes']} min; DPO eval "
           f"rewards/accuracies {dpo_eval['eval_rewards/accuracies']:.2f}, "
           f"rewards/margins {dpo_eval['eval_rewards/margins']:.2f}")
-    print(f"SQL comment in held-out answers: base {styles['base']['comment_fraction']:.0%}, "
-          f"SFT {styles['sft']['comment_fraction']:.0%}, DPO {styles['dpo']['comment_fraction']:.0%}")
+    for name, what in (("comment_fraction", "a SQL comment"), ("formatted_fraction", "multi-line formatting")):
+        print(f"held-out answers with {what}: " + ", ".join(f"{k} {v[name]:.0%}" for k, v in styles.items()))
     print(f"\nExample, {prompts[0]!r}\n-- SFT --\n{styles['sft']['answers'][0]}\n-- DPO --\n"
           f"{styles['dpo']['answers'][0]}\n\nAll answers: {out}")
     return 0
