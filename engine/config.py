@@ -117,6 +117,10 @@ class DPOOptions:
                          choices=["sigmoid", "ipo", "hinge", "robust"])
     label_smoothing: float = opt(0.0, "Assumed fraction of flipped preference labels (cDPO / robust).",
                                  min=0.0, max=0.49, advanced=True)
+    pref_ftx: float = opt(
+        0.0, "Weight of an SFT term (mean NLL of the chosen answers) added to the preference loss. "
+             "Keeps the chosen answers likely, so the policy cannot win the margin by degenerating.",
+        min=0.0, max=10.0)
 
 
 STAGE_OPTIONS: dict[str, type] = {"sft": SFTOptions, "dpo": DPOOptions}

@@ -17,8 +17,12 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 def has_sql_comment(answer: str) -> bool:
-    """The task probe: the preferred answers open with an SQL comment line (`-- ...`)."""
-    return any(line.strip().startswith("--") for line in answer.splitlines())
+    """The task probe: the preferred answers open with an SQL comment line (`-- ...`) and then
+    give the query. Requiring the query matters: an over-optimised policy can open with `--` and
+    then repeat comment lines forever, which is the style's form without its substance."""
+    lines = [line.strip() for line in answer.splitlines() if line.strip()]
+    code = " ".join(line for line in lines if not line.startswith("--")).upper()
+    return bool(lines) and lines[0].startswith("--") and "SELECT" in code and "FROM" in code
 
 
 def is_formatted(answer: str) -> bool:
@@ -36,18 +40,20 @@ def held_out_prompts(limit: int | None = None) -> list[str]:
     return [row["prompt"][-1]["content"] for row in ds][:limit]
 
 
-def compare_styles(runs: dict[str, Path | None], prompts: list[str], max_new_tokens: int = 96) -> dict:
-    """Greedy answers of each model to the same prompts, and the fraction in the preferred style."""
+def compare_styles(runs: dict[str, Path | None], prompts: list[str], max_new_tokens: int = 96,
+                   temperature: float = 0.0) -> dict:
+    """Answers of each model to the same prompts (greedy, or sampled with one seed for all), and
+    the fraction in the preferred style."""
     from engine.generate import generate, load_for_inference
 
     results = {}
     for label, run_dir in runs.items():
         start = time.time()
         lm, tokenizer = load_for_inference("SmolLM2-135M-Instruct", run_dir)
-        answers = generate(lm, tokenizer, prompts, max_new_tokens=max_new_tokens)
+        answers = generate(lm, tokenizer, prompts, max_new_tokens=max_new_tokens, temperature=temperature)
         results[label] = {name: sum(map(probe, answers)) / len(answers) for name, probe in PROBES.items()}
         results[label].update(answers=answers, seconds=round(time.time() - start, 1))
-        print(f"  {label:5} {len(answers)} held-out answers: SQL comment {results[label]['comment_fraction']:.0%}, "
+        print(f"  {label:5} {len(answers)} held-out answers: commented query {results[label]['comment_fraction']:.0%}, "
               f"multi-line formatted {results[label]['formatted_fraction']:.0%} ({results[label]['seconds']:.0f} s)")
     return results
 
@@ -86,7 +92,7 @@ def main() -> int:
     print(f"\nSFT {summary['sft_minutes']} min, DPO {summary['dpo_minutes']} min; DPO eval "
           f"rewards/accuracies {dpo_eval['eval_rewards/accuracies']:.2f}, "
           f"rewards/margins {dpo_eval['eval_rewards/margins']:.2f}")
-    for name, what in (("comment_fraction", "a SQL comment"), ("formatted_fraction", "multi-line formatting")):
+    for name, what in (("comment_fraction", "a SQL comment then the query"), ("formatted_fraction", "multi-line formatting")):
         print(f"held-out answers with {what}: " + ", ".join(f"{k} {v[name]:.0%}" for k, v in styles.items()))
     print(f"\nExample, {prompts[0]!r}\n-- SFT --\n{styles['sft']['answers'][0]}\n-- DPO --\n"
           f"{styles['dpo']['answers'][0]}\n\nAll answers: {out}")

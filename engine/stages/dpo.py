@@ -27,7 +27,10 @@ def build_trainer(cfg: RunConfig, run_dir: Path, callbacks: list):
     opts = cfg.stage_options
     args = DPOConfig(
         **trainer_arguments(cfg, run_dir, has_eval=eval_ds is not None),
-        beta=opts.beta, loss_type=[opts.loss_type], label_smoothing=opts.label_smoothing,
+        beta=opts.beta, label_smoothing=opts.label_smoothing,
+        # TRL combines weighted losses; its "sft" loss is the chosen answers' mean NLL (pref_ftx).
+        loss_type=[opts.loss_type, "sft"] if opts.pref_ftx else [opts.loss_type],
+        loss_weights=[1.0, opts.pref_ftx] if opts.pref_ftx else None,
     )
     return DPOTrainer(model=model, ref_model=ref_model, args=args, train_dataset=train_ds,
                       eval_dataset=eval_ds, processing_class=tokenizer, callbacks=callbacks)

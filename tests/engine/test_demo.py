@@ -6,6 +6,8 @@ def test_style_probes():
     assert has_sql_comment(preferred) and is_formatted(preferred)
     one_line = "SELECT name FROM users WHERE age > 30;"
     assert not has_sql_comment(one_line) and not is_formatted(one_line)
+    assert not has_sql_comment("-- Names of users\n--\n--\n--")  # degenerate: no query
+    assert not has_sql_comment("SELECT name FROM users; -- done")  # the comment must come first
     assert set(PROBES) == {"comment_fraction", "formatted_fraction"}
 
 

@@ -157,3 +157,13 @@ def test_full_fine_tuning_chain(tiny_model):
     assert any(not torch.equal(before[k], after[k]) for k in before)
     first = next(m for m in read_metrics(dpo_dir) if "loss" in m)
     assert first["rewards/chosen"] == pytest.approx(0, abs=1e-4)  # the reference is the SFT model
+
+
+def test_pref_ftx_mixes_an_sft_term_into_the_dpo_loss(sft_run):
+    from engine.stages import dpo
+
+    cfg = from_dict(tiny_config("dpo", init_from=str(sft_run), dpo={"pref_ftx": 0.5}))
+    trainer = dpo.build_trainer(cfg, create_run(cfg), callbacks=[])
+    assert trainer.args.loss_type == ["sigmoid", "sft"] and trainer.args.loss_weights == [1.0, 0.5]
+    plain = from_dict(tiny_config("dpo", init_from=str(sft_run)))
+    assert dpo.build_trainer(plain, create_run(plain), callbacks=[]).args.loss_type == ["sigmoid"]
