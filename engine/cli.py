@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 from engine.config import ConfigError, dump_yaml, load_yaml
+from engine.models import DEFAULT_MODEL
 from engine.rundir import create_run, list_runs, read_config, read_metrics, read_status, resolve_run
 
 # The metrics worth a glance in a terminal, in TRL's names.
@@ -158,7 +159,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("runs", help="list runs with their state and latest metrics").set_defaults(func=cmd_runs)
     g = sub.add_parser("generate", help="answer a prompt with a base model or a run's adapter")
     g.add_argument("prompt")
-    g.add_argument("--model", default="SmolLM2-135M-Instruct", help="base model name or path")
+    g.add_argument("--model", default=DEFAULT_MODEL, help="base model name or path")
     g.add_argument("--adapter", help="a run folder (or its name): use its adapter on its base model")
     g.add_argument("--system")
     g.add_argument("--max-new-tokens", type=int, default=200)

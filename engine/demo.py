@@ -11,6 +11,7 @@ import json
 import time
 from pathlib import Path
 
+from engine.models import DEFAULT_MODEL
 from engine.rundir import read_metrics, saves_root
 
 REPO = Path(__file__).resolve().parent.parent
@@ -49,7 +50,7 @@ def compare_styles(runs: dict[str, Path | None], prompts: list[str], max_new_tok
     results = {}
     for label, run_dir in runs.items():
         start = time.time()
-        lm, tokenizer = load_for_inference("SmolLM2-135M-Instruct", run_dir)
+        lm, tokenizer = load_for_inference(DEFAULT_MODEL, run_dir)
         answers = generate(lm, tokenizer, prompts, max_new_tokens=max_new_tokens, temperature=temperature)
         results[label] = {name: sum(map(probe, answers)) / len(answers) for name, probe in PROBES.items()}
         results[label].update(answers=answers, seconds=round(time.time() - start, 1))
