@@ -68,7 +68,9 @@ def field_spec(section: str, f: dataclasses.Field, hint: Any, **override: Any) -
     if base is bool:
         kind = "checkbox"
         kwargs["value"] = bool(default)
-    elif base in (int, float):
+    elif base in (int, float) and not optional:
+        # An optional number is a textbox: gr.Number cannot be empty (it shows 0, which fails
+        # bounds like max_samples >= 1), and empty is how the form says None.
         kind = "number"
         kwargs.update(value=default, minimum=meta.get("min"), maximum=meta.get("max"))
         if base is int:
@@ -176,7 +178,7 @@ def display_value(spec: FieldSpec, value: Any) -> Any:
     """A config value as its component shows it: None is an empty text or dropdown."""
     if value is None and spec.kind in ("textbox", "dropdown"):
         return ""
-    return value
+    return str(value) if spec.kind == "textbox" else value
 
 
 # ---- Gradio components ----

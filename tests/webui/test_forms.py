@@ -37,6 +37,8 @@ def test_every_field_gets_a_spec_with_its_metadata():
         default = None if f.default is dataclasses.MISSING else f.default
         if base is bool:
             assert (spec.kind, kw["value"]) == ("checkbox", default), key
+        elif base in (int, float) and spec.optional:  # empty means None, which gr.Number cannot show
+            assert spec.kind == "textbox" and kw["value"] == ("" if default is None else str(default)), key
         elif base in (int, float):
             assert spec.kind == "number", key
             assert (kw["value"], kw["minimum"], kw["maximum"]) == (default, meta.get("min"), meta.get("max")), key
@@ -51,7 +53,15 @@ def test_optional_fields_are_marked_and_empty():
     specs = {s.key: s for s in forms.all_specs()}
     assert specs["data.eval_dataset"].optional and specs["data.eval_dataset"].kwargs["value"] == ""
     assert specs["init_from"].optional and specs["init_from"].kind == "textbox"
-    assert specs["data.max_samples"].kind == "number" and specs["data.max_samples"].kwargs["value"] is None
+    assert specs["data.max_samples"].kind == "textbox" and specs["data.max_samples"].kwargs["value"] == ""
+    # typed text reaches from_dict, which coerces it and names the key when it is wrong
+    values = [forms.display_value(s, s.default) for s in specs.values()]
+    keys = list(specs)
+    values[keys.index("data.max_samples")] = "64"
+    assert forms.validate(list(specs.values()), values).data.max_samples == 64
+    values[keys.index("data.max_samples")] = "0"
+    with pytest.raises(ConfigError, match="^data.max_samples: 0 is below the minimum 1"):
+        forms.validate(list(specs.values()), values)
     assert not specs["data.dataset"].optional
 
 
