@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import signal
 import sys
 import time
@@ -11,7 +10,7 @@ from pathlib import Path
 
 from engine.config import ConfigError, dump_yaml, load_yaml
 from engine.models import DEFAULT_MODEL
-from engine.rundir import create_run, list_runs, read_config, read_metrics, read_status, resolve_run
+from engine.rundir import create_run, list_runs, pin_parent, read_config, read_metrics, read_status
 
 # The metrics worth a glance in a terminal, in TRL's names.
 KEY_METRICS = ("loss", "rewards/accuracies", "rewards/margins", "rewards/chosen", "rewards/rejected")
@@ -28,13 +27,7 @@ def train_run(config: str, overrides: list[str], quiet: bool = False) -> tuple[P
 
     from engine.launch import follow, start_engine
 
-    cfg = load_yaml(config, overrides)
-    if cfg.init_from:  # record the actual parent folder, so config.yaml reproduces this run
-        try:
-            cfg.init_from = str(resolve_run(cfg.init_from))
-        except FileNotFoundError as e:
-            raise ConfigError(f"init_from: {e}") from None
-    run_dir = create_run(cfg)
+    run_dir = create_run(pin_parent(load_yaml(config, overrides)))
     print(f"run folder: {run_dir}")
     proc = start_engine(run_dir)
     bar = tqdm(total=None, unit="step", disable=quiet, dynamic_ncols=True)

@@ -10,7 +10,6 @@ message that names the key (``dpo.beta``), so a typo never trains silently with 
 from __future__ import annotations
 
 import dataclasses
-import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path

@@ -41,17 +41,15 @@ def held_out_prompts(limit: int | None = None) -> list[str]:
     return [row["prompt"][-1]["content"] for row in ds][:limit]
 
 
-def compare_styles(runs: dict[str, Path | None], prompts: list[str], max_new_tokens: int = 96,
-                   temperature: float = 0.0) -> dict:
-    """Answers of each model to the same prompts (greedy, or sampled with one seed for all), and
-    the fraction in the preferred style."""
+def compare_styles(runs: dict[str, Path | None], prompts: list[str], max_new_tokens: int = 96) -> dict:
+    """Greedy answers of each model to the same prompts, and the fraction in the preferred style."""
     from engine.generate import generate, load_for_inference
 
     results = {}
     for label, run_dir in runs.items():
         start = time.time()
         lm, tokenizer = load_for_inference(DEFAULT_MODEL, run_dir)
-        answers = generate(lm, tokenizer, prompts, max_new_tokens=max_new_tokens, temperature=temperature)
+        answers = generate(lm, tokenizer, prompts, max_new_tokens=max_new_tokens)
         results[label] = {name: sum(map(probe, answers)) / len(answers) for name, probe in PROBES.items()}
         results[label].update(answers=answers, seconds=round(time.time() - start, 1))
         print(f"  {label:5} {len(answers)} held-out answers: commented query {results[label]['comment_fraction']:.0%}, "

@@ -31,8 +31,9 @@ def start_engine(run_dir: Path) -> subprocess.Popen:
 
 def stop_engine(run_dir: Path) -> bool:
     """Ask a running engine to stop (it saves its adapter first). False if none is running."""
-    pid = read_status(run_dir).get("pid")
-    if read_status(run_dir).get("state") not in ("queued", "running") or not pid:
+    status = read_status(run_dir)
+    pid = status.get("pid")
+    if status.get("state") not in ("queued", "running") or not pid:
         return False
     try:
         os.kill(pid, signal.SIGTERM)

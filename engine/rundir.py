@@ -25,7 +25,7 @@ from typing import Any
 
 import yaml
 
-from engine.config import RunConfig, dump_yaml, from_dict
+from engine.config import ConfigError, RunConfig, dump_yaml, from_dict
 
 STATES = ("queued", "running", "completed", "failed", "stopped")
 FINAL_STATES = ("completed", "failed", "stopped")
@@ -67,6 +67,16 @@ def create_run(cfg: RunConfig, root: Path | None = None) -> Path:
     write_status(run_dir, state="queued", pid=None, step=0, max_steps=None,
                  created=time.time(), started=None, ended=None, error=None)
     return run_dir
+
+
+def raw_config(run_dir: Path) -> dict:
+    """config.yaml as plain data, unvalidated: listings must show even a run whose config the
+    current engine would refuse (an old run, a hand-edited file)."""
+    try:
+        data = yaml.safe_load((Path(run_dir) / "config.yaml").read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError):
+        return {}
+    return data if isinstance(data, dict) else {}
 
 
 def read_config(run_dir: Path) -> RunConfig:
@@ -136,7 +146,7 @@ def resolve_run(name_or_path: str, root: Path | None = None) -> Path:
     if name_or_path.startswith("latest:"):
         stage = name_or_path.split(":", 1)[1]
         for run in runs:
-            if read_status(run).get("state") == "completed" and f"-{stage}-" in run.name:
+            if read_status(run).get("state") == "completed" and raw_config(run).get("stage") == stage:
                 return run
         raise FileNotFoundError(f"{name_or_path}: no completed {stage} run in {root or runs_root()}")
     matches = [p for p in runs if p.name == name_or_path] or \
@@ -146,3 +156,14 @@ def resolve_run(name_or_path: str, root: Path | None = None) -> Path:
     known = ", ".join(p.name for p in runs[:10]) or "none yet"
     raise FileNotFoundError(f"run {name_or_path!r} not found ({'ambiguous' if matches else 'no match'}); "
                             f"runs: {known}")
+
+
+def pin_parent(cfg: RunConfig) -> RunConfig:
+    """Replace init_from (a name, a prefix or latest:<stage>) by the parent's folder, so the
+    config.yaml written for a new run reproduces it whatever runs come later."""
+    if cfg.init_from:
+        try:
+            cfg.init_from = str(resolve_run(cfg.init_from))
+        except FileNotFoundError as e:
+            raise ConfigError(f"init_from: {e}") from None
+    return cfg

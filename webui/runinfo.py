@@ -8,8 +8,6 @@ import shutil
 import time
 from pathlib import Path
 
-import yaml
-
 from engine.launch import is_alive
 from engine.rundir import FINAL_STATES, list_runs, read_metrics, read_status, runs_root
 
@@ -116,16 +114,6 @@ def log_tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
     except FileNotFoundError:
         return ""
     return "\n".join(text.splitlines()[-lines:])
-
-
-def raw_config(path: Path) -> dict:
-    """config.yaml as plain data, unvalidated: the Runs table must list even a run whose config the
-    current engine would refuse (an old run, a hand-edited file)."""
-    try:
-        data = yaml.safe_load((Path(path) / "config.yaml").read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError):
-        return {}
-    return data if isinstance(data, dict) else {}
 
 
 def delete_run(name: str) -> str:

@@ -8,7 +8,7 @@ from typing import Any
 import gradio as gr
 import plotly.graph_objects as go
 
-from engine.rundir import list_runs, read_metrics, read_status
+from engine.rundir import list_runs, raw_config, read_metrics, read_status
 from webui import charts, runinfo
 
 # Final values worth comparing across runs, in TRL's names (eval_ keys from the eval lines).
@@ -24,7 +24,7 @@ def _fmt(value: Any) -> str:
 
 def summary_row(path: Path) -> list[str]:
     """One table row: what the run is, how far it got and its last value of each summary metric."""
-    cfg, status, records = runinfo.raw_config(path), read_status(path), read_metrics(path)
+    cfg, status, records = raw_config(path), read_status(path), read_metrics(path)
     section = lambda name: cfg.get(name) if isinstance(cfg.get(name), dict) else {}  # noqa: E731
     step = f"{status.get('step') or 0}/{status.get('max_steps') or '?'}"
     return [path.name, str(cfg.get("stage", "?")), str(section("model").get("name_or_path", "?")),

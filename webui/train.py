@@ -19,7 +19,7 @@ from engine.config import SECTIONS, STAGE_OPTIONS, TOP_LEVEL, ConfigError, DataC
 from engine.data import DatasetError, read_registry
 from engine.launch import REPO_ROOT, start_engine, stop_engine
 from engine.models import list_models
-from engine.rundir import create_run, list_runs, read_metrics, read_status, resolve_run
+from engine.rundir import create_run, list_runs, pin_parent, raw_config, read_metrics, read_status, resolve_run
 from webui import charts, runinfo
 from webui.forms import FieldSpec, all_specs, to_values, validate, with_none
 
@@ -61,10 +61,10 @@ def default_parent(stage: str) -> str:
     """For DPO, the newest completed SFT run (its model is DPO's reference); otherwise none."""
     if stage not in PREFERENCE_STAGES:
         return ""
-    for path in list_runs():
-        if read_status(path).get("state") == "completed" and runinfo.raw_config(path).get("stage") == "sft":
-            return str(path)
-    return ""
+    try:
+        return str(resolve_run("latest:sft"))
+    except FileNotFoundError:
+        return ""
 
 
 def form_specs() -> list[FieldSpec]:
@@ -118,12 +118,7 @@ def preflight(cfg: RunConfig) -> RunConfig:
             kind = "a preference (ranking) dataset" if cfg.stage in PREFERENCE_STAGES else "a registered dataset"
             raise ConfigError(f"{key}: {value!r} is not {kind} in "
                               f"{dataset_dir_path(cfg.data.dataset_dir) / 'dataset_info.json'}")
-    if cfg.init_from:
-        try:
-            cfg.init_from = str(resolve_run(cfg.init_from))
-        except FileNotFoundError as e:
-            raise ConfigError(f"init_from: {e}") from None
-    return cfg
+    return pin_parent(cfg)
 
 
 def preview(specs: list[FieldSpec], *values: Any) -> tuple[Any, Any, str]:
@@ -218,7 +213,7 @@ def refresh(name: str | None, seen: dict | None) -> list:
     if seen.get("metrics") == metrics_key:
         out += [gr.skip()] * len(charts.RUN_CHARTS)
     else:
-        stage = runinfo.raw_config(path).get("stage", "") if path else ""
+        stage = raw_config(path).get("stage", "") if path else ""
         figures = charts.run_charts(read_metrics(path) if path else [], stage)
         out += [gr.update(value=f, visible=True) if f is not None else gr.update(visible=False) for f in figures]
     return [*out, {"log": log_key, "metrics": metrics_key}]
