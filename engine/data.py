@@ -12,6 +12,8 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
+import shutil
 import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -36,6 +38,11 @@ class DatasetError(ValueError):
     """A dataset problem the user can fix; the message says what to change and where."""
 
 
+class IdenticalAnswersError(DatasetError):
+    """A preference row whose chosen and rejected answers are the same text (a class of its own so
+    a validation report can count these rows apart from other broken rows)."""
+
+
 def _registry_path(dataset_dir: str | Path) -> Path:
     return Path(dataset_dir) / REGISTRY_FILE
 
@@ -56,6 +63,11 @@ def _normalize(name: str, entry: Any, path: Path) -> dict:
     info["columns"] = {**DEFAULT_COLUMNS[formatting], **(entry.get("columns") or {})}
     info["tags"] = {**DEFAULT_TAGS, **(entry.get("tags") or {})}
     return info
+
+
+def normalize_entry(entry: Any, name: str = "new dataset") -> dict:
+    """A registry entry with LLaMA-Factory's defaults filled in, as read_registry returns it."""
+    return _normalize(name, entry, Path(REGISTRY_FILE))
 
 
 def read_registry(dataset_dir: str | Path) -> dict[str, dict]:
@@ -97,9 +109,12 @@ def write_registry(dataset_dir: str | Path, registry: dict) -> None:
     A reader never sees a half-written registry, and a failed write (e.g. a value that isn't
     JSON serialisable) leaves the previous file untouched.
     """
-    path = _registry_path(dataset_dir)
+    _write_json(_registry_path(dataset_dir), {name: _compact(entry) for name, entry in registry.items()})
+
+
+def _write_json(path: Path, data: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    text = json.dumps({name: _compact(entry) for name, entry in registry.items()}, ensure_ascii=False, indent=2)
+    text = json.dumps(data, ensure_ascii=False, indent=2)
     fd, tmp = tempfile.mkstemp(prefix=".dataset_info.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
@@ -246,7 +261,7 @@ def to_conversation(row: dict, info: dict, ranking_required: bool) -> dict:
         return {"prompt": prompt, "completion": [{"role": "assistant", "content": answers[0]}]}
     chosen, rejected = answers
     if chosen.strip() == rejected.strip():
-        raise DatasetError("chosen and rejected answers are identical, so there is nothing to prefer; "
+        raise IdenticalAnswersError("chosen and rejected answers are identical, so there is nothing to prefer; "
                            "fix or remove the row")
     return {"prompt": prompt, "chosen": [{"role": "assistant", "content": chosen}],
             "rejected": [{"role": "assistant", "content": rejected}]}
@@ -304,3 +319,105 @@ def split_train_eval(ds: datasets.Dataset, val_size: float,
         raise DatasetError(f"val_size {val_size} leaves no training rows out of {len(ds)}; lower it")
     parts = ds.train_test_split(test_size=n_eval, seed=seed, shuffle=True)
     return parts["train"], parts["test"]
+
+
+# ---- registry edits (the web UI's Datasets tab): read, change one entry, write atomically ----
+
+# Names end up in YAML configs and on command lines (`--set data.dataset=NAME`), so keep them plain.
+NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+
+
+def check_new_name(name: str | None, registry: dict) -> str:
+    """The stripped name if it is valid and still free; otherwise DatasetError saying what to change."""
+    name = (name or "").strip()
+    if not name:
+        raise DatasetError("give the dataset a name")
+    if not NAME_PATTERN.fullmatch(name):
+        raise DatasetError(f"name {name!r}: use letters, digits, '_', '-' and '.', starting with a letter or "
+                           "digit, at most 64 characters")
+    if name in registry:
+        raise DatasetError(f"a dataset named {name!r} is already registered; pick another name")
+    return name
+
+
+def unique_file_name(dataset_dir: str | Path, wanted: str, registry: dict) -> str:
+    """A file name for the dataset folder that no file and no registry entry uses yet: an entry
+    whose file is missing must not silently pick up someone else's upload."""
+    path = Path(wanted)
+    stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", path.stem).strip("._") or "dataset"
+    suffix = path.suffix.lower()
+    taken = {str(Path(info.get("file_name") or "")) for info in registry.values()}
+    candidate, number = f"{stem}{suffix}", 1
+    while (Path(dataset_dir) / candidate).exists() or candidate in taken:
+        number += 1
+        candidate = f"{stem}-{number}{suffix}"
+    return candidate
+
+
+def _copy_into(source: str | Path, dest: Path) -> None:
+    """Copy via a temp file and a rename, so a failed copy never leaves a partial file under the final name."""
+    fd, tmp = tempfile.mkstemp(prefix=".upload.", suffix=".tmp", dir=dest.parent)
+    os.close(fd)
+    try:
+        shutil.copyfile(source, tmp)
+        os.chmod(tmp, 0o644)  # mkstemp makes it private; data files are shared like the registry
+        os.replace(tmp, dest)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _read_for_edit(dataset_dir: str | Path) -> tuple[dict, dict]:
+    """(the registry as written, the same with defaults filled in). Edits change one entry of the
+    former, so every other entry stays exactly as its author wrote it; the latter checks the file."""
+    registry = read_registry(dataset_dir)
+    path = _registry_path(dataset_dir)
+    return (json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}), registry
+
+
+def register_dataset(dataset_dir: str | Path, name: str, entry: dict, copy_from: str | Path | None = None) -> dict:
+    """Add ``entry`` under ``name``; with ``copy_from``, first copy that file into the dataset folder
+    under a unique name, which becomes the entry's ``file_name``.
+
+    Both happen or neither: a refused name changes nothing, and a failed registry write removes the
+    copied file again. Returns the entry as read back (defaults filled in).
+    """
+    dataset_dir = Path(dataset_dir)
+    raw, registry = _read_for_edit(dataset_dir)
+    name = check_new_name(name, registry)
+    entry, copied = dict(entry), None
+    if copy_from is not None:
+        dataset_dir.mkdir(parents=True, exist_ok=True)
+        entry["file_name"] = unique_file_name(dataset_dir, Path(copy_from).name, registry)
+        copied = dataset_dir / entry["file_name"]
+        _copy_into(copy_from, copied)
+    try:
+        raw[name] = _compact(normalize_entry(entry, name))
+        _write_json(_registry_path(dataset_dir), raw)
+    except BaseException:
+        if copied is not None:
+            copied.unlink(missing_ok=True)
+        raise
+    return normalize_entry(raw[name], name)
+
+
+def rename_dataset(dataset_dir: str | Path, old: str, new: str) -> str:
+    """Rename a registry entry in place (its position in the file is kept); returns the new name."""
+    raw, registry = _read_for_edit(dataset_dir)
+    if old not in registry:
+        raise DatasetError(f"no dataset named {old!r} in {_registry_path(dataset_dir)}")
+    if (new or "").strip() == old:
+        raise DatasetError(f"the dataset is already called {old!r}; type a different name")
+    new = check_new_name(new, registry)
+    _write_json(_registry_path(dataset_dir), {(new if key == old else key): value for key, value in raw.items()})
+    return new
+
+
+def remove_dataset(dataset_dir: str | Path, name: str) -> dict:
+    """Remove a registry entry and return it (defaults filled in); its data file is left where it is."""
+    raw, registry = _read_for_edit(dataset_dir)
+    if name not in registry:
+        raise DatasetError(f"no dataset named {name!r} in {_registry_path(dataset_dir)}")
+    del raw[name]
+    _write_json(_registry_path(dataset_dir), raw)
+    return registry[name]

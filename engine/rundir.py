@@ -27,8 +27,8 @@ import yaml
 
 from engine.config import ConfigError, RunConfig, dump_yaml, from_dict
 
-STATES = ("queued", "running", "completed", "failed", "stopped")
-FINAL_STATES = ("completed", "failed", "stopped")
+STATES = ("queued", "running", "completed", "failed", "stopped", "cancelled")
+FINAL_STATES = ("completed", "failed", "stopped", "cancelled")
 
 
 def saves_root() -> Path:
@@ -51,17 +51,21 @@ def atomic_write(path: Path, text: str) -> None:
         raise
 
 
+def slug(name: str) -> str:
+    """A run or config name made safe for a file name."""
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", name).strip("-") or "run"
+
+
 def create_run(cfg: RunConfig, root: Path | None = None) -> Path:
     """Make a new run folder holding config.yaml and a queued status."""
     root = Path(root) if root else runs_root()
     root.mkdir(parents=True, exist_ok=True)
-    slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", cfg.name).strip("-") or "run"
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    run_dir = root / f"{stamp}-{cfg.stage}-{slug}"
+    run_dir = root / f"{stamp}-{cfg.stage}-{slug(cfg.name)}"
     n = 1
     while run_dir.exists():
         n += 1
-        run_dir = root / f"{stamp}-{cfg.stage}-{slug}-{n}"
+        run_dir = root / f"{stamp}-{cfg.stage}-{slug(cfg.name)}-{n}"
     run_dir.mkdir()
     (run_dir / "config.yaml").write_text(dump_yaml(cfg), encoding="utf-8")
     write_status(run_dir, state="queued", pid=None, step=0, max_steps=None,

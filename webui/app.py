@@ -9,18 +9,24 @@ from __future__ import annotations
 
 import argparse
 import os
+import threading
 from functools import partial
 from pathlib import Path
 
 import gradio as gr
 
 from engine.config import STAGE_OPTIONS
-from webui import charts, runinfo, runs, train
+from webui import charts, resources, runinfo, runs, train
+from webui import chat, export
+from webui import datasets
 from webui.forms import FieldSpec, build_section, make_component
 
 # Gradio 6 takes css/theme in launch(), not Blocks().
-CSS = ".wb-log textarea { font-family: ui-monospace, monospace; font-size: 12px; }"
-TOP_BAR = ("model.name_or_path", "model.finetuning_type", "model.dtype")
+CSS = """
+.wb-log textarea { font-family: ui-monospace, monospace; font-size: 12px; }
+.wb-runs th, .wb-runs th * { word-break: normal !important; overflow-wrap: normal !important; white-space: nowrap; }
+"""
+TOP_BAR = ("model.name_or_path", "model.template", "model.finetuning_type", "model.dtype")
 RUN_BAR = ("stage", "name", "init_from", "data.dataset", "data.eval_dataset")
 SECTION_TITLES = {"lora": "LoRA", "data": "Data", "training": "Training",
                   **{s: f"{s.upper()} options" for s in STAGE_OPTIONS}}
@@ -50,7 +56,8 @@ def _train_tab(specs: list[FieldSpec]) -> dict:
     fields = [comps[s.key] for s in specs]
     with gr.Row():
         start_btn = gr.Button("Start", variant="primary")
-        stop_btn = gr.Button("Stop", variant="stop")
+        stop_btn = gr.Button("Stop (or cancel if queued)", variant="stop")
+        save_btn = gr.Button("Save config")
     error_md = gr.Markdown()
     message = gr.Markdown()
     with gr.Accordion("Config preview and command line", open=False):
@@ -61,11 +68,14 @@ def _train_tab(specs: list[FieldSpec]) -> dict:
         with gr.Row():
             load_run = gr.Dropdown(label="from a run's config.yaml", choices=runinfo.run_names(), value=None)
             load_btn = gr.Button("Load", scale=0)
+            load_saved = gr.Dropdown(label="from a saved config", choices=train.saved_configs(), value=None)
+            load_saved_btn = gr.Button("Load", scale=0)
             upload = gr.UploadButton("Load a YAML file", file_types=[".yaml", ".yml"], scale=0)
     gr.Markdown("### Progress")
     with gr.Row():
         monitor = gr.Dropdown(label="followed run", choices=runinfo.run_names(), value=None, scale=1)
-        status_md = gr.Markdown(runinfo.status_markdown(None))
+        status_md = gr.Markdown(runinfo.status_markdown(None), elem_id="wb-status")
+    resources_md = gr.Markdown(resources.resources_markdown(), elem_id="wb-resources")
     plots = []
     for _ in range(0, len(charts.RUN_CHARTS), 2):
         with gr.Row():
@@ -86,16 +96,20 @@ def _train_tab(specs: list[FieldSpec]) -> dict:
         [boxes[s] for s in STAGE_OPTIONS]
     gr.on([comps["stage"].change, comps["data.dataset_dir"].change], train.stage_changed,
           inputs=stage_inputs, outputs=stage_outputs, show_progress="hidden")
-    comps["model.finetuning_type"].change(lambda kind: gr.update(visible=kind == "lora"),
+    comps["model.finetuning_type"].change(lambda kind: gr.update(visible=kind != "full"),
                                           comps["model.finetuning_type"], boxes["lora"], show_progress="hidden",
                                           api_visibility="private")
     start_btn.click(partial(train.start, specs), fields, [monitor, message], api_name="start",
                     preprocess=False)
     stop_btn.click(train.stop, monitor, message)
+    save_btn.click(partial(train.save_config, specs), fields, [message, load_saved], api_name="save_config",
+                   preprocess=False)
+    load_saved_btn.click(partial(train.load_from_saved, specs), load_saved, fields, api_name="load_saved")
     load_btn.click(partial(train.load_from_run, specs), load_run, fields, api_name="load_from_run")
     upload.upload(partial(train.load_from_file, specs), upload, fields, api_name="load_from_file")
     refresh_outputs = [status_md, log_box, *plots, seen]
     timer.tick(train.refresh, [monitor, seen], refresh_outputs, show_progress="hidden")
+    timer.tick(resources.resources_markdown, None, resources_md, show_progress="hidden", api_visibility="private")
     monitor.change(lambda name: train.refresh(name, {}), monitor, refresh_outputs, show_progress="hidden",
                    api_name="follow")
     return {"comps": comps, "fields": fields, "stage_inputs": stage_inputs, "stage_outputs": stage_outputs,
@@ -104,7 +118,8 @@ def _train_tab(specs: list[FieldSpec]) -> dict:
 
 def _runs_tab() -> dict:
     refresh_btn = gr.Button("Refresh", scale=0)
-    table = gr.Dataframe(headers=runs.HEADERS, value=[], interactive=False, wrap=True, label="runs")
+    table = gr.Dataframe(headers=runs.HEADERS, value=[], interactive=False, wrap=True, label="runs",
+                         elem_classes=["wb-runs"])
     with gr.Row():
         overlay_runs = gr.Dropdown(label="runs to compare", multiselect=True, choices=[], scale=3)
         overlay_metric = gr.Dropdown(label="metric", choices=[], value=None, scale=1)
@@ -156,16 +171,31 @@ def build_app(saves_root: str | Path | None = None) -> gr.Blocks:
                 t = _train_tab(specs)
             with gr.Tab("Runs"):
                 r = _runs_tab()
+            with gr.Tab("Chat"):
+                c = chat.build_tab()
+            with gr.Tab("Export"):
+                e = export.build_tab()
+            with gr.Tab("Datasets"):  # works on the Train tab's dataset folder, model, template, cutoff_len
+                d = datasets.build_tab(t["comps"]["data.dataset_dir"], t["comps"]["model.name_or_path"],
+                                       t["comps"].get("model.template"), t["comps"]["data.cutoff_len"])
         demo.load(on_load, t["stage_inputs"],
                   [t["comps"]["model.name_or_path"], *t["stage_outputs"], t["monitor"], t["load_run"],
                    r["table"], r["overlay_runs"], r["view_run"]])
         demo.load(partial(train.preview, specs), t["fields"], t["preview"], api_visibility="private",
                   preprocess=False)
+        for tab in (c, e):  # run and model lists re-read from disk on every page load
+            refresh_tab, tab_outputs = tab["on_load"]
+            demo.load(refresh_tab, None, tab_outputs, api_visibility="private")
+        demo.load(d["on_load"][0], None, d["on_load"][1], api_visibility="private")
+        # a registered, renamed or removed dataset shows up in the Train tab's pickers at once
+        d["registry_version"].change(train.stage_changed, t["stage_inputs"], t["stage_outputs"], show_progress="hidden")
     return demo
 
 
 def launch(demo: gr.Blocks, host: str = "127.0.0.1", port: int = 7860, **kwargs) -> None:
-    """Start serving; kwargs go to Blocks.launch (tests pass prevent_thread_lock=True)."""
+    """Start serving, and the queue thread that starts queued runs one at a time; kwargs go to
+    Blocks.launch (tests pass prevent_thread_lock=True)."""
+    threading.Thread(target=train.queue_worker, name="run-queue", daemon=True).start()
     demo.launch(server_name=host, server_port=port, css=CSS, ssr_mode=False, show_error=True, **kwargs)
 
 

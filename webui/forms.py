@@ -187,7 +187,10 @@ COMPONENTS = {"number": gr.Number, "checkbox": gr.Checkbox, "dropdown": gr.Dropd
 
 
 def make_component(spec: FieldSpec, **extra: Any) -> gr.components.Component:
-    return COMPONENTS[spec.kind](**{**spec.kwargs, **extra})
+    """The field's component; its elem_id (``wb-training-learning_rate``) lets a browser test or a
+    user stylesheet find it."""
+    elem_id = "wb-" + spec.key.replace(".", "-")
+    return COMPONENTS[spec.kind](**{"elem_id": elem_id, **spec.kwargs, **extra})
 
 
 def build_section(specs: list[FieldSpec], advanced_label: str = "Advanced") -> list[gr.components.Component]:

@@ -8,6 +8,7 @@ import shutil
 import time
 from pathlib import Path
 
+from engine import runqueue
 from engine.launch import is_alive
 from engine.rundir import FINAL_STATES, list_runs, read_metrics, read_status, runs_root
 
@@ -93,6 +94,8 @@ def status_markdown(name: str | None) -> str:
     if state == "running" and eta(status) is not None:
         parts.append(f"ETA {fmt_seconds(eta(status))}")
     text = " · ".join(parts)
+    if state == "queued" and not status.get("pid"):
+        text += f"\n\n⏳ {queue_position(path)}"
     if state == STALE:
         text += ("\n\n⚠️ status.json says the run is in progress but its engine process "
                  f"(pid {status.get('pid')}) is gone; see the log.")
@@ -101,6 +104,15 @@ def status_markdown(name: str | None) -> str:
     if status.get("warning"):
         text += f"\n\n⚠️ {status['warning']}"
     return text
+
+
+def queue_position(path: Path) -> str:
+    """Where a waiting run stands in the queue, and what it waits for."""
+    waiting = runqueue.waiting_runs()
+    position = waiting.index(path) + 1 if path in waiting else "?"
+    active = runqueue.active_run()
+    behind = f"{active.name} is running" if active else "starting"
+    return f"waiting in the queue, position {position}: {behind}; it starts when nothing else trains."
 
 
 def log_tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:

@@ -1,6 +1,6 @@
 """The Train tab's handlers: plain functions over form values and run folders.
 
-They never train: Start writes a run folder (engine.rundir.create_run) and launches
+They never train: Start writes a run folder (engine.runqueue.enqueue) and the queue launches
 ``python -m engine.train RUN_DIR`` (engine.launch.start_engine); everything shown afterwards is
 re-read from that folder, so the page can be reloaded or the server restarted at any time.
 """
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import shlex
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -17,15 +18,20 @@ import yaml
 
 from engine.config import SECTIONS, STAGE_OPTIONS, TOP_LEVEL, ConfigError, DataConfig, RunConfig, dump_yaml, to_dict
 from engine.data import DatasetError, read_registry
-from engine.launch import REPO_ROOT, start_engine, stop_engine
+from engine import runqueue
+from engine.launch import REPO_ROOT, stop_engine
 from engine.models import list_models
-from engine.rundir import create_run, list_runs, pin_parent, raw_config, read_metrics, read_status, resolve_run
+from engine.rundir import (atomic_write, list_runs, pin_parent, raw_config, read_metrics, read_status,
+                           resolve_run, saves_root, slug)
 from webui import charts, runinfo
 from webui.forms import FieldSpec, all_specs, to_values, validate, with_none
 
 # Stages whose trainer needs chosen/rejected pairs (registry entries with "ranking": true).
 PREFERENCE_STAGES = ("dpo",)
-PARENT_STATES = ("completed", "stopped")  # runs with saved weights a new run can start from
+# Runs a new run can start from: finished ones with saved weights, and ones still queued or running
+# (the queue runs them first, so a DPO run can be queued right behind its SFT run).
+PARENT_STATES = ("completed", "stopped", "running", "queued")
+_QUEUE_LOCK = threading.Lock()  # the Start handler and the queue thread must not both start a run
 NO_PARENT = ("(none: start from the base model)", "")
 
 
@@ -98,14 +104,27 @@ def _scalar(value: Any) -> str:
     return text.removesuffix("\n").removesuffix("\n...")
 
 
+def saved_config_path(cfg: RunConfig) -> Path:
+    """Where Save config writes this config: saves/configs/<stage>-<name>.yaml."""
+    return saves_root() / "configs" / f"{cfg.stage}-{slug(cfg.name)}.yaml"
+
+
+def _shown(path: Path) -> str:
+    """A path as a user types it in the repository root (where `make run` starts the server)."""
+    return str(path.relative_to(REPO_ROOT)) if path.is_relative_to(REPO_ROOT) else str(path)
+
+
 def cli_command(cfg: RunConfig) -> str:
-    """The CLI command that trains the same config: `--set` for every value off the defaults."""
+    """Two terminal commands that train the same config: the saved file, or the defaults plus a
+    `--set` for every value that differs from them."""
     current, defaults = to_dict(cfg), to_dict(RunConfig(stage=cfg.stage))
     sets = [f"{k}={_scalar(current[k])}" for k in TOP_LEVEL if k == "stage" or current[k] != defaults[k]]
     for section in (*SECTIONS, cfg.stage):
         sets += [f"{section}.{k}={_scalar(v)}" for k, v in current[section].items() if v != defaults[section][k]]
-    body = " \\\n  --set ".join(["workbench train /dev/null", *map(shlex.quote, sets)])
-    return "# /dev/null: start from the defaults; each --set is a value that differs from them\n" + body
+    body = " \\\n  --set ".join(["workbench train", *map(shlex.quote, sets)])
+    saved = _shown(saved_config_path(cfg))
+    return (f"# after \"Save config\" (writes {saved}):\nworkbench train {shlex.quote(saved)}\n\n"
+            f"# or without a file: the defaults, and each value that differs from them\n{body}")
 
 
 def preflight(cfg: RunConfig) -> RunConfig:
@@ -138,13 +157,40 @@ def start(specs: list[FieldSpec], *values: Any) -> tuple[Any, str]:
     except ConfigError as e:
         gr.Warning(str(e))
         return gr.skip(), f"❌ {e}"
-    run_dir = create_run(cfg)
-    proc = start_engine(run_dir)
+    run_dir = runqueue.enqueue(cfg)
+    started = start_queued()
+    names = runinfo.run_names()
+    if started == run_dir:
+        message = f"Started **{run_dir.name}**."
+    else:
+        waiting = [p.name for p in runqueue.waiting_runs()]
+        active = runqueue.active_run()
+        message = (f"Queued **{run_dir.name}** (position {waiting.index(run_dir.name) + 1}): it starts when "
+                   f"{active.name if active else 'the current run'} ends, so two trainings never share the CPU/GPU.")
+    return gr.update(choices=names, value=run_dir.name), message
+
+
+def start_queued() -> Path | None:
+    """Start the next queued run if no engine is running (called on Start and by the queue thread)."""
+    with _QUEUE_LOCK:
+        started = runqueue.start_next()
+    if started is None:
+        return None
+    run_dir, proc = started
     # Reap the child when it exits: an unreaped (zombie) engine still answers kill(pid, 0), so a
     # crashed run would look alive for as long as this server runs.
     threading.Thread(target=proc.wait, name=f"reap-{proc.pid}", daemon=True).start()
-    names = runinfo.run_names()
-    return gr.update(choices=names, value=run_dir.name), f"Started **{run_dir.name}** (pid {proc.pid})."
+    return run_dir
+
+
+def queue_worker(interval: float = 2.0) -> None:
+    """The server's queue thread: whenever no engine runs, start the oldest queued run."""
+    while True:
+        try:
+            start_queued()
+        except Exception as e:  # noqa: BLE001 - a bad run folder must not kill the queue
+            print(f"workbench queue: {e}", flush=True)
+        time.sleep(interval)
 
 
 def stop(name: str | None) -> str:
@@ -152,9 +198,36 @@ def stop(name: str | None) -> str:
         path = runinfo.run_path(name)
     except FileNotFoundError as e:
         return f"❌ {e}"
+    if runqueue.cancel(path):
+        return f"Cancelled **{name}**: it was waiting in the queue and never started."
     if stop_engine(path):
         return f"Stopping **{name}**: the engine saves the adapter at the next step, then ends."
     return f"{name} is not running (state: {runinfo.effective_state(read_status(path))})."
+
+
+def save_config(specs: list[FieldSpec], *values: Any) -> tuple[str, Any]:
+    """Write the form's config to saves/configs/ (the YAML preview, byte for byte)."""
+    try:
+        cfg = preflight(validate(specs, list(values)))
+    except ConfigError as e:
+        return f"❌ {e}", gr.skip()
+    path = saved_config_path(cfg)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(path, dump_yaml(cfg))
+    return (f"Saved **{_shown(path)}**; from a terminal: `workbench train {_shown(path)}`",
+            gr.update(choices=saved_configs()))
+
+
+def saved_configs() -> list[str]:
+    folder = saves_root() / "configs"
+    return sorted(p.name for p in folder.glob("*.yaml")) if folder.is_dir() else []
+
+
+def load_from_saved(specs: list[FieldSpec], name: str | None) -> list[Any]:
+    if not name or "/" in name or "\\" in name:
+        gr.Warning("pick a saved config")
+        return [gr.skip()] * len(specs)
+    return load_from_file(specs, str(saves_root() / "configs" / name))
 
 
 def load_config(specs: list[FieldSpec], data: Any, source: str) -> list[Any]:

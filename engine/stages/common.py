@@ -58,19 +58,26 @@ def base_model_path(cfg: RunConfig) -> Path:
 
 
 def check_same_model(cfg: RunConfig, parent: Path) -> None:
-    parent_model = read_config(parent).model.name_or_path
-    if resolve_model(parent_model) != resolve_model(cfg.model.name_or_path):
+    parent_cfg = read_config(parent).model
+    if resolve_model(parent_cfg.name_or_path) != resolve_model(cfg.model.name_or_path):
         raise ConfigError(f"model.name_or_path: {cfg.model.name_or_path!r} differs from the parent run's "
-                          f"{parent_model!r}; an adapter only fits the model it was trained on")
+                          f"{parent_cfg.name_or_path!r}; an adapter only fits the model it was trained on")
+    if parent_cfg.template != cfg.model.template:
+        raise ConfigError(f"model.template: {cfg.model.template!r} differs from the parent run's "
+                          f"{parent_cfg.template!r}; the parent learned its turns in that format")
 
 
-def load_tokenizer(model_path: Path):
-    from transformers import AutoTokenizer
+def quantization(cfg: RunConfig):
+    """bitsandbytes settings for QLoRA (None otherwise); bitsandbytes >= 0.46 also runs on CPU."""
+    kind = cfg.model.finetuning_type
+    if not kind.startswith("qlora"):
+        return None
+    from transformers import BitsAndBytesConfig
 
-    tokenizer = AutoTokenizer.from_pretrained(model_path)
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token
-    return tokenizer
+    if kind == "qlora-8bit":
+        return BitsAndBytesConfig(load_in_8bit=True)
+    return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
+                              bnb_4bit_compute_dtype=compute_dtype(cfg.model.dtype))
 
 
 def load_start_model(cfg: RunConfig):
@@ -80,14 +87,18 @@ def load_start_model(cfg: RunConfig):
     either fresh or the parent's; with a parent adapter, TRL's DPO trainer keeps a frozen copy of
     it as the reference, so the reference is the parent (SFT) model, not the bare base.
     """
-    from peft import LoraConfig, PeftModel, get_peft_model
+    from peft import LoraConfig, PeftModel, get_peft_model, prepare_model_for_kbit_training
     from transformers import AutoModelForCausalLM
 
     parent = parent_run(cfg)
     if parent is not None:
         check_same_model(cfg, parent)
     base_path = base_model_path(cfg)
-    model = AutoModelForCausalLM.from_pretrained(base_path, dtype=compute_dtype(cfg.model.dtype))
+    quantized = quantization(cfg)
+    model = AutoModelForCausalLM.from_pretrained(base_path, dtype=compute_dtype(cfg.model.dtype),
+                                                 quantization_config=quantized)
+    if quantized is not None:  # casts norms to fp32 and enables input grads for the frozen quantised base
+        model = prepare_model_for_kbit_training(model, cfg.training.gradient_checkpointing)
     parent_out = output_dir(parent) if parent else None
     parent_adapter = parent_out if parent_out is not None and parent_out.name == "adapter" else None
 

@@ -11,8 +11,8 @@ import copy
 from pathlib import Path
 
 from engine.config import RunConfig
-from engine.stages.common import (load_splits, load_start_model, load_tokenizer, train_and_save,
-                                  trainer_arguments)
+from engine.models import load_tokenizer
+from engine.stages.common import load_splits, load_start_model, train_and_save, trainer_arguments
 
 
 def build_trainer(cfg: RunConfig, run_dir: Path, callbacks: list):
@@ -20,7 +20,7 @@ def build_trainer(cfg: RunConfig, run_dir: Path, callbacks: list):
 
     train_ds, eval_ds = load_splits(cfg, preference=True)
     model, base_path = load_start_model(cfg)
-    tokenizer = load_tokenizer(base_path)
+    tokenizer = load_tokenizer(base_path, cfg.model.template)
     ref_model = None
     if cfg.model.finetuning_type == "full":
         ref_model = copy.deepcopy(model).eval().requires_grad_(False)

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from engine.config import RunConfig
-from engine.stages.common import (load_splits, load_start_model, load_tokenizer, train_and_save,
-                                  trainer_arguments)
+from engine.models import load_tokenizer
+from engine.stages.common import load_splits, load_start_model, train_and_save, trainer_arguments
 
 
 def build_trainer(cfg: RunConfig, run_dir: Path, callbacks: list):
@@ -14,7 +14,7 @@ def build_trainer(cfg: RunConfig, run_dir: Path, callbacks: list):
 
     train_ds, eval_ds = load_splits(cfg, preference=False)
     model, base_path = load_start_model(cfg)
-    tokenizer = load_tokenizer(base_path)
+    tokenizer = load_tokenizer(base_path, cfg.model.template)
     opts = cfg.stage_options
     args = SFTConfig(
         **trainer_arguments(cfg, run_dir, has_eval=eval_ds is not None),

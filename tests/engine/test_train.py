@@ -167,3 +167,18 @@ def test_pref_ftx_mixes_an_sft_term_into_the_dpo_loss(sft_run):
     assert trainer.args.loss_type == ["sigmoid", "sft"] and trainer.args.loss_weights == [1.0, 0.5]
     plain = from_dict(tiny_config("dpo", init_from=str(sft_run)))
     assert dpo.build_trainer(plain, create_run(plain), callbacks=[]).args.loss_type == ["sigmoid"]
+
+
+def test_qlora_4bit_chain_with_a_chosen_template(tiny_model):
+    """QLoRA trains LoRA on a 4-bit base (bitsandbytes on CPU); the template travels with the run,
+    and a child run with another template is refused naming model.template."""
+    model = {"name_or_path": "tiny", "finetuning_type": "qlora-4bit", "template": "chatml"}
+    sft_dir, sft = run_engine(tiny_config("sft", model=model, sft={"assistant_only_loss": True}))
+    assert sft["state"] == "completed", sft
+    assert '"eos_token": "<|im_end|>"' in (sft_dir / "adapter" / "tokenizer_config.json").read_text()
+    dpo_dir, dpo = run_engine(tiny_config("dpo", model=model, init_from=str(sft_dir)))
+    assert dpo["state"] == "completed", dpo
+    train = [m for m in read_metrics(dpo_dir) if "loss" in m]
+    assert len(train) == 4 and all(k in m for m in train for k in REWARD_KEYS)
+    _, bad = run_engine(tiny_config("dpo", model={**model, "template": "model"}, init_from=str(sft_dir)))
+    assert bad["state"] == "failed" and bad["error"].startswith("ConfigError: model.template:")

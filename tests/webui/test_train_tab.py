@@ -72,11 +72,12 @@ def test_preview_shows_yaml_and_a_cli_command_that_round_trips(runs_env):
     specs, values = form(data)
     yaml_text, command, error = train.preview(specs, *values)
     assert error == "" and yaml_text == dump_yaml(from_dict(data))
-    assert command.startswith("# ") and "workbench train /dev/null" in command
-    args = shlex.split(command.split("\n", 1)[1].replace("\\\n", " "))
-    assert args[:3] == ["workbench", "train", "/dev/null"]
-    sets = args[4::2]
-    assert all(flag == "--set" for flag in args[3::2])
+    saved_line, rest = command.split("\n\n")
+    assert saved_line.endswith(f"workbench train {train.saved_config_path(from_dict(data))}")
+    args = shlex.split(rest.split("\n", 1)[1].replace("\\\n", " "))
+    assert args[:2] == ["workbench", "train"]
+    sets = args[3::2]
+    assert all(flag == "--set" for flag in args[2::2])
     assert "lora.rank=8" not in sets  # only values off the defaults
     assert from_dict(apply_overrides({}, sets)) == from_dict(data)
 
@@ -192,3 +193,28 @@ def test_page_load_reattaches_the_live_run(runs_env, dead_pid):
     assert monitor["value"] == live.name and len(monitor["choices"]) == 3
     write_status(live, state="completed", pid=None)
     assert runinfo.attach_candidate() == "20250101-000003-sft-test"  # no live run: the newest
+
+
+def test_start_queues_behind_a_running_run_and_stop_cancels_it(runs_env):
+    busy = make_run("sft", "running", pid=os.getpid(), name="busy")  # alive: this test process
+    specs, values = form()
+    monitor, message = train.start(specs, *values)
+    queued = runinfo.run_path(monitor["value"])
+    assert message.startswith(f"Queued **{queued.name}** (position 1): it starts when {busy.name} ends")
+    assert read_status(queued)["state"] == "queued" and read_status(queued)["pid"] is None
+    assert train.start_queued() is None  # still busy
+    assert "Cancelled" in train.stop(queued.name)
+    assert read_status(queued)["state"] == "cancelled"
+
+
+def test_save_config_writes_the_preview_and_loads_back(runs_env):
+    data = tiny_config("dpo", dpo={"beta": 0.3})
+    data["name"] = "my dpo"
+    specs, values = form(data)
+    message, choices = train.save_config(specs, *values)
+    path = runs_env / "configs" / "dpo-my-dpo.yaml"
+    assert f"workbench train {path}" in message and choices["choices"] == ["dpo-my-dpo.yaml"]
+    assert path.read_text() == train.preview(specs, *values)[0]
+    assert train.load_from_saved(specs, "dpo-my-dpo.yaml") == to_values(specs, data)
+    message, _ = train.save_config(specs, *set_value(specs, values, "dpo.beta", -1))
+    assert message.startswith("❌ dpo.beta: -1")

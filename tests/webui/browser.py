@@ -1,0 +1,120 @@
+"""Driving the real app in Debian's chromium with Playwright: the server, the browser, and small
+helpers for Gradio's widgets (found by elem_id or label, as a user finds them by their label)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from playwright.sync_api import Page, sync_playwright
+
+REPO = Path(__file__).resolve().parents[2]
+ARTIFACTS = REPO / "test-artifacts"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(saves: Path, log: Path) -> tuple[subprocess.Popen, str]:
+    """`python -m webui` on a free loopback port, as `make run` starts it; returns (process, url)."""
+    port = free_port()
+    env = {**os.environ, "WORKBENCH_SAVES": str(saves), "HF_HUB_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False"}
+    with open(log, "w", encoding="utf-8") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "webui", "--port", str(port), "--saves", str(saves)],
+                                cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}/"
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"the web UI exited at start-up:\n{log.read_text()}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return proc, url
+        except OSError:
+            time.sleep(0.5)
+    proc.terminate()
+    raise RuntimeError(f"the web UI did not answer on {url} within 120 s:\n{log.read_text()}")
+
+
+def chromium_path() -> str:
+    path = shutil.which("chromium") or "/usr/bin/chromium"
+    if not Path(path).exists():
+        raise RuntimeError("Debian's chromium is missing: `make browser` (part of `make test`) installs it")
+    return path
+
+
+def open_browser():
+    """(playwright, browser); the caller closes both."""
+    pw = sync_playwright().start()
+    return pw, pw.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
+
+
+def field(page: Page, key: str):
+    """A generated config field by its key (training.max_steps -> #wb-training-max_steps)."""
+    return page.locator(f"#wb-{key.replace('.', '-')}")
+
+
+def set_text(page: Page, key: str, value) -> None:
+    box = field(page, key).locator("input, textarea").first
+    box.fill(str(value))
+    box.press("Tab")  # blur: Gradio sends the change
+
+
+def pick(page: Page, locator, value: str) -> None:
+    """Choose a dropdown option by its visible label."""
+    box = locator.locator("input").first
+    box.click()
+    box.fill(value)
+    page.get_by_role("option", name=value, exact=True).first.click()
+    page.keyboard.press("Escape")
+
+
+def pick_field(page: Page, key: str, value: str) -> None:
+    pick(page, field(page, key), value)
+
+
+def open_tab(page: Page, name: str) -> None:
+    page.get_by_role("tab", name=name, exact=True).click()
+    page.wait_for_timeout(300)
+
+
+def plot_traces(page: Page) -> list[dict]:
+    """Every visible plotly trace on the page: {chart title, name, points}."""
+    return page.evaluate("""() => [...document.querySelectorAll('.js-plotly-plot')]
+        .filter(el => el.offsetParent !== null)
+        .flatMap(el => (el.data || []).map(t => ({
+            title: (el.layout && el.layout.title && (el.layout.title.text || el.layout.title)) || '',
+            name: t.name || '', points: (t.x || []).length})))""")
+
+
+def points(page: Page, trace: str) -> int:
+    return max((t["points"] for t in plot_traces(page) if t["name"] == trace), default=0)
+
+
+def wait_for(predicate, timeout: float, what: str, poll: float = 0.5):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(poll)
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+def screenshot(page: Page, name: str) -> Path:
+    ARTIFACTS.mkdir(exist_ok=True)
+    path = ARTIFACTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    return path

@@ -1,0 +1,122 @@
+"""The Chat tab's handlers, called as Gradio calls them: run lists, streaming columns, stop,
+clear, refusals; runs are hand-made on the tiny model in a saves/ of the test's own."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import gradio as gr
+import pytest
+
+from engine import chat as engine_chat
+from engine.models import make_tiny_model
+from tests.engine.test_chat import make_weight_run
+from tests.webui.conftest import make_run
+from webui import app, chat
+
+PROMPT = "Names of users over 30."
+
+
+@pytest.fixture
+def chat_env(runs_env, tiny_model) -> dict[str, Path]:
+    """saves/ with the tiny model (linked), an SFT and a DPO adapter run on it, a run on another
+    base model, and a failed run without weights."""
+    (runs_env / "models").mkdir()
+    (runs_env / "models" / "tiny").symlink_to(tiny_model)
+    other = make_tiny_model(runs_env / "models" / "other", seed=5)
+    sft = make_weight_run(runs_env / "runs", tiny_model, "sft", seed=1)
+    dpo = make_weight_run(runs_env / "runs", tiny_model, "dpo", seed=2, init_from=sft)
+    foreign = make_weight_run(runs_env / "runs", other, "sft", seed=3, model_name="other")
+    failed = make_run("sft", state="failed", stamp="20200101-000000")
+    return {"sft": sft, "dpo": dpo, "foreign": foreign, "failed": failed}
+
+
+def run_send(base, keys, prompt=PROMPT, max_tokens=8, temperature=0.0, on_yield=None) -> list[list]:
+    outputs = []
+    for out in chat.send(base, keys, prompt, "", max_tokens, temperature, 1.0, 0, None):
+        outputs.append(out)
+        if on_yield:
+            on_yield(out)
+    return outputs
+
+
+def slot(out: list, i: int) -> tuple:
+    """(box, answer, stats) of slot i in a send/clear output list that starts with the message."""
+    return tuple(out[1 + 3 * i: 4 + 3 * i])
+
+
+def test_only_finished_runs_with_weights_are_offered(chat_env):
+    names = [name for _label, name in chat.finished_runs()]
+    assert set(names) == {chat_env["sft"].name, chat_env["dpo"].name, chat_env["foreign"].name}
+    labels = dict((name, label) for label, name in chat.finished_runs())
+    assert labels[chat_env["dpo"].name] == f"{chat_env['dpo'].name} · dpo · completed"
+    base, columns = chat.refresh(None, [chat.BASE_VALUE, "gone"])
+    assert base["choices"] == ["other", "tiny"] and base["value"] == "other"  # newest finished run's base
+    assert columns["choices"][0] == (chat.BASE_LABEL, chat.BASE_VALUE) and columns["value"] == [chat.BASE_VALUE]
+    assert chat.BASE_VALUE == engine_chat.BASE_KEY
+
+
+def test_send_streams_every_column_side_by_side(chat_env):
+    keys = [chat.BASE_VALUE, chat_env["sft"].name, chat_env["dpo"].name]
+    outputs = run_send("tiny", keys)
+    final = outputs[-1]
+    assert final[0].startswith("Answered in")
+    expected = list(engine_chat.stream_chat("tiny", [engine_chat.BASE_KEY, str(chat_env["sft"]),
+                                                      str(chat_env["dpo"])], PROMPT,
+                                            engine_chat.Sampling(max_new_tokens=8)))[-1]
+    for i, answer in enumerate(expected):
+        box, text, stats = slot(final, i)
+        assert box["visible"] and text["value"] == answer.text and text["label"] == answer.label
+        assert "tokens/s" in stats and stats[0] in "✅✂"
+    assert slot(final, 3)[0]["visible"] is False
+    assert "loading models" in slot(outputs[0], 0)[2]  # the first yield comes before any model loads
+
+
+def test_stop_ends_the_answers_of_this_session_only(chat_env):
+    other_session = threading.Event()
+    chat._stops["someone-else"] = other_session
+
+    def stop_once_generating(out):
+        if "✍️" in slot(out, 0)[2]:
+            chat.stop(None)
+
+    outputs = run_send("tiny", [chat.BASE_VALUE, chat_env["sft"].name], max_tokens=500,
+                       on_yield=stop_once_generating)
+    assert outputs[-1][0].startswith("Stopped in")
+    assert all("⏹" in slot(outputs[-1], i)[2] for i in range(2))
+    assert not other_session.is_set()
+    del chat._stops["someone-else"]
+
+
+def test_refusals_are_messages_not_tracebacks(chat_env):
+    out = run_send("tiny", [chat_env["foreign"].name])[-1]
+    assert out[0].startswith("❌ run ") and "trained on other" in out[0] and "chosen base model tiny" in out[0]
+    assert run_send("tiny", [chat.BASE_VALUE], prompt=" ")[-1][0] == "❌ type a prompt first"
+    assert run_send("tiny", [])[-1][0] == "❌ pick at least one model to answer"
+    assert run_send("tiny", ["../../etc"])[-1][0].startswith("❌ no run selected")  # only names under saves/runs
+    assert run_send(None, [chat.BASE_VALUE])[-1][0] == "❌ pick a base model"
+
+
+def test_columns_follow_the_selection_and_clear_empties_them(chat_env):
+    layout = chat.show_columns([chat.BASE_VALUE, chat_env["dpo"].name], "tiny")
+    assert [u["visible"] for u in layout[::2]] == [True, True, False, False]
+    assert layout[1]["label"] == "tiny (base)" and layout[3]["label"] == f"{chat_env['dpo'].name} (dpo)"
+    cleared = chat.clear([chat.BASE_VALUE], "tiny")
+    assert cleared[:2] == ["", ""]
+    assert [cleared[2 + 3 * i]["visible"] for i in range(4)] == [True, False, False, False]
+    assert all(cleared[3 + 3 * i]["value"] == "" and cleared[4 + 3 * i] == "" for i in range(4))
+
+
+def test_tab_wiring(chat_env):
+    with gr.Blocks() as demo:
+        parts = chat.build_tab()
+    refresh, outputs = parts["on_load"]
+    assert refresh is chat.refresh and outputs == [parts["base"], parts["columns"]]
+    events = {fn.api_name: fn for fn in demo.fns.values()}
+    assert "chat" in events
+    cancellers = [fn.cancels for fn in demo.fns.values() if fn.is_cancel_function]
+    assert cancellers == [[events["chat"]._id]]  # Clear also cancels a stream in progress
+    full = app.build_app(chat_env["sft"].parent.parent)
+    labels = {getattr(b, "label", None) for b in full.blocks.values()}
+    assert {"base model", "run", "prompt"} <= labels

@@ -1,0 +1,266 @@
+"""The Datasets tab's handlers on throw-away dataset folders (no browser; the tiny model's tokenizer)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import gradio as gr
+import pytest
+from trl.data_utils import apply_chat_template
+
+import engine.data
+from engine.data import load_dataset_for_stage, load_rows, read_registry, to_conversation
+from engine.models import load_tokenizer
+from tests.conftest import DATA
+from webui import datasets as tab
+
+
+@pytest.fixture
+def folder(tmp_path) -> Path:
+    """A copy of the shipped data folder, so registrations never touch data/."""
+    return Path(shutil.copytree(DATA, tmp_path / "data"))
+
+
+@pytest.fixture
+def model(tiny_model) -> str:
+    return str(tiny_model)
+
+
+def pairs(n: int, **extra) -> list[dict]:
+    return [{"prompt": f"Question {i}?", "chosen": f"A careful answer {i}.", "rejected": f"No {i}.", **extra}
+            for i in range(n)]
+
+
+def write_jsonl(path: Path, rows: list[dict]) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+def open_file(folder: Path, upload: Path | None = None, path: str | None = None) -> dict:
+    """What the form holds after a file is picked: load_source's outputs, by name."""
+    kind = tab.SOURCES[0] if upload else tab.SOURCES[1]
+    source, name, formatting, ranking, *roles, message = tab.load_source(kind, upload and str(upload), path,
+                                                                         str(folder))
+    return {"source": source, "name": name, "formatting": formatting, "ranking": ranking,
+            "columns": [r["value"] for r in roles], "visible": [r["visible"] for r in roles], "message": message}
+
+
+def register(folder: Path, form: dict, model: str, cutoff: int = 512, version: int = 0, **changes) -> dict:
+    form = {**form, **changes}
+    report, message, table, picker, files, new_version = tab.register(
+        str(folder), model, "model", cutoff, version, form["name"], form["source"], form["formatting"],
+        form["ranking"], form.get("description", ""), *form["columns"])
+    return {"report": report, "message": message, "table": table, "picker": picker, "version": new_version}
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in folder.iterdir()}
+
+
+# ---- register ---------------------------------------------------------------------------------
+
+
+def test_upload_is_copied_under_a_unique_name_and_registered_exactly(folder, model, tmp_path):
+    upload = write_jsonl(tmp_path / "in" / "My Prefs.jsonl", pairs(4, system="Be brief."))
+    (folder / "My_Prefs.jsonl").write_text("someone else's file\n")  # must not be overwritten
+    before = json.loads((folder / "dataset_info.json").read_text())
+    form = open_file(folder, upload=upload)
+    assert (form["name"], form["formatting"], form["ranking"]) == ("My_Prefs", "prompt-chosen-rejected", True)
+    assert "4 rows" in form["message"]
+    out = register(folder, form, model, version=3, description="  my pairs ")
+    assert out["message"].startswith("✅ Registered **My_Prefs**: 4 rows, copied to `My_Prefs-2.jsonl`")
+    assert out["version"] == 4 and out["picker"]["value"] == "My_Prefs"
+    assert ["My_Prefs", "prompt-chosen-rejected", "yes", "My_Prefs-2.jsonl"] == out["table"][-1][:4]
+    assert json.loads((folder / "dataset_info.json").read_text()) == {**before, "My_Prefs": {
+        "file_name": "My_Prefs-2.jsonl", "ranking": True,
+        "columns": {"prompt": "prompt", "chosen": "chosen", "rejected": "rejected"}, "description": "my pairs"}}
+    assert (folder / "My_Prefs-2.jsonl").read_bytes() == upload.read_bytes()
+    assert (folder / "My_Prefs.jsonl").read_text() == "someone else's file\n"
+    trained = load_dataset_for_stage("My_Prefs", folder, preference=True)
+    assert trained[0]["prompt"] == [{"role": "system", "content": "Be brief."},
+                                    {"role": "user", "content": "Question 0?"}]
+
+
+def test_by_path_inside_the_folder_is_relative_and_outside_is_absolute(folder, model, tmp_path):
+    write_jsonl(folder / "sub" / "inside.jsonl", pairs(2))
+    out = register(folder, open_file(folder, path="sub/inside.jsonl"), model)
+    assert out["message"].startswith("✅") and read_registry(folder)["inside"]["file_name"] == "sub/inside.jsonl"
+    outside = write_jsonl(tmp_path / "elsewhere" / "outside.jsonl", pairs(2))
+    out = register(folder, open_file(folder, path=str(outside)), model)
+    assert read_registry(folder)["outside"]["file_name"] == str(outside.resolve())
+    assert not (folder / "outside.jsonl").exists()  # not copied
+    assert len(load_dataset_for_stage("outside", folder, preference=True)) == 2
+
+
+def test_failed_validation_saves_nothing_and_names_the_rows(folder, model, tmp_path):
+    rows = pairs(5)
+    rows[2]["chosen"] = ""
+    rows[3]["rejected"] = rows[3]["chosen"]
+    upload = write_jsonl(tmp_path / "bad.jsonl", rows)
+    before = snapshot(folder)
+    out = register(folder, open_file(folder, upload=upload), model)
+    assert out["message"].startswith("❌ Not registered") and out["version"] == 0
+    assert "row 3: empty answer in column 'chosen'" in out["report"]
+    assert "identical chosen and rejected answers in 1 row" in out["report"] and "remove row 4" in out["report"]
+    assert snapshot(folder) == before
+
+
+def test_a_failed_registry_write_removes_the_copied_file(folder, model, tmp_path, monkeypatch):
+    def broken_write(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(engine.data, "_write_json", broken_write)
+    before = snapshot(folder)
+    out = register(folder, open_file(folder, upload=write_jsonl(tmp_path / "ok.jsonl", pairs(3))), model)
+    assert out["message"] == "❌ Not registered: disk full. Nothing was saved." and out["version"] == 0
+    assert snapshot(folder) == before
+
+
+@pytest.mark.parametrize("name, error", [("sql_sft", "already registered"), ("my data", "use letters"),
+                                         ("", "give the dataset a name")])
+def test_bad_names_are_refused(folder, model, tmp_path, name, error):
+    before = snapshot(folder)
+    out = register(folder, open_file(folder, upload=write_jsonl(tmp_path / "ok.jsonl", pairs(2))), model, name=name)
+    assert out["message"].startswith("❌ Not registered") and error in out["message"]
+    assert snapshot(folder) == before
+
+
+def test_a_missing_model_skips_token_checks_but_not_registration(folder, tmp_path):
+    form = open_file(folder, upload=write_jsonl(tmp_path / "ok.jsonl", pairs(2)))
+    out = register(folder, form, "no-such-model")
+    assert out["message"].startswith("✅") and "token counts and truncation not checked" in out["report"]
+
+
+# ---- check: mapping, report, preview -----------------------------------------------------------
+
+
+def check(folder: Path, form: dict, model: str, cutoff: int = 512, start: int = 1, **changes) -> list:
+    form = {**form, **changes}
+    return tab.check(str(folder), model, "model", cutoff, start, form["source"], form["formatting"],
+                     form["ranking"], "", *form["columns"])
+
+
+def test_detection_fills_the_dropdowns_from_the_file(folder):
+    form = open_file(folder, path="sql_dpo_train.json")
+    roles = dict(zip(tab.dc.ROLES, form["columns"]))
+    assert (form["formatting"], form["ranking"]) == ("alpaca", True)
+    assert (roles["prompt"], roles["query"], roles["response"]) == ("instruction", "input", "output")
+    assert dict(zip(tab.dc.ROLES, form["visible"]))["messages"] is False
+    _, _, _, _, *updates, _ = tab.load_source(tab.SOURCES[1], None, "sql_dpo_train.json", str(folder))
+    assert updates[0]["choices"] == [tab.NONE, ("instruction", "instruction"), ("input", "input"), ("output", "output")]
+    ranking, *visible = tab.format_changed(form["source"], "prompt-chosen-rejected", False, *form["columns"])
+    assert ranking == gr.update(value=True, interactive=False)
+    assert [v["visible"] for v in visible] == [r in ("prompt", "chosen", "rejected", "system") for r in tab.dc.ROLES]
+
+
+def test_mapping_errors_name_the_role_and_the_columns(folder, model):
+    form = open_file(folder, path="sql_sft_train.json")
+    columns = dict(zip(tab.dc.ROLES, form["columns"]), response="")
+    report, entry, preview = check(folder, form, model, columns=list(columns.values()))
+    assert report.startswith("❌ **Fix these before registering:**")
+    assert "response: choose the column that holds the answer" in report and preview == ""
+    out = register(folder, form, model, columns=list(columns.values()))
+    assert out["message"].startswith("❌ Not registered") and "sql_sft_train" not in read_registry(folder)
+
+
+def test_report_counts_rows_emptied_by_truncation(folder, model):
+    form = open_file(folder, path="sql_dpo_train.json")
+    report, entry, preview = check(folder, form, model, cutoff=90)
+    info = read_registry(folder)["sql_dpo"]
+    expected = tab.dc.validate(load_rows(info, folder), info, load_tokenizer(model), 90)
+    assert expected.emptied and expected.truncated
+    assert report.startswith("✅ **300 rows, no errors.**")
+    assert f"the prompt alone reaches cutoff_len = 90 tokens in {len(expected.emptied)} rows" in report
+    assert json.loads(entry) == {"file_name": "sql_dpo_train.json", "ranking": True,
+                                 "columns": {"prompt": "instruction", "query": "input", "response": "output"}}
+    assert "✂ truncated at cutoff_len 90" in preview and "<h4" in preview
+
+
+def test_preview_shows_what_trl_renders(folder, model):
+    form = open_file(folder, path="sql_dpo_sharegpt_train.json")
+    preview = check(folder, form, model, cutoff=4096, start=2)[2]
+    info = read_registry(folder)["sql_dpo_sharegpt"]
+    conv = to_conversation(load_rows(info, folder)[1], info, True)
+    expected = apply_chat_template(conv, load_tokenizer(model))
+    assert "Row 2" in preview and "Row 1<" not in preview and "✂" not in preview
+    for text in expected.values():
+        assert tab._esc(text) in preview
+    assert tab.preview_only(str(folder), model, "model", 4096, 4, form["source"], form["formatting"],
+                            form["ranking"], "", *form["columns"]).count("<h4") == 3
+
+
+def test_preview_escapes_markup_in_the_data(folder, model, tmp_path):
+    rows = [{"prompt": "<script>alert(1)</script> ${value} {{x}}", "chosen": "a", "rejected": "b"}]
+    preview = check(folder, open_file(folder, upload=write_jsonl(tmp_path / "x.jsonl", rows)), model)[2]
+    assert "<script>" not in preview and "${" not in preview and "{{" not in preview
+
+
+# ---- rename and remove --------------------------------------------------------------------------
+
+
+def test_rename_keeps_the_position_and_refuses_taken_names(folder):
+    names = list(read_registry(folder))
+    message, table, picker, files, version = tab.rename(str(folder), "sql_dpo", "sql_pairs", 5)
+    assert message.startswith("✅ Renamed **sql_dpo** to **sql_pairs**") and version == 6
+    assert list(read_registry(folder)) == [("sql_pairs" if n == "sql_dpo" else n) for n in names]
+    assert picker["value"] == "sql_pairs"
+    before = snapshot(folder)
+    message, *_, version = tab.rename(str(folder), "sql_pairs", "sql_sft", 6)
+    assert "already registered" in message and version == 6 and snapshot(folder) == before
+
+
+def test_remove_asks_first_and_keeps_the_file(folder):
+    row, message = tab.ask_remove(str(folder), "helpful_pref")
+    assert row["visible"] is True and "helpful_pref_train.json` is kept" in message
+    assert "helpful_pref" in read_registry(folder)  # nothing happens before the confirmation
+    row, message, table, picker, files, version = tab.confirm_remove(str(folder), "helpful_pref", 0)
+    assert row["visible"] is False and version == 1 and "still on disk" in message
+    assert "helpful_pref" not in read_registry(folder) and (folder / "helpful_pref_train.json").exists()
+    assert "helpful_pref" not in [r[0] for r in table]
+    assert tab.confirm_remove(str(folder), "helpful_pref", 1)[1].startswith("❌ Not removed")
+    assert tab.ask_remove(str(folder), None)[0]["visible"] is False
+
+
+# ---- the listing and the layout ------------------------------------------------------------------
+
+
+def test_listing_and_layout(folder, model):
+    table, picker, files = tab.refresh(str(folder))
+    assert [r[0] for r in table] == list(read_registry(folder)) and picker["choices"] == [r[0] for r in table]
+    assert ("sql_sft_train.json (used by sql_sft)", "sql_sft_train.json") in files["choices"]
+    assert "dataset_info.json" not in [value for _, value in files["choices"]]
+    assert tab.default_name("sql_sft", str(folder)) == "sql_sft_2"
+    report, entry, preview = tab.inspect_registered(str(folder), model, "model", 512, 1, "helpful_pref")
+    assert report.startswith("✅ **150 rows") and "helpful_pref" in json.loads(entry) and "Row 1" in preview
+    with gr.Blocks():
+        made = tab.build_tab(gr.Textbox(str(folder)), gr.Textbox(model), None, gr.Number(512))
+    assert isinstance(made["registry_version"], gr.State)
+    fn, outputs = made["on_load"]
+    assert outputs == [made["table"], made["manage_picked"], made["path"]] and len(fn()) == 3
+
+
+def test_big_files_get_token_checks_on_their_first_rows(folder, model, tmp_path, monkeypatch):
+    monkeypatch.setattr(tab, "TOKEN_CHECK_ROWS", 2)
+    report = check(folder, open_file(folder, upload=write_jsonl(tmp_path / "x.jsonl", pairs(3))), model)[0]
+    assert report.startswith("✅ **3 rows, no errors.**")
+    assert "token counts and truncation cover the first 2 of 3 rows" in report
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet", ".json"])
+def test_csv_parquet_and_json_uploads(folder, model, tmp_path, suffix):
+    from datasets import Dataset
+
+    rows = [{"question": f"Q{i}?", "answer": f"A{i}.", "context": "" if i % 2 else f"C{i}"} for i in range(3)]
+    path = tmp_path / f"qa{suffix}"
+    getattr(Dataset.from_list(rows), {".csv": "to_csv", ".parquet": "to_parquet", ".json": "to_json"}[suffix])(path)
+    form = open_file(folder, upload=path)
+    assert (form["formatting"], form["ranking"]) == ("alpaca", False)
+    out = register(folder, form, model)
+    assert out["message"].startswith(f"✅ Registered **qa**: 3 rows, copied to `qa{suffix}`")
+    assert read_registry(folder)["qa"]["columns"]["query"] == "context"
+    trained = load_dataset_for_stage("qa", folder, preference=False)
+    assert trained[1]["prompt"] == [{"role": "user", "content": "Q1?"}]
+    assert trained[0]["prompt"] == [{"role": "user", "content": "Q0?\nC0"}]

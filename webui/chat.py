@@ -1,0 +1,201 @@
+"""The Chat tab: one prompt, up to four columns (the bare base model and finished runs), answers
+streamed side by side with the same sampling settings and seed. A single-turn comparison: each
+Send asks every column afresh (no history), which keeps the columns comparable.
+
+The models run in this process (inference, never training) through engine.chat, imported when a
+prompt is sent: building the page imports neither torch nor transformers.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any, Iterator
+
+import gradio as gr
+
+from engine.models import DEFAULT_MODEL, list_models
+from engine.rundir import list_runs, output_dir, raw_config, read_status, runs_root
+from webui import runinfo
+
+BASE_VALUE = "__base__"  # engine.chat.BASE_KEY, spelled here so the page builds without torch
+BASE_LABEL = "bare base model"
+MAX_COLUMNS = 4
+FINISHED = ("completed", "stopped")  # runs whose saved weights are final
+_STATE_ICONS = {"loading": "⏳ loading models…", "waiting": "⏳ waits for the batch before it…"}
+# Send's stop flag per browser session, so one user's Stop never ends another user's answers.
+_stops: dict[str, threading.Event] = {}
+
+
+def finished_runs() -> list[tuple[str, str]]:
+    """(label, folder name) of the runs with final weights, newest first: the runs one can chat
+    with or export. Labels show name, stage and state."""
+    found = []
+    for path in list_runs():
+        state = runinfo.effective_state(read_status(path))
+        if state in FINISHED and output_dir(path) is not None:
+            found.append((f"{path.name} · {raw_config(path).get('stage', '?')} · {state}", path.name))
+    return found
+
+
+def column_choices() -> list[tuple[str, str]]:
+    return [(BASE_LABEL, BASE_VALUE), *finished_runs()]
+
+
+def model_choices() -> list[str]:
+    return [m["name"] for m in list_models()]
+
+
+def default_base(models: list[str]) -> str | None:
+    """The base of the newest finished run (what one most likely compares against), else the
+    default model, else any."""
+    for _label, name in finished_runs():
+        model = (raw_config(runs_root() / name).get("model") or {}).get("name_or_path")
+        if model in models:
+            return model
+    return DEFAULT_MODEL if DEFAULT_MODEL in models else (models[0] if models else None)
+
+
+def refresh(base: str | None = None, keys: list[str] | None = None) -> list:
+    """[base model, columns] with the lists re-read from disk, keeping what is still available."""
+    models, choices = model_choices(), column_choices()
+    values = {value for _label, value in choices}
+    return [gr.update(choices=models, value=base if base in models else default_base(models)),
+            gr.update(choices=choices, value=[k for k in keys or [BASE_VALUE] if k in values])]
+
+
+def column_label(key: str, base: str | None) -> str:
+    if key == BASE_VALUE:
+        return f"{base or 'base model'} (base)"
+    return f"{key} ({raw_config(runs_root() / key).get('stage', '?')})"
+
+
+def show_columns(keys: list[str] | None, base: str | None) -> list:
+    """[column box, answer] per slot: one visible slot per picked key, labelled, emptied."""
+    keys = list(keys or [])[:MAX_COLUMNS]
+    out = []
+    for i in range(MAX_COLUMNS):
+        label = column_label(keys[i], base) if i < len(keys) else ""
+        out += [gr.update(visible=i < len(keys)), gr.update(label=label, value="")]
+    return out
+
+
+def stats_text(answer) -> str:
+    """One line under an answer: its state, tokens and speed."""
+    if answer.state in _STATE_ICONS:
+        return _STATE_ICONS[answer.state]
+    speed = f"{answer.tokens} tokens · {answer.seconds:.1f} s · {answer.tokens_per_second:.1f} tokens/s"
+    return {"generating": f"✍️ {speed}", "done": f"✅ {speed}",
+            "length": f"✂️ {speed} · reached max new tokens", "stopped": f"⏹ {speed} · stopped"}[answer.state]
+
+
+def _outputs(message: str, answers: list | None, keys: list[str]) -> list:
+    """[message, then per slot: box, answer, stats]."""
+    out = [message]
+    for i in range(MAX_COLUMNS):
+        if answers is not None and i < len(answers):
+            a = answers[i]
+            out += [gr.update(visible=True), gr.update(label=a.label, value=a.text), stats_text(a)]
+        else:
+            out += [gr.update(visible=i < len(keys)), gr.update(), gr.update() if answers is None else ""]
+    return out
+
+
+def _session(request: gr.Request | None) -> str:
+    return getattr(request, "session_hash", None) or ""
+
+
+def _engine_keys(keys: list[str]) -> list[str]:
+    """Run names checked to be run folders under saves/runs (a browser can send anything)."""
+    return [k if k == BASE_VALUE else str(runinfo.run_path(k)) for k in keys]
+
+
+def send(base: str | None, keys: list[str] | None, prompt: str | None, system: str | None,
+         max_new_tokens: float, temperature: float, top_p: float, seed: float,
+         request: gr.Request | None = None) -> Iterator[list]:
+    """Stream every column's answer: yields [message, box, answer, stats per slot]."""
+    from engine import chat
+
+    keys, stop = list(keys or []), threading.Event()
+    _stops[_session(request)] = stop
+    start = time.monotonic()
+    try:
+        if not base:
+            raise chat.ChatError("pick a base model")
+        sampling = chat.Sampling(system=system or "", max_new_tokens=int(max_new_tokens),
+                                 temperature=float(temperature), top_p=float(top_p), seed=int(seed or 0))
+        answers = None
+        for answers in chat.stream_chat(base, _engine_keys(keys), prompt or "", sampling, stop):
+            yield _outputs("", answers, keys)
+        done = "Stopped" if stop.is_set() else "Answered"
+        yield _outputs(f"{done} in {time.monotonic() - start:.1f} s.", answers, keys)
+    except (ValueError, OSError) as e:  # ChatError, ConfigError, a run deleted meanwhile
+        yield _outputs(f"❌ {e}", None, keys)
+    finally:
+        if _stops.get(_session(request)) is stop:
+            del _stops[_session(request)]
+
+
+def stop(request: gr.Request | None = None) -> None:
+    """End this session's answers at the next token; Send's stream then shows them as stopped."""
+    event = _stops.get(_session(request))
+    if event is not None:
+        event.set()
+
+
+def clear(keys: list[str] | None, base: str | None, request: gr.Request | None = None) -> list:
+    """Stop anything still answering and empty the prompt and every column:
+    [prompt, message, then per slot: box, answer, stats]."""
+    stop(request)
+    slots = show_columns(keys, base)
+    out = ["", ""]
+    for i in range(MAX_COLUMNS):
+        out += [slots[2 * i], slots[2 * i + 1], ""]
+    return out
+
+
+def build_tab() -> dict[str, Any]:
+    """The tab's components and events, in the current Blocks/Tab context."""
+    gr.Markdown("One prompt goes to every column with the same settings and seed. The bare base and the "
+                "LoRA runs share one copy of the base model and are decoded in one batch; a full "
+                "fine-tune is decoded after it. Single-turn: each Send starts afresh.")
+    with gr.Row():
+        models = model_choices()
+        base = gr.Dropdown(label="base model", choices=models, value=default_base(models), allow_custom_value=True,
+                           scale=1)
+        keys = gr.Dropdown(label=f"columns (up to {MAX_COLUMNS}): the bare base and finished runs",
+                           choices=column_choices(), value=[BASE_VALUE], multiselect=True,
+                           max_choices=MAX_COLUMNS, scale=3)
+    with gr.Accordion("System prompt and sampling", open=False):
+        system = gr.Textbox(label="system prompt", lines=2, placeholder="(none)")
+        with gr.Row():
+            max_tokens = gr.Slider(1, 1024, value=256, step=1, label="max new tokens")
+            temperature = gr.Slider(0.0, 2.0, value=0.0, step=0.05, label="temperature (0: greedy)")
+            top_p = gr.Slider(0.05, 1.0, value=1.0, step=0.05, label="top-p")
+            seed = gr.Number(value=0, precision=0, label="seed", minimum=0)
+    prompt = gr.Textbox(label="prompt", lines=3, placeholder="Table users(id, name, age). Names of users over 30.")
+    with gr.Row():
+        send_btn = gr.Button("Send", variant="primary")
+        stop_btn = gr.Button("Stop", variant="stop")
+        clear_btn = gr.Button("Clear")
+    message = gr.Markdown()
+    slots = []
+    with gr.Row(equal_height=True):
+        for i in range(MAX_COLUMNS):
+            with gr.Column(visible=i == 0, min_width=220) as box:
+                answer = gr.Textbox(label=BASE_LABEL if i == 0 else "", lines=14, max_lines=40,
+                                    interactive=False, buttons=["copy"], elem_classes=["wb-log"])
+                stats = gr.Markdown()
+            slots += [box, answer, stats]
+
+    layout = [c for i, c in enumerate(slots) if i % 3 != 2]  # boxes and answers
+    gr.on([keys.change, base.change], show_columns, [keys, base], layout, show_progress="hidden")
+    # preprocess=False: a run finished after this page was built is not among the dropdown's
+    # choices for an API client (which gets no page load); send checks every name itself.
+    asked = gr.on([send_btn.click, prompt.submit], send,
+                  [base, keys, prompt, system, max_tokens, temperature, top_p, seed], [message, *slots],
+                  api_name="chat", show_progress="hidden", preprocess=False)
+    stop_btn.click(stop, None, None, api_visibility="private")
+    clear_btn.click(clear, [keys, base], [prompt, message, *slots], cancels=[asked], api_visibility="private")
+    return {"base": base, "columns": keys, "prompt": prompt, "message": message, "slots": slots,
+            "on_load": (refresh, [base, keys])}

@@ -1,0 +1,574 @@
+"""The Datasets tab: list the registry, register a file (validated first), preview rows as the
+model will see them, rename and remove entries.
+
+Handlers are plain functions over the Train tab's values (dataset folder, model, chat template,
+cutoff_len), so the tab always works on what training will use; engine.datacheck does the checks.
+A file is copied into the dataset folder only when Register is clicked and validation passed; a
+registration that fails leaves both the folder and dataset_info.json as they were.
+
+By path: a file inside the dataset folder is registered by its path relative to it; a file
+elsewhere by its absolute path, without copying (large files are not duplicated, but moving the
+file breaks the entry). Uploads are copied in under a name no other file or entry uses.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+
+from engine import datacheck as dc
+from engine.config import ConfigError
+from engine.data import (DEFAULT_COLUMNS, LOADERS, REGISTRY_FILE, DatasetError, check_new_name, load_rows,
+                         read_registry, register_dataset, remove_dataset, rename_dataset)
+from engine.models import load_tokenizer, resolve_model
+from webui.train import dataset_dir_path
+
+HEADERS = ["name", "format", "ranking", "file", "columns", "description"]
+SOURCES = ("Upload a file", "A file on this machine")
+NONE = ("(none)", "")          # a role's dropdown entry for "not in this file"
+PREVIEW_ROWS = 3
+TOKEN_CHECK_ROWS = 2000        # rows whose tokens a check counts (~1 ms each); every row is validated
+# The tab's events share this concurrency id, so Gradio runs them one at a time: they share one cached
+# tokenizer per model (a Rust tokenizer used from two threads at once can fail: "Already borrowed"),
+# and registry edits read, change and write the whole file (two at once could lose one of them).
+ONE_AT_A_TIME = "datasets-tab"
+
+
+# ---- loading (cached: the tab re-checks on every mapping change) ----------------------------
+
+
+@lru_cache(maxsize=4)
+def _cached_rows(path: str, _stamp: tuple):
+    return load_rows({"file_name": path}, "/")
+
+
+def rows_of(path: str | Path):
+    """The file's rows as training loads them; re-read when its size or mtime changes."""
+    st = Path(path).stat()
+    return _cached_rows(str(path), (st.st_size, st.st_mtime_ns))
+
+
+@lru_cache(maxsize=4)
+def _cached_tokenizer(path: str, template: str):
+    return load_tokenizer(path, template)
+
+
+def tokenizer_for(model: str | None, template: str | None) -> tuple[Any, str]:
+    """(tokenizer or None, why not): token checks are skipped, not fatal, when the model is missing."""
+    try:
+        return _cached_tokenizer(str(resolve_model(model or "")), template or "model"), ""
+    except (FileNotFoundError, OSError, ValueError, ConfigError) as e:
+        return None, f"token counts and truncation not checked: {e}"
+
+
+def _cutoff(value: Any) -> int | None:
+    try:
+        return int(value) if value and int(value) >= 1 else None
+    except (TypeError, ValueError):
+        return None
+
+
+# ---- the registry table ---------------------------------------------------------------------
+
+
+def _file_label(folder: Path, info: dict) -> str:
+    name = info.get("file_name") or "?"
+    return name if (folder / name).exists() else f"{name} (missing)"
+
+
+def _columns_label(info: dict) -> str:
+    """The mapping worth reading: required roles and anything off LLaMA-Factory's defaults (the
+    defaults of optional roles, like system=system, apply only where the file has that column)."""
+    _, required = dc.format_roles(dc.display_format(info), info["ranking"])
+    cols, defaults = info["columns"], DEFAULT_COLUMNS[info["formatting"]]
+    if info["formatting"] == "alpaca" and not cols.get("chosen"):
+        required = [*required, "response"]
+    shown = {role: col for role, col in cols.items() if col and (role in required or defaults.get(role) != col)}
+    return ", ".join(f"{role}={col}" for role, col in shown.items())
+
+
+def registry_rows(dataset_dir: str | None) -> list[list[str]]:
+    folder = dataset_dir_path(dataset_dir)
+    return [[name, dc.display_format(info), "yes" if info["ranking"] else "", _file_label(folder, info),
+             _columns_label(info), str(info.get("description", ""))] for name, info in read_registry(folder).items()]
+
+
+def data_files(dataset_dir: str | None) -> list[tuple[str, str]]:
+    """Data files in the dataset folder, labelled with the datasets already using them."""
+    folder = dataset_dir_path(dataset_dir)
+    try:
+        users = {}
+        for name, info in read_registry(folder).items():
+            users.setdefault(info.get("file_name"), []).append(name)
+    except DatasetError:
+        users = {}
+    files = sorted(p.name for p in folder.glob("*")
+                   if p.suffix.lower() in LOADERS and not p.name.startswith(".") and p.name != REGISTRY_FILE)
+    return [(f"{f} (used by {', '.join(users[f])})" if f in users else f, f) for f in files]
+
+
+def refresh(dataset_dir: str | None, selected: str | None = None) -> list:
+    """[table, registered-dataset picker, data file picker], re-read from the folder; ``selected``
+    (when given) becomes the picker's value."""
+    try:
+        rows, names = registry_rows(dataset_dir), list(read_registry(dataset_dir_path(dataset_dir)))
+    except DatasetError as e:
+        gr.Warning(str(e))
+        rows, names = [], []
+    picker = gr.update(choices=names) if selected is None else gr.update(choices=names, value=selected or None)
+    return [rows, picker, gr.update(choices=data_files(dataset_dir))]
+
+
+def on_load() -> list:
+    """refresh() for a page load: the dataset folder field then shows its default, which
+    dataset_dir_path(None) resolves; later changes of the field refresh the tab themselves."""
+    return refresh(None)
+
+
+# ---- a draft registration -------------------------------------------------------------------
+
+
+def _role_updates(columns: list[str], mapping: dict, formatting: str, ranking: bool) -> list:
+    used, _ = dc.format_roles(formatting, ranking)
+    choices = [NONE, *((c, c) for c in columns)]
+    return [gr.update(choices=choices, value=mapping.get(role) or "", visible=role in used) for role in dc.ROLES]
+
+
+def _source_path(kind: str, upload: str | None, path: str | None, dataset_dir: str | None) -> Path | None:
+    if kind == SOURCES[0]:
+        return Path(upload) if upload else None
+    if not path:
+        return None
+    given = Path(path).expanduser()
+    return given if given.is_absolute() else dataset_dir_path(dataset_dir) / given
+
+
+def default_name(stem: str, dataset_dir: str | None) -> str:
+    """The file's stem, made valid and unique in the registry."""
+    base = "".join(ch if ch.isalnum() or ch in "_.-" else "_" for ch in stem).strip("._-")[:60] or "dataset"
+    try:
+        taken = read_registry(dataset_dir_path(dataset_dir))
+    except DatasetError:
+        taken = {}
+    name, number = base, 1
+    while name in taken:
+        number += 1
+        name = f"{base}_{number}"
+    return name
+
+
+def load_source(kind: str, upload: str | None, path: str | None, dataset_dir: str | None) -> list:
+    """Read the chosen file and fill the form with what detect() guessed.
+    Returns [source state, name, formatting, ranking, *one update per role, message]."""
+    source = _source_path(kind, upload, path, dataset_dir)
+    blank = [None, gr.skip(), gr.skip(), gr.skip(), *[gr.update(visible=False)] * len(dc.ROLES)]
+    if source is None:
+        return [*blank, ""]
+    try:
+        if not source.exists():
+            raise DatasetError(f"{source} does not exist")
+        rows = rows_of(source)
+    except (DatasetError, OSError) as e:
+        return [*blank, f"❌ {e}"]
+    found = dc.detect(rows.select(range(min(len(rows), dc.SAMPLE_ROWS))).to_list(), rows.column_names)
+    state = {"path": str(source), "upload": kind == SOURCES[0], "columns": rows.column_names}
+    message = f"Read **{source.name}**: {len(rows)} rows, columns {', '.join(rows.column_names)}. " \
+              f"Detected **{found.formatting}**{' with ranking' if found.ranking else ''}; check the mapping below."
+    return [state, default_name(source.stem, dataset_dir), found.formatting, found.ranking or
+            found.formatting == "prompt-chosen-rejected",
+            *_role_updates(rows.column_names, found.columns, found.formatting, found.ranking), message]
+
+
+def format_changed(source: dict | None, formatting: str, ranking: bool, *columns: str) -> list:
+    """[ranking checkbox, *role dropdowns]: prompt-chosen-rejected is always ranking data."""
+    fixed = formatting == "prompt-chosen-rejected"
+    ranking = ranking or fixed
+    used, _ = dc.format_roles(formatting, ranking)
+    return [gr.update(value=ranking, interactive=not fixed),
+            *[gr.update(visible=bool(source) and role in used) for role in dc.ROLES]]
+
+
+def registry_file_name(path: Path, dataset_dir: str | None) -> str:
+    """What a by-path entry stores: relative inside the dataset folder, else absolute."""
+    folder, path = dataset_dir_path(dataset_dir).resolve(), path.resolve()
+    return path.relative_to(folder).as_posix() if path.is_relative_to(folder) else str(path)
+
+
+def draft_entry(source: dict, dataset_dir: str | None, formatting: str, ranking: bool, columns: tuple,
+                description: str = "") -> tuple[dict, list[str]]:
+    """(registry entry, mapping problems) for the form's values."""
+    mapping = {role: col or None for role, col in zip(dc.ROLES, columns)}
+    path = Path(source["path"])
+    file_name = path.name if source["upload"] else registry_file_name(path, dataset_dir)
+    tags = None
+    if formatting == "sharegpt" and mapping.get("messages") in source["columns"]:
+        rows = rows_of(path)
+        tags = dc.detect_tags(rows.select(range(min(len(rows), dc.SAMPLE_ROWS)))[mapping["messages"]])
+    problems = dc.check_mapping(formatting, ranking, mapping, source["columns"])
+    return dc.build_entry(file_name, formatting, ranking, mapping, source["columns"], tags, description), problems
+
+
+def _validate(source: dict, entry: dict, problems: list[str], model, template,
+              cutoff_len) -> tuple[dc.Report, str, Any]:
+    tokenizer, note = tokenizer_for(model, template)
+    if problems:
+        return dc.Report(problems=problems, cutoff_len=_cutoff(cutoff_len)), note, tokenizer
+    report = dc.validate(rows_of(source["path"]), entry, tokenizer, _cutoff(cutoff_len), TOKEN_CHECK_ROWS)
+    return report, note, tokenizer
+
+
+# ---- what the user reads: the report and the preview ----------------------------------------
+
+
+def _count(n: int, noun: str = "row") -> str:
+    return f"{n} {noun}" + ("" if n == 1 else "s")
+
+
+def _rows(numbers: list) -> str:
+    """'row 3' or 'rows 3, 9, … and 12 more'."""
+    shown = ", ".join(map(str, numbers[:dc.MAX_LISTED]))
+    more = f" … and {len(numbers) - dc.MAX_LISTED} more" if len(numbers) > dc.MAX_LISTED else ""
+    return ("row " if len(numbers) == 1 else "rows ") + shown + more
+
+
+def _pair_findings(report: dc.Report) -> list[str]:
+    lines = []
+    if report.identical:
+        lines.append(f"- ❌ identical chosen and rejected answers in {_count(len(report.identical))}: nothing to "
+                     f"prefer, so training refuses them; fix or remove {_rows(report.identical)}")
+    if report.contradictory:
+        pairs = [f"{a} & {b}" for a, b in report.contradictory]
+        lines.append(f"- ⚠️ the same prompt with the two answers the other way round in "
+                     f"{_count(len(pairs), 'pair')} of rows, so one row of each pair is swapped: {_rows(pairs)}")
+    if report.swapped:
+        good, bad = report.score_columns
+        lines.append(f"- ⚠️ the rejected answer scores higher ({bad} > {good}) in {_count(len(report.swapped))}: "
+                     f"chosen and rejected are possibly swapped in {_rows(report.swapped)}")
+    return lines
+
+
+def _token_findings(report: dc.Report) -> list[str]:
+    cutoff, lines = report.cutoff_len, []
+    if report.emptied:
+        lines.append(f"- ⚠️ the prompt alone reaches cutoff_len = {cutoff} tokens in "
+                     f"{_count(len(report.emptied))}: training drops them, since truncation would leave no answer "
+                     f"token. Raise data.cutoff_len on the Train tab or shorten {_rows(report.emptied)}")
+        if len(report.emptied) == report.measured:
+            lines[-1] += ". **With this cutoff_len no checked row would be trained.**"
+    if report.truncated:
+        lines.append(f"- ℹ️ longer than cutoff_len = {cutoff} tokens: {_count(len(report.truncated))}, whose "
+                     f"answers lose their end ({_rows(report.truncated)})")
+    if report.lengths:
+        lines += ["", "| tokens | min | median | max |", "|---|---|---|---|"]
+        names = {"sequence": "prompt + longest answer"}
+        lines += [f"| {names.get(k, k)} | " + " | ".join(map(str, dc.length_stats(v))) + " |"
+                  for k, v in report.lengths.items()]
+    return lines
+
+
+def report_markdown(report: dc.Report, note: str = "") -> str:
+    """The validation report: errors (blocking) first, each with its row numbers, then warnings."""
+    lines = [f"- ❌ {p}" for p in report.problems]
+    lines += [f"- ❌ row {number}: {message}" for number, message in report.row_errors]
+    if report.error_rows > len(report.row_errors):
+        lines.append(f"- ❌ … and {report.error_rows - len(report.row_errors)} more rows with errors")
+    lines += _pair_findings(report)
+    if report.rows and not report.problems and report.lengths.get("chosen") and not report.score_columns:
+        lines.append("- ℹ️ swap check: without score columns (such as score_chosen / score_rejected) only rows "
+                     "that contradict each other are found")
+    if note:
+        lines.append(f"- ℹ️ {note}")
+    elif 0 < report.measured < report.rows:
+        lines.append(f"- ℹ️ token counts and truncation cover the first {report.measured} of {report.rows} rows")
+    lines += _token_findings(report)
+    if report.ok:
+        warned = any(line.startswith("- ⚠️") for line in lines)
+        head = f"✅ **{_count(report.rows)}, no errors.**" + (" Warnings do not block registration." if warned else "")
+    else:
+        bad = report.error_rows + len(report.identical)
+        head = f"❌ **{_count(report.rows)}, {bad} with errors: fix them before registering.**" if bad or \
+            not report.problems else "❌ **Fix these before registering:**"
+    return "\n".join([head, "", *lines])
+
+
+_PRE = ("white-space:pre-wrap;word-break:break-word;font-family:ui-monospace,monospace;font-size:12px;"
+        "margin:2px 0 10px;padding:6px 8px;border:1px solid var(--border-color-primary);border-radius:6px")
+_CUT = "text-decoration:line-through;opacity:.55;background:rgba(220,38,38,.12)"
+
+
+def _esc(text: str) -> str:
+    # Entities for { } $ too: gr.HTML fills a JS/Handlebars template, which must not see data as syntax.
+    return html.escape(text).replace("{", "&#123;").replace("}", "&#125;").replace("$", "&#36;")
+
+
+def _answer_html(key: str, answer: dc.RenderedAnswer, cutoff: int | None) -> str:
+    head = f"{key} · {answer.tokens} tokens"
+    body = _esc(answer.kept)
+    if answer.cut:
+        head += f" · ✂ truncated at cutoff_len {cutoff}: {answer.kept_tokens} of {answer.tokens} kept"
+        body += f'<b>✂</b><span style="{_CUT}" title="cut off by cutoff_len">{_esc(answer.cut)}</span>'
+    return f"<div><b>{_esc(head)}</b></div><div style=\"{_PRE}\">{body}</div>"
+
+
+def preview_html(rendered: list[dc.RenderedRow], cutoff: int | None, note: str = "") -> str:
+    """Rows as the model sees them: template applied, token counts, the cut-off part struck out."""
+    parts = [f"<p>ℹ️ {_esc(note)}</p>"] if note else []
+    for row in rendered:
+        parts.append(f"<h4 style=\"margin:12px 0 4px\">Row {row.number}</h4>")
+        if row.error:
+            parts.append(f"<p>❌ {_esc(row.error)}</p>")
+            continue
+        if row.dropped:
+            parts.append(f"<p>✂ <b>dropped from training</b>: the prompt alone is {row.prompt_tokens} tokens, "
+                         f"at least cutoff_len {cutoff}, so no answer token would remain.</p>")
+        parts.append(f"<div><b>prompt · {row.prompt_tokens} tokens</b></div>"
+                     f"<div style=\"{_PRE}\">{_esc(row.prompt)}</div>")
+        parts += [_answer_html(key, answer, cutoff) for key, answer in row.answers.items()]
+    return "".join(parts)
+
+
+def _render(rows, entry: dict, tokenizer, note: str, cutoff_len, start) -> str:
+    if tokenizer is None:
+        return preview_html([], None, note or "no tokenizer: pick a model on the Train tab")
+    first = max(1, _cutoff(start) or 1)
+    return preview_html(dc.preview(rows, entry, tokenizer, _cutoff(cutoff_len), first, PREVIEW_ROWS),
+                        _cutoff(cutoff_len))
+
+
+# ---- handlers: check, register ---------------------------------------------------------------
+
+
+def check(dataset_dir, model, template, cutoff_len, start, source, formatting, ranking, description,
+          *columns) -> list:
+    """[report, registry entry (JSON), preview] for the form; nothing is written."""
+    if not source:
+        return ["", "", ""]
+    try:
+        entry, problems = draft_entry(source, dataset_dir, formatting, ranking, columns, description)
+        report, note, tokenizer = _validate(source, entry, problems, model, template, cutoff_len)
+        shown = "" if problems else _render(rows_of(source["path"]), entry, tokenizer, note, cutoff_len, start)
+    except (DatasetError, OSError) as e:
+        return [f"❌ {e}", "", ""]
+    return [report_markdown(report, note), json.dumps(entry, indent=2, ensure_ascii=False), shown]
+
+
+def preview_only(dataset_dir, model, template, cutoff_len, start, source, formatting, ranking, description,
+                 *columns) -> str:
+    """The preview alone (the first-row number changed)."""
+    if not source:
+        return ""
+    try:
+        entry, problems = draft_entry(source, dataset_dir, formatting, ranking, columns, description)
+        if problems:
+            return preview_html([], None, "fix the column mapping first")
+        tokenizer, note = tokenizer_for(model, template)
+        return _render(rows_of(source["path"]), entry, tokenizer, note, cutoff_len, start)
+    except (DatasetError, OSError) as e:
+        return preview_html([], None, str(e))
+
+
+def _listing(dataset_dir, version: int, bumped: bool, selected: str | None = None) -> list:
+    """[table, registered-dataset picker, data file picker, registry version]."""
+    return [*refresh(dataset_dir, selected), (version or 0) + 1 if bumped else version]
+
+
+def register(dataset_dir, model, template, cutoff_len, version, name, source, formatting, ranking, description,
+             *columns) -> list:
+    """Validate again (never trust an earlier check), then copy (uploads) and write the entry.
+    Returns [report, message, table, registered picker, data file picker, registry version]."""
+    folder = dataset_dir_path(dataset_dir)
+    if not source:
+        return ["", "❌ Upload a file or pick one first.", *_listing(dataset_dir, version, False)]
+    try:
+        name = check_new_name(name, read_registry(folder))
+        entry, problems = draft_entry(source, dataset_dir, formatting, ranking, columns, description)
+        report, note, _ = _validate(source, entry, problems, model, template, cutoff_len)
+        if not report.ok:
+            return [report_markdown(report, note), "❌ Not registered: fix the errors in the report; nothing was "
+                    "saved.", *_listing(dataset_dir, version, False)]
+        written = register_dataset(folder, name, entry, copy_from=source["path"] if source["upload"] else None)
+    except (DatasetError, OSError) as e:
+        return [gr.skip(), f"❌ Not registered: {e}. Nothing was saved.", *_listing(dataset_dir, version, False)]
+    where = "copied to" if source["upload"] else "reading"
+    message = (f"✅ Registered **{name}**: {report.rows} rows, {where} `{written['file_name']}`, in "
+               f"`{folder / REGISTRY_FILE}`.")
+    return [report_markdown(report, note), message, *_listing(dataset_dir, version, True, name)]
+
+
+# ---- handlers: a registered dataset ----------------------------------------------------------
+
+
+def inspect_registered(dataset_dir, model, template, cutoff_len, start, name) -> list:
+    """[report, entry (JSON), preview] of a registered dataset, checked like a new one."""
+    folder = dataset_dir_path(dataset_dir)
+    try:
+        info = read_registry(folder).get(name or "")
+        if info is None:
+            return ["", "", ""]
+        rows = load_rows(info, folder)
+    except DatasetError as e:
+        return [f"❌ {e}", "", ""]
+    tokenizer, note = tokenizer_for(model, template)
+    report = dc.validate(rows, info, tokenizer, _cutoff(cutoff_len), TOKEN_CHECK_ROWS)
+    entry = json.dumps({name: info}, indent=2, ensure_ascii=False)
+    return [report_markdown(report, note), entry, _render(rows, info, tokenizer, note, cutoff_len, start)]
+
+
+def rename(dataset_dir, old, new, version) -> list:
+    """[message, table, registered picker, data file picker, registry version]."""
+    try:
+        new = rename_dataset(dataset_dir_path(dataset_dir), old or "", new)
+    except DatasetError as e:
+        return [f"❌ Not renamed: {e}", *_listing(dataset_dir, version, False)]
+    return [f"✅ Renamed **{old}** to **{new}**. Runs that used the old name keep it in their config.yaml.",
+            *_listing(dataset_dir, version, True, new)]
+
+
+def ask_remove(dataset_dir, name) -> list:
+    """First step of a removal: say what goes and what stays, and show the confirm buttons."""
+    try:
+        info = read_registry(dataset_dir_path(dataset_dir)).get(name or "")
+    except DatasetError as e:
+        return [gr.update(visible=False), f"❌ {e}"]
+    if info is None:
+        return [gr.update(visible=False), "❌ Pick a registered dataset first."]
+    return [gr.update(visible=True), f"Remove **{name}** from {REGISTRY_FILE}? Only the registry entry goes: its "
+                                     f"data file `{info.get('file_name')}` is kept on disk."]
+
+
+def confirm_remove(dataset_dir, name, version) -> list:
+    """[confirm row, message, table, registered picker, data file picker, registry version]."""
+    try:
+        info = remove_dataset(dataset_dir_path(dataset_dir), name or "")
+    except DatasetError as e:
+        return [gr.update(visible=False), f"❌ Not removed: {e}", *_listing(dataset_dir, version, False)]
+    return [gr.update(visible=False), f"✅ Removed **{name}** from the registry; its file `{info.get('file_name')}` "
+                                      "is still on disk.", *_listing(dataset_dir, version, True, "")]
+
+
+def cancel_remove() -> list:
+    return [gr.update(visible=False), ""]
+
+
+# ---- layout -----------------------------------------------------------------------------------
+
+
+def _manage_section(ctx: list) -> dict:
+    with gr.Row():
+        picked = gr.Dropdown(label="registered dataset: check, preview, rename or remove", choices=[], value=None,
+                             scale=3)
+        start = gr.Number(value=1, minimum=1, precision=0, label="preview from row", scale=1, min_width=120)
+        new_name = gr.Textbox(label="new name", scale=2)
+        rename_btn = gr.Button("Rename", scale=0)
+        remove_btn = gr.Button("Remove…", variant="stop", scale=0)
+    with gr.Row(visible=False) as confirm_row:
+        confirm_btn = gr.Button("Yes, remove the entry (the file stays)", variant="stop")
+        cancel_btn = gr.Button("Cancel")
+    message = gr.Markdown()
+    report = gr.Markdown()
+    with gr.Accordion("registry entry", open=False):
+        entry = gr.Code(language="json", interactive=False)
+    preview = gr.HTML()
+    triggers = [picked.change, start.change] + [c.change for c in ctx[1:] if not isinstance(c, gr.State)]
+    gr.on(triggers, inspect_registered, [*ctx, start, picked], [report, entry, preview], trigger_mode="always_last",
+          show_progress="minimal", concurrency_id=ONE_AT_A_TIME, api_name="inspect_dataset")
+    return {"picked": picked, "new_name": new_name, "rename_btn": rename_btn, "remove_btn": remove_btn,
+            "confirm_row": confirm_row, "confirm_btn": confirm_btn, "cancel_btn": cancel_btn, "message": message}
+
+
+def _register_section() -> dict:
+    c: dict[str, Any] = {}
+    c["kind"] = gr.Radio(list(SOURCES), value=SOURCES[0], label="source", show_label=False)
+    c["upload"] = gr.File(label="data file: json, jsonl, csv or parquet", file_types=list(LOADERS),
+                          type="filepath", elem_id="wb-dataset-upload")
+    c["path"] = gr.Dropdown(label="data file", choices=[], value=None, allow_custom_value=True, visible=False,
+                            info="a file in the dataset folder, or type any path (absolute, or relative to the "
+                                 "dataset folder); a file outside it is registered by absolute path, not copied")
+    c["load_msg"] = gr.Markdown()
+    with gr.Row():
+        c["name"] = gr.Textbox(label="name", info="what configs use as data.dataset")
+        c["formatting"] = gr.Radio(list(dc.FORMATS), value="alpaca", label="formatting")
+        c["ranking"] = gr.Checkbox(label="ranking", info="chosen/rejected pairs (needed for DPO)")
+    with gr.Row():
+        c["roles"] = [gr.Dropdown(label=f"{role} column", info=dc.ROLE_HELP[role], choices=[NONE], value="",
+                                  visible=False, min_width=180) for role in dc.ROLES]
+    c["description"] = gr.Textbox(label="description (optional)")
+    with gr.Row(equal_height=True):
+        c["check_btn"] = gr.Button("Check")
+        c["register_btn"] = gr.Button("Register", variant="primary")
+        c["start"] = gr.Number(value=1, minimum=1, precision=0, label="preview from row", scale=0, min_width=140)
+    c["message"] = gr.Markdown()
+    c["report"] = gr.Markdown()
+    with gr.Accordion("registry entry to be written", open=False):
+        c["entry"] = gr.Code(language="json", interactive=False)
+    c["preview"] = gr.HTML()
+    c["source"] = gr.State(None)
+    return c
+
+
+def _wire_register(c: dict, ctx: list, version: gr.State, listing: list) -> None:
+    draft = [c["source"], c["formatting"], c["ranking"], c["description"], *c["roles"]]
+    checked = [c["report"], c["entry"], c["preview"]]
+    check_inputs = [*ctx, c["start"], *draft]
+    quiet = {"show_progress": "minimal", "concurrency_id": ONE_AT_A_TIME}
+    c["kind"].change(lambda kind: [gr.update(visible=kind == SOURCES[0]), gr.update(visible=kind != SOURCES[0])],
+                     c["kind"], [c["upload"], c["path"]], show_progress="hidden")
+    gr.on([c["upload"].upload, c["upload"].clear, c["path"].change, c["kind"].change], load_source,
+          [c["kind"], c["upload"], c["path"], ctx[0]],
+          [c["source"], c["name"], c["formatting"], c["ranking"], *c["roles"], c["load_msg"]],
+          api_name="load_dataset_file").then(check, check_inputs, checked, **quiet)
+    gr.on([c["upload"].upload, c["upload"].clear, c["path"].change], lambda: "", None, c["message"],
+          api_visibility="private")  # an earlier "Registered ..." message is about another file
+    gr.on([c["formatting"].input, c["ranking"].input], format_changed,
+          [c["source"], c["formatting"], c["ranking"], *c["roles"]], [c["ranking"], *c["roles"]],
+          show_progress="hidden").then(check, check_inputs, checked, **quiet)
+    context = [x.change for x in ctx[1:] if not isinstance(x, gr.State)]
+    gr.on([c["check_btn"].click, *[r.input for r in c["roles"]], *context], check, check_inputs, checked,
+          trigger_mode="always_last", api_name="check_dataset", **quiet)
+    c["start"].change(preview_only, check_inputs, c["preview"], **quiet)
+    c["register_btn"].click(register, [*ctx, version, c["name"], *draft],
+                            [c["report"], c["message"], *listing, version], api_name="register_dataset",
+                            concurrency_id=ONE_AT_A_TIME)
+
+
+def build_tab(dataset_dir: gr.components.Component, model: gr.components.Component,
+              template: gr.components.Component | None, cutoff_len: gr.components.Component) -> dict:
+    """The Datasets tab's components, inside the current Blocks/Tab context, wired to the Train tab's
+    dataset folder, model, chat template (None: the model's own) and cutoff_len.
+
+    Returns the components plus ``registry_version`` (a gr.State bumped after every register,
+    rename and remove: chain ``.change`` on it to refresh dataset pickers elsewhere) and
+    ``on_load`` = (fn, outputs) for ``demo.load`` (no inputs), which fills the registry table.
+    """
+    ctx = [dataset_dir, model, template if template is not None else gr.State("model"), cutoff_len]
+    version = gr.State(0)
+    gr.Markdown("Datasets of the Train tab's dataset folder (`data.dataset_dir`). Checks and previews use the "
+                "Train tab's model, chat template and `cutoff_len`, so they show what training will see.")
+    with gr.Row():
+        table = gr.Dataframe(headers=HEADERS, value=[], interactive=False, wrap=True, label="registered datasets",
+                             scale=5)
+        refresh_btn = gr.Button("Refresh", scale=0)
+    manage = _manage_section(ctx)
+    with gr.Accordion("Register a dataset", open=True):
+        reg = _register_section()
+    listing = [table, manage["picked"], reg["path"]]
+    _wire_register(reg, ctx, version, listing)
+    refresh_btn.click(refresh, dataset_dir, listing, api_name="refresh_datasets")
+    dataset_dir.change(refresh, dataset_dir, listing, show_progress="hidden")
+    manage["rename_btn"].click(rename, [dataset_dir, manage["picked"], manage["new_name"], version],
+                               [manage["message"], *listing, version], api_name="rename_dataset",
+                               concurrency_id=ONE_AT_A_TIME)
+    confirm = [manage["confirm_row"], manage["message"]]
+    manage["remove_btn"].click(ask_remove, [dataset_dir, manage["picked"]], confirm)
+    manage["picked"].input(cancel_remove, None, confirm)  # a pending "remove?" was about the previous pick
+    manage["confirm_btn"].click(confirm_remove, [dataset_dir, manage["picked"], version],
+                                [manage["confirm_row"], manage["message"], *listing, version],
+                                concurrency_id=ONE_AT_A_TIME)
+    manage["cancel_btn"].click(cancel_remove, None, confirm)
+    return {"table": table, "registry_version": version, "on_load": (on_load, listing),
+            **{f"manage_{k}": v for k, v in manage.items()}, **reg}
