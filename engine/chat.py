@@ -24,9 +24,10 @@ import torch
 from transformers import LogitsProcessor, LogitsProcessorList, StoppingCriteria, StoppingCriteriaList
 from transformers.generation.streamers import BaseStreamer
 
-from engine.generate import render_prompt, run_base_model, run_weights, stop_token_ids
+from engine.generate import render_prompt, stop_token_ids
 from engine.models import resolve_model
 from engine.rundir import raw_config, resolve_run
+from engine.weights import compute_dtype, run_base_model, run_weights
 
 BASE_KEY = "__base__"  # also peft's name for "no adapter" in a mixed batch
 MAX_COLUMNS = 4
@@ -142,9 +143,9 @@ def _load(base: Path, columns: list[Column]) -> LoadedModels:
     from peft import PeftModel
     from transformers import AutoModelForCausalLM
 
-    from engine.generate import inference_device, inference_dtype, load_run_tokenizer
+    from engine.generate import inference_device, load_run_tokenizer
 
-    dtype, device = inference_dtype(), inference_device()
+    dtype, device = compute_dtype(), inference_device()
     loaded = LoadedModels(_cache_key(base, columns))
     loaded.tokenizers = {c.key: load_run_tokenizer(c.weights) for c in columns if c.weights is not None}
     if any(c.kind == "base" for c in columns):

@@ -19,8 +19,8 @@ from typing import Any, Iterable
 
 from jinja2 import TemplateError
 
-from engine.data import (DEFAULT_COLUMNS, DEFAULT_TAGS, DatasetError, IdenticalAnswersError, normalize_entry,
-                         to_conversation)
+from engine.data import IdenticalAnswersError, to_conversation
+from engine.registry import DEFAULT_COLUMNS, DEFAULT_TAGS, DatasetError, normalize_entry
 
 # What the Datasets tab offers. "prompt-chosen-rejected" is stored as alpaca + ranking with explicit
 # chosen/rejected columns, which LLaMA-Factory (and engine.data) already understand.

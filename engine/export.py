@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 
 from engine.rundir import raw_config, resolve_run, saves_root
+from engine.weights import run_base_model, run_weights
 
 METADATA = "workbench_export.json"
 _NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
@@ -67,8 +68,6 @@ def _merged_model(run_dir: Path, weights: Path):
     """The run's complete model in the base's own dtype (a bf16 base stays bf16 on disk)."""
     from transformers import AutoModelForCausalLM
 
-    from engine.generate import run_base_model
-
     if weights.name == "model":
         return AutoModelForCausalLM.from_pretrained(weights, dtype="auto"), weights
     from peft import PeftModel
@@ -100,8 +99,6 @@ def export_run(run: str | Path, out_dir: str | Path | None = None) -> Path:
     """Write the run's complete model to ``out_dir`` (default: exports_root()/<run folder name>),
     which must not exist yet. Returns the folder."""
     from transformers import AutoTokenizer
-
-    from engine.generate import run_weights
 
     run_dir = resolve_run(str(run))
     weights = run_weights(run_dir)

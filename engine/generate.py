@@ -12,46 +12,12 @@ import torch
 
 from engine.config import ConfigError
 from engine.models import resolve_model
-from engine.rundir import output_dir, read_config, resolve_run
-
-
-def inference_dtype() -> torch.dtype:
-    """The `auto` rule of engine.stages.common.compute_dtype (not imported: it pulls in the
-    trainers): bf16 where it is fast (GPUs, CPUs with AMX), else float32."""
-    if torch.cuda.is_available():
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    return torch.bfloat16 if torch.cpu._is_amx_tile_supported() else torch.float32
+from engine.rundir import resolve_run
+from engine.weights import compute_dtype, run_base_model, run_weights
 
 
 def inference_device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
-
-
-def run_weights(run_dir: Path) -> Path:
-    """The run's adapter/ or model/ folder; a clear error while it has none."""
-    weights = output_dir(run_dir)
-    if weights is None:
-        raise FileNotFoundError(f"run {Path(run_dir).name} has no saved adapter or model yet")
-    return weights
-
-
-def _parent(init_from: str) -> Path:
-    """init_from as recorded: a path (maybe relative to another working directory) or a name."""
-    try:
-        return resolve_run(init_from)
-    except FileNotFoundError:
-        return resolve_run(Path(init_from).name)
-
-
-def run_base_model(run_dir: Path) -> Path:
-    """The base weights a run's adapter applies to: its config's model or, up the init_from chain,
-    the first full fine-tune's model/ (the rule of engine.stages.common.base_model_path)."""
-    cfg = read_config(run_dir)
-    if not cfg.init_from:
-        return resolve_model(cfg.model.name_or_path).resolve()
-    parent = _parent(cfg.init_from)
-    weights = run_weights(parent)
-    return weights.resolve() if weights.name == "model" else run_base_model(parent)
 
 
 def prepare_tokenizer(tokenizer):
@@ -105,7 +71,7 @@ def load_for_inference(model: str | None = None, run: str | Path | None = None):
         weights = run_weights(run_dir)
         path = weights if weights.name == "model" else run_base_model(run_dir)
         tokenizer = load_run_tokenizer(weights)
-    lm = AutoModelForCausalLM.from_pretrained(path, dtype=inference_dtype())
+    lm = AutoModelForCausalLM.from_pretrained(path, dtype=compute_dtype())
     if weights is not None and weights.name == "adapter":
         lm = PeftModel.from_pretrained(lm, weights).merge_and_unload()  # merged: faster decoding
     return lm.to(inference_device()).eval(), tokenizer

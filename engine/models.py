@@ -197,6 +197,11 @@ def list_models(root: Path | None = None) -> list[dict]:
     return models
 
 
+def model_names() -> list[str]:
+    """The names of the models under models_dir(), what model pickers offer."""
+    return [m["name"] for m in list_models()]
+
+
 def resolve_model(name_or_path: str) -> Path:
     """Turn a user's model argument into a folder: an existing path wins, then a local model name."""
     path = Path(name_or_path).expanduser()
@@ -205,7 +210,7 @@ def resolve_model(name_or_path: str) -> Path:
     named = models_dir() / str(name_or_path)
     if named.is_dir():
         return named
-    names = [m["name"] for m in list_models()]
+    names = model_names()
     raise FileNotFoundError(
         f"Model {name_or_path!r} is neither an existing path nor a model in {models_dir()}. "
         f"Local models: {', '.join(names) if names else '(none)'}. "

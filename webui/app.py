@@ -33,14 +33,21 @@ SECTION_TITLES = {"lora": "LoRA", "data": "Data", "training": "Training",
 TICK_SECONDS = 1.0
 
 
-def _form(specs: list[FieldSpec]) -> tuple[dict, dict]:
+def _top_bar(specs: list[FieldSpec]) -> dict:
+    """Model, chat template, fine-tuning type and dtype, above the tabs: the Datasets tab previews
+    with them, the Train tab trains with them."""
+    by_key = {s.key: s for s in specs}
+    with gr.Row(variant="panel"):
+        return {key: make_component(by_key[key], min_width=200) for key in TOP_BAR}
+
+
+def _form(specs: list[FieldSpec], top: dict) -> tuple[dict, dict]:
     """Every generated field, placed: (components by key, section boxes by section name)."""
     by_key = {s.key: s for s in specs}
-    comps = {}
-    for keys in (TOP_BAR, RUN_BAR):
-        with gr.Row():
-            for key in keys:
-                comps[key] = make_component(by_key[key], min_width=200)
+    comps = dict(top)
+    with gr.Row():
+        for key in RUN_BAR:
+            comps[key] = make_component(by_key[key], min_width=200)
     stage = by_key["stage"].default
     boxes = {}
     for section, title in SECTION_TITLES.items():
@@ -51,8 +58,8 @@ def _form(specs: list[FieldSpec]) -> tuple[dict, dict]:
     return comps, boxes
 
 
-def _train_tab(specs: list[FieldSpec]) -> dict:
-    comps, boxes = _form(specs)
+def _train_tab(specs: list[FieldSpec], top: dict) -> dict:
+    comps, boxes = _form(specs, top)
     fields = [comps[s.key] for s in specs]
     with gr.Row():
         start_btn = gr.Button("Start", variant="primary")
@@ -165,19 +172,22 @@ def build_app(saves_root: str | Path | None = None) -> gr.Blocks:
         os.environ["WORKBENCH_SAVES"] = str(Path(saves_root).resolve())
     specs = train.form_specs()
     with gr.Blocks(title="workbench", analytics_enabled=False) as demo:
-        gr.Markdown("## workbench · SFT and DPO on your own models")
-        with gr.Tabs():
-            with gr.Tab("Train"):
-                t = _train_tab(specs)
-            with gr.Tab("Runs"):
+        gr.Markdown("## workbench · align language models: datasets → SFT → DPO → chat → export")
+        top = _top_bar(specs)
+        with gr.Tabs(selected="train"):  # tabs in workflow order; a first visit lands on Train
+            # filled below: it needs the Train tab's data fields
+            datasets_tab = gr.Tab("Datasets", id="datasets", elem_id="wb-datasets")
+            with gr.Tab("Train", id="train", elem_id="wb-train"):
+                t = _train_tab(specs, top)
+            with gr.Tab("Runs", elem_id="wb-runs-tab") as runs_tab:
                 r = _runs_tab()
-            with gr.Tab("Chat"):
+            with gr.Tab("Chat", elem_id="wb-chat") as chat_tab:
                 c = chat.build_tab()
-            with gr.Tab("Export"):
+            with gr.Tab("Export", elem_id="wb-export") as export_tab:
                 e = export.build_tab()
-            with gr.Tab("Datasets"):  # works on the Train tab's dataset folder, model, template, cutoff_len
-                d = datasets.build_tab(t["comps"]["data.dataset_dir"], t["comps"]["model.name_or_path"],
-                                       t["comps"].get("model.template"), t["comps"]["data.cutoff_len"])
+        with datasets_tab:  # the Train tab's dataset folder and cutoff_len, the top bar's model and template
+            d = datasets.build_tab(t["comps"]["data.dataset_dir"], top["model.name_or_path"],
+                                   top["model.template"], t["comps"]["data.cutoff_len"])
         demo.load(on_load, t["stage_inputs"],
                   [t["comps"]["model.name_or_path"], *t["stage_outputs"], t["monitor"], t["load_run"],
                    r["table"], r["overlay_runs"], r["view_run"]])
@@ -187,6 +197,10 @@ def build_app(saves_root: str | Path | None = None) -> gr.Blocks:
             refresh_tab, tab_outputs = tab["on_load"]
             demo.load(refresh_tab, None, tab_outputs, api_visibility="private")
         demo.load(d["on_load"][0], None, d["on_load"][1], api_visibility="private")
+        # runs finished since the page loaded appear when their tab is opened
+        runs_tab.select(runs.refresh, None, [r["table"], r["overlay_runs"], r["view_run"]], show_progress="hidden")
+        chat_tab.select(chat.refresh, [c["base"], c["columns"]], [c["base"], c["columns"]], show_progress="hidden")
+        export_tab.select(export.refresh, e["run"], [e["run"], e["table"]], show_progress="hidden")
         # a registered, renamed or removed dataset shows up in the Train tab's pickers at once
         d["registry_version"].change(train.stage_changed, t["stage_inputs"], t["stage_outputs"], show_progress="hidden")
     return demo

@@ -14,42 +14,26 @@ from typing import Any, Iterator
 
 import gradio as gr
 
-from engine.models import DEFAULT_MODEL, list_models
-from engine.rundir import list_runs, output_dir, raw_config, read_status, runs_root
+from engine.models import DEFAULT_MODEL, model_names
+from engine.rundir import raw_config, runs_root
 from webui import runinfo
 
 BASE_VALUE = "__base__"  # engine.chat.BASE_KEY, spelled here so the page builds without torch
 BASE_LABEL = "bare base model"
 MAX_COLUMNS = 4
-FINISHED = ("completed", "stopped")  # runs whose saved weights are final
 _STATE_ICONS = {"loading": "⏳ loading models…", "waiting": "⏳ waits for the batch before it…"}
 # Send's stop flag per browser session, so one user's Stop never ends another user's answers.
 _stops: dict[str, threading.Event] = {}
 
 
-def finished_runs() -> list[tuple[str, str]]:
-    """(label, folder name) of the runs with final weights, newest first: the runs one can chat
-    with or export. Labels show name, stage and state."""
-    found = []
-    for path in list_runs():
-        state = runinfo.effective_state(read_status(path))
-        if state in FINISHED and output_dir(path) is not None:
-            found.append((f"{path.name} · {raw_config(path).get('stage', '?')} · {state}", path.name))
-    return found
-
-
 def column_choices() -> list[tuple[str, str]]:
-    return [(BASE_LABEL, BASE_VALUE), *finished_runs()]
-
-
-def model_choices() -> list[str]:
-    return [m["name"] for m in list_models()]
+    return [(BASE_LABEL, BASE_VALUE), *runinfo.finished_runs()]
 
 
 def default_base(models: list[str]) -> str | None:
     """The base of the newest finished run (what one most likely compares against), else the
     default model, else any."""
-    for _label, name in finished_runs():
+    for _label, name in runinfo.finished_runs():
         model = (raw_config(runs_root() / name).get("model") or {}).get("name_or_path")
         if model in models:
             return model
@@ -58,7 +42,7 @@ def default_base(models: list[str]) -> str | None:
 
 def refresh(base: str | None = None, keys: list[str] | None = None) -> list:
     """[base model, columns] with the lists re-read from disk, keeping what is still available."""
-    models, choices = model_choices(), column_choices()
+    models, choices = model_names(), column_choices()
     values = {value for _label, value in choices}
     return [gr.update(choices=models, value=base if base in models else default_base(models)),
             gr.update(choices=choices, value=[k for k in keys or [BASE_VALUE] if k in values])]
@@ -160,20 +144,22 @@ def build_tab() -> dict[str, Any]:
                 "LoRA runs share one copy of the base model and are decoded in one batch; a full "
                 "fine-tune is decoded after it. Single-turn: each Send starts afresh.")
     with gr.Row():
-        models = model_choices()
+        models = model_names()
         base = gr.Dropdown(label="base model", choices=models, value=default_base(models), allow_custom_value=True,
-                           scale=1)
+                           scale=1, elem_id="wb-chat-base")
         keys = gr.Dropdown(label=f"columns (up to {MAX_COLUMNS}): the bare base and finished runs",
                            choices=column_choices(), value=[BASE_VALUE], multiselect=True,
-                           max_choices=MAX_COLUMNS, scale=3)
-    with gr.Accordion("System prompt and sampling", open=False):
+                           max_choices=MAX_COLUMNS, scale=3, elem_id="wb-chat-columns")
+    with gr.Accordion("System prompt and sampling", open=False, elem_id="wb-chat-sampling"):
         system = gr.Textbox(label="system prompt", lines=2, placeholder="(none)")
         with gr.Row():
             max_tokens = gr.Slider(1, 1024, value=256, step=1, label="max new tokens")
-            temperature = gr.Slider(0.0, 2.0, value=0.0, step=0.05, label="temperature (0: greedy)")
+            temperature = gr.Slider(0.0, 2.0, value=0.0, step=0.05, label="temperature (0: greedy)",
+                                    elem_id="wb-chat-temperature")
             top_p = gr.Slider(0.05, 1.0, value=1.0, step=0.05, label="top-p")
             seed = gr.Number(value=0, precision=0, label="seed", minimum=0)
-    prompt = gr.Textbox(label="prompt", lines=3, placeholder="Table users(id, name, age). Names of users over 30.")
+    prompt = gr.Textbox(label="prompt", lines=3, placeholder="Table users(id, name, age). Names of users over 30.",
+                        elem_id="wb-chat-prompt")
     with gr.Row():
         send_btn = gr.Button("Send", variant="primary")
         stop_btn = gr.Button("Stop", variant="stop")

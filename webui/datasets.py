@@ -2,7 +2,8 @@
 model will see them, rename and remove entries.
 
 Handlers are plain functions over the Train tab's values (dataset folder, model, chat template,
-cutoff_len), so the tab always works on what training will use; engine.datacheck does the checks.
+cutoff_len), so the tab always works on what training will use; engine.datacheck does the checks,
+webui.dataset_checks runs them on the form's values and webui.dataset_report renders what they found.
 A file is copied into the dataset folder only when Register is clicked and validation passed; a
 registration that fails leaves both the folder and dataset_info.json as they were.
 
@@ -13,64 +14,27 @@ file breaks the entry). Uploads are copied in under a name no other file or entr
 
 from __future__ import annotations
 
-import html
 import json
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import gradio as gr
 
 from engine import datacheck as dc
-from engine.config import ConfigError
-from engine.data import (DEFAULT_COLUMNS, LOADERS, REGISTRY_FILE, DatasetError, check_new_name, load_rows,
-                         read_registry, register_dataset, remove_dataset, rename_dataset)
-from engine.models import load_tokenizer, resolve_model
+from engine.data import LOADERS, load_rows
+from engine.registry import (DEFAULT_COLUMNS, REGISTRY_FILE, DatasetError, check_new_name, read_registry,
+                             register_dataset, remove_dataset, rename_dataset)
+from webui import dataset_checks as checks
+from webui.dataset_report import preview_html, report_markdown
 from webui.train import dataset_dir_path
 
 HEADERS = ["name", "format", "ranking", "file", "columns", "description"]
 SOURCES = ("Upload a file", "A file on this machine")
 NONE = ("(none)", "")          # a role's dropdown entry for "not in this file"
-PREVIEW_ROWS = 3
-TOKEN_CHECK_ROWS = 2000        # rows whose tokens a check counts (~1 ms each); every row is validated
 # The tab's events share this concurrency id, so Gradio runs them one at a time: they share one cached
 # tokenizer per model (a Rust tokenizer used from two threads at once can fail: "Already borrowed"),
 # and registry edits read, change and write the whole file (two at once could lose one of them).
 ONE_AT_A_TIME = "datasets-tab"
-
-
-# ---- loading (cached: the tab re-checks on every mapping change) ----------------------------
-
-
-@lru_cache(maxsize=4)
-def _cached_rows(path: str, _stamp: tuple):
-    return load_rows({"file_name": path}, "/")
-
-
-def rows_of(path: str | Path):
-    """The file's rows as training loads them; re-read when its size or mtime changes."""
-    st = Path(path).stat()
-    return _cached_rows(str(path), (st.st_size, st.st_mtime_ns))
-
-
-@lru_cache(maxsize=4)
-def _cached_tokenizer(path: str, template: str):
-    return load_tokenizer(path, template)
-
-
-def tokenizer_for(model: str | None, template: str | None) -> tuple[Any, str]:
-    """(tokenizer or None, why not): token checks are skipped, not fatal, when the model is missing."""
-    try:
-        return _cached_tokenizer(str(resolve_model(model or "")), template or "model"), ""
-    except (FileNotFoundError, OSError, ValueError, ConfigError) as e:
-        return None, f"token counts and truncation not checked: {e}"
-
-
-def _cutoff(value: Any) -> int | None:
-    try:
-        return int(value) if value and int(value) >= 1 else None
-    except (TypeError, ValueError):
-        return None
 
 
 # ---- the registry table ---------------------------------------------------------------------
@@ -130,7 +94,7 @@ def on_load() -> list:
     return refresh(None)
 
 
-# ---- a draft registration -------------------------------------------------------------------
+# ---- handlers: pick a file, change its format ---------------------------------------------
 
 
 def _role_updates(columns: list[str], mapping: dict, formatting: str, ranking: bool) -> list:
@@ -148,20 +112,6 @@ def _source_path(kind: str, upload: str | None, path: str | None, dataset_dir: s
     return given if given.is_absolute() else dataset_dir_path(dataset_dir) / given
 
 
-def default_name(stem: str, dataset_dir: str | None) -> str:
-    """The file's stem, made valid and unique in the registry."""
-    base = "".join(ch if ch.isalnum() or ch in "_.-" else "_" for ch in stem).strip("._-")[:60] or "dataset"
-    try:
-        taken = read_registry(dataset_dir_path(dataset_dir))
-    except DatasetError:
-        taken = {}
-    name, number = base, 1
-    while name in taken:
-        number += 1
-        name = f"{base}_{number}"
-    return name
-
-
 def load_source(kind: str, upload: str | None, path: str | None, dataset_dir: str | None) -> list:
     """Read the chosen file and fill the form with what detect() guessed.
     Returns [source state, name, formatting, ranking, *one update per role, message]."""
@@ -172,14 +122,14 @@ def load_source(kind: str, upload: str | None, path: str | None, dataset_dir: st
     try:
         if not source.exists():
             raise DatasetError(f"{source} does not exist")
-        rows = rows_of(source)
+        rows = checks.rows_of(source)
     except (DatasetError, OSError) as e:
         return [*blank, f"❌ {e}"]
-    found = dc.detect(rows.select(range(min(len(rows), dc.SAMPLE_ROWS))).to_list(), rows.column_names)
+    found = dc.detect(checks.sample(rows).to_list(), rows.column_names)
     state = {"path": str(source), "upload": kind == SOURCES[0], "columns": rows.column_names}
     message = f"Read **{source.name}**: {len(rows)} rows, columns {', '.join(rows.column_names)}. " \
               f"Detected **{found.formatting}**{' with ranking' if found.ranking else ''}; check the mapping below."
-    return [state, default_name(source.stem, dataset_dir), found.formatting, found.ranking or
+    return [state, checks.default_name(source.stem, dataset_dir), found.formatting, found.ranking or
             found.formatting == "prompt-chosen-rejected",
             *_role_updates(rows.column_names, found.columns, found.formatting, found.ranking), message]
 
@@ -193,153 +143,6 @@ def format_changed(source: dict | None, formatting: str, ranking: bool, *columns
             *[gr.update(visible=bool(source) and role in used) for role in dc.ROLES]]
 
 
-def registry_file_name(path: Path, dataset_dir: str | None) -> str:
-    """What a by-path entry stores: relative inside the dataset folder, else absolute."""
-    folder, path = dataset_dir_path(dataset_dir).resolve(), path.resolve()
-    return path.relative_to(folder).as_posix() if path.is_relative_to(folder) else str(path)
-
-
-def draft_entry(source: dict, dataset_dir: str | None, formatting: str, ranking: bool, columns: tuple,
-                description: str = "") -> tuple[dict, list[str]]:
-    """(registry entry, mapping problems) for the form's values."""
-    mapping = {role: col or None for role, col in zip(dc.ROLES, columns)}
-    path = Path(source["path"])
-    file_name = path.name if source["upload"] else registry_file_name(path, dataset_dir)
-    tags = None
-    if formatting == "sharegpt" and mapping.get("messages") in source["columns"]:
-        rows = rows_of(path)
-        tags = dc.detect_tags(rows.select(range(min(len(rows), dc.SAMPLE_ROWS)))[mapping["messages"]])
-    problems = dc.check_mapping(formatting, ranking, mapping, source["columns"])
-    return dc.build_entry(file_name, formatting, ranking, mapping, source["columns"], tags, description), problems
-
-
-def _validate(source: dict, entry: dict, problems: list[str], model, template,
-              cutoff_len) -> tuple[dc.Report, str, Any]:
-    tokenizer, note = tokenizer_for(model, template)
-    if problems:
-        return dc.Report(problems=problems, cutoff_len=_cutoff(cutoff_len)), note, tokenizer
-    report = dc.validate(rows_of(source["path"]), entry, tokenizer, _cutoff(cutoff_len), TOKEN_CHECK_ROWS)
-    return report, note, tokenizer
-
-
-# ---- what the user reads: the report and the preview ----------------------------------------
-
-
-def _count(n: int, noun: str = "row") -> str:
-    return f"{n} {noun}" + ("" if n == 1 else "s")
-
-
-def _rows(numbers: list) -> str:
-    """'row 3' or 'rows 3, 9, … and 12 more'."""
-    shown = ", ".join(map(str, numbers[:dc.MAX_LISTED]))
-    more = f" … and {len(numbers) - dc.MAX_LISTED} more" if len(numbers) > dc.MAX_LISTED else ""
-    return ("row " if len(numbers) == 1 else "rows ") + shown + more
-
-
-def _pair_findings(report: dc.Report) -> list[str]:
-    lines = []
-    if report.identical:
-        lines.append(f"- ❌ identical chosen and rejected answers in {_count(len(report.identical))}: nothing to "
-                     f"prefer, so training refuses them; fix or remove {_rows(report.identical)}")
-    if report.contradictory:
-        pairs = [f"{a} & {b}" for a, b in report.contradictory]
-        lines.append(f"- ⚠️ the same prompt with the two answers the other way round in "
-                     f"{_count(len(pairs), 'pair')} of rows, so one row of each pair is swapped: {_rows(pairs)}")
-    if report.swapped:
-        good, bad = report.score_columns
-        lines.append(f"- ⚠️ the rejected answer scores higher ({bad} > {good}) in {_count(len(report.swapped))}: "
-                     f"chosen and rejected are possibly swapped in {_rows(report.swapped)}")
-    return lines
-
-
-def _token_findings(report: dc.Report) -> list[str]:
-    cutoff, lines = report.cutoff_len, []
-    if report.emptied:
-        lines.append(f"- ⚠️ the prompt alone reaches cutoff_len = {cutoff} tokens in "
-                     f"{_count(len(report.emptied))}: training drops them, since truncation would leave no answer "
-                     f"token. Raise data.cutoff_len on the Train tab or shorten {_rows(report.emptied)}")
-        if len(report.emptied) == report.measured:
-            lines[-1] += ". **With this cutoff_len no checked row would be trained.**"
-    if report.truncated:
-        lines.append(f"- ℹ️ longer than cutoff_len = {cutoff} tokens: {_count(len(report.truncated))}, whose "
-                     f"answers lose their end ({_rows(report.truncated)})")
-    if report.lengths:
-        lines += ["", "| tokens | min | median | max |", "|---|---|---|---|"]
-        names = {"sequence": "prompt + longest answer"}
-        lines += [f"| {names.get(k, k)} | " + " | ".join(map(str, dc.length_stats(v))) + " |"
-                  for k, v in report.lengths.items()]
-    return lines
-
-
-def report_markdown(report: dc.Report, note: str = "") -> str:
-    """The validation report: errors (blocking) first, each with its row numbers, then warnings."""
-    lines = [f"- ❌ {p}" for p in report.problems]
-    lines += [f"- ❌ row {number}: {message}" for number, message in report.row_errors]
-    if report.error_rows > len(report.row_errors):
-        lines.append(f"- ❌ … and {report.error_rows - len(report.row_errors)} more rows with errors")
-    lines += _pair_findings(report)
-    if report.rows and not report.problems and report.lengths.get("chosen") and not report.score_columns:
-        lines.append("- ℹ️ swap check: without score columns (such as score_chosen / score_rejected) only rows "
-                     "that contradict each other are found")
-    if note:
-        lines.append(f"- ℹ️ {note}")
-    elif 0 < report.measured < report.rows:
-        lines.append(f"- ℹ️ token counts and truncation cover the first {report.measured} of {report.rows} rows")
-    lines += _token_findings(report)
-    if report.ok:
-        warned = any(line.startswith("- ⚠️") for line in lines)
-        head = f"✅ **{_count(report.rows)}, no errors.**" + (" Warnings do not block registration." if warned else "")
-    else:
-        bad = report.error_rows + len(report.identical)
-        head = f"❌ **{_count(report.rows)}, {bad} with errors: fix them before registering.**" if bad or \
-            not report.problems else "❌ **Fix these before registering:**"
-    return "\n".join([head, "", *lines])
-
-
-_PRE = ("white-space:pre-wrap;word-break:break-word;font-family:ui-monospace,monospace;font-size:12px;"
-        "margin:2px 0 10px;padding:6px 8px;border:1px solid var(--border-color-primary);border-radius:6px")
-_CUT = "text-decoration:line-through;opacity:.55;background:rgba(220,38,38,.12)"
-
-
-def _esc(text: str) -> str:
-    # Entities for { } $ too: gr.HTML fills a JS/Handlebars template, which must not see data as syntax.
-    return html.escape(text).replace("{", "&#123;").replace("}", "&#125;").replace("$", "&#36;")
-
-
-def _answer_html(key: str, answer: dc.RenderedAnswer, cutoff: int | None) -> str:
-    head = f"{key} · {answer.tokens} tokens"
-    body = _esc(answer.kept)
-    if answer.cut:
-        head += f" · ✂ truncated at cutoff_len {cutoff}: {answer.kept_tokens} of {answer.tokens} kept"
-        body += f'<b>✂</b><span style="{_CUT}" title="cut off by cutoff_len">{_esc(answer.cut)}</span>'
-    return f"<div><b>{_esc(head)}</b></div><div style=\"{_PRE}\">{body}</div>"
-
-
-def preview_html(rendered: list[dc.RenderedRow], cutoff: int | None, note: str = "") -> str:
-    """Rows as the model sees them: template applied, token counts, the cut-off part struck out."""
-    parts = [f"<p>ℹ️ {_esc(note)}</p>"] if note else []
-    for row in rendered:
-        parts.append(f"<h4 style=\"margin:12px 0 4px\">Row {row.number}</h4>")
-        if row.error:
-            parts.append(f"<p>❌ {_esc(row.error)}</p>")
-            continue
-        if row.dropped:
-            parts.append(f"<p>✂ <b>dropped from training</b>: the prompt alone is {row.prompt_tokens} tokens, "
-                         f"at least cutoff_len {cutoff}, so no answer token would remain.</p>")
-        parts.append(f"<div><b>prompt · {row.prompt_tokens} tokens</b></div>"
-                     f"<div style=\"{_PRE}\">{_esc(row.prompt)}</div>")
-        parts += [_answer_html(key, answer, cutoff) for key, answer in row.answers.items()]
-    return "".join(parts)
-
-
-def _render(rows, entry: dict, tokenizer, note: str, cutoff_len, start) -> str:
-    if tokenizer is None:
-        return preview_html([], None, note or "no tokenizer: pick a model on the Train tab")
-    first = max(1, _cutoff(start) or 1)
-    return preview_html(dc.preview(rows, entry, tokenizer, _cutoff(cutoff_len), first, PREVIEW_ROWS),
-                        _cutoff(cutoff_len))
-
-
 # ---- handlers: check, register ---------------------------------------------------------------
 
 
@@ -349,9 +152,10 @@ def check(dataset_dir, model, template, cutoff_len, start, source, formatting, r
     if not source:
         return ["", "", ""]
     try:
-        entry, problems = draft_entry(source, dataset_dir, formatting, ranking, columns, description)
-        report, note, tokenizer = _validate(source, entry, problems, model, template, cutoff_len)
-        shown = "" if problems else _render(rows_of(source["path"]), entry, tokenizer, note, cutoff_len, start)
+        entry, problems = checks.draft_entry(source, dataset_dir, formatting, ranking, columns, description)
+        report, note, tokenizer = checks.validate_draft(source, entry, problems, model, template, cutoff_len)
+        shown = "" if problems else \
+            checks.render_preview(checks.rows_of(source["path"]), entry, tokenizer, note, cutoff_len, start)
     except (DatasetError, OSError) as e:
         return [f"❌ {e}", "", ""]
     return [report_markdown(report, note), json.dumps(entry, indent=2, ensure_ascii=False), shown]
@@ -363,11 +167,11 @@ def preview_only(dataset_dir, model, template, cutoff_len, start, source, format
     if not source:
         return ""
     try:
-        entry, problems = draft_entry(source, dataset_dir, formatting, ranking, columns, description)
+        entry, problems = checks.draft_entry(source, dataset_dir, formatting, ranking, columns, description)
         if problems:
             return preview_html([], None, "fix the column mapping first")
-        tokenizer, note = tokenizer_for(model, template)
-        return _render(rows_of(source["path"]), entry, tokenizer, note, cutoff_len, start)
+        tokenizer, note = checks.tokenizer_for(model, template)
+        return checks.render_preview(checks.rows_of(source["path"]), entry, tokenizer, note, cutoff_len, start)
     except (DatasetError, OSError) as e:
         return preview_html([], None, str(e))
 
@@ -386,8 +190,8 @@ def register(dataset_dir, model, template, cutoff_len, version, name, source, fo
         return ["", "❌ Upload a file or pick one first.", *_listing(dataset_dir, version, False)]
     try:
         name = check_new_name(name, read_registry(folder))
-        entry, problems = draft_entry(source, dataset_dir, formatting, ranking, columns, description)
-        report, note, _ = _validate(source, entry, problems, model, template, cutoff_len)
+        entry, problems = checks.draft_entry(source, dataset_dir, formatting, ranking, columns, description)
+        report, note, _ = checks.validate_draft(source, entry, problems, model, template, cutoff_len)
         if not report.ok:
             return [report_markdown(report, note), "❌ Not registered: fix the errors in the report; nothing was "
                     "saved.", *_listing(dataset_dir, version, False)]
@@ -413,10 +217,11 @@ def inspect_registered(dataset_dir, model, template, cutoff_len, start, name) ->
         rows = load_rows(info, folder)
     except DatasetError as e:
         return [f"❌ {e}", "", ""]
-    tokenizer, note = tokenizer_for(model, template)
-    report = dc.validate(rows, info, tokenizer, _cutoff(cutoff_len), TOKEN_CHECK_ROWS)
+    tokenizer, note = checks.tokenizer_for(model, template)
+    report = checks.validate_rows(rows, info, tokenizer, cutoff_len)
     entry = json.dumps({name: info}, indent=2, ensure_ascii=False)
-    return [report_markdown(report, note), entry, _render(rows, info, tokenizer, note, cutoff_len, start)]
+    shown = checks.render_preview(rows, info, tokenizer, note, cutoff_len, start)
+    return [report_markdown(report, note), entry, shown]
 
 
 def rename(dataset_dir, old, new, version) -> list:
@@ -491,12 +296,12 @@ def _register_section() -> dict:
                                  "dataset folder); a file outside it is registered by absolute path, not copied")
     c["load_msg"] = gr.Markdown()
     with gr.Row():
-        c["name"] = gr.Textbox(label="name", info="what configs use as data.dataset")
+        c["name"] = gr.Textbox(label="name", info="what configs use as data.dataset", elem_id="wb-dataset-name")
         c["formatting"] = gr.Radio(list(dc.FORMATS), value="alpaca", label="formatting")
         c["ranking"] = gr.Checkbox(label="ranking", info="chosen/rejected pairs (needed for DPO)")
     with gr.Row():
         c["roles"] = [gr.Dropdown(label=f"{role} column", info=dc.ROLE_HELP[role], choices=[NONE], value="",
-                                  visible=False, min_width=180) for role in dc.ROLES]
+                                  visible=False, min_width=180, elem_id=f"wb-dataset-{role}") for role in dc.ROLES]
     c["description"] = gr.Textbox(label="description (optional)")
     with gr.Row(equal_height=True):
         c["check_btn"] = gr.Button("Check")

@@ -14,9 +14,8 @@ from typing import Any, Iterator
 import gradio as gr
 
 from engine.export import ExportError, export_path, exports_root, fmt_size, list_exports
-from engine.rundir import output_dir
+from engine.weights import run_weights
 from webui import runinfo
-from webui.chat import finished_runs
 
 HEADERS = ["export", "source run", "stage", "kind", "base model", "size", "exported"]
 
@@ -29,7 +28,7 @@ def exports_table() -> list[list[str]]:
 
 def refresh(run: str | None = None) -> list:
     """[run picker, exports table], re-read from disk."""
-    choices = finished_runs()
+    choices = runinfo.finished_runs()
     names = [name for _label, name in choices]
     return [gr.update(choices=choices, value=run if run in names else (names[0] if names else None)),
             exports_table()]
@@ -51,8 +50,7 @@ def export(run: str | None, name: str | None) -> Iterator[tuple[str, Any]]:
 
     try:
         run_dir = runinfo.run_path(run)
-        if output_dir(run_dir) is None:
-            raise ExportError(f"run {run_dir.name} has no saved adapter or model yet")
+        run_weights(run_dir)  # a clear error before the wait when there is nothing to export
         dest = export_path((name or "").strip() or run_dir.name)
         if dest.exists():
             raise ExportError(f"{dest} already exists: pick another name or delete it first")
@@ -73,7 +71,7 @@ def build_tab() -> dict[str, Any]:
     gr.Markdown(f"Merge a finished run's LoRA adapter into its base model (a full fine-tune is copied) and save "
                 f"a standalone model, loadable with plain transformers, under `{exports_root()}`.")
     with gr.Row():
-        run = gr.Dropdown(label="run", choices=[], value=None, scale=3)
+        run = gr.Dropdown(label="run", choices=[], value=None, scale=3, elem_id="wb-export-run")
         with gr.Column(scale=2):
             name = gr.Textbox(label="folder name (optional; default: the run's name)", max_lines=1)
             where = gr.Markdown()

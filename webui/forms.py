@@ -205,7 +205,7 @@ def build_section(specs: list[FieldSpec], advanced_label: str = "Advanced") -> l
         for spec in basic:
             made[spec.key] = make_component(spec, min_width=220)
     if advanced:
-        with gr.Accordion(advanced_label, open=False):
+        with gr.Accordion(advanced_label, open=False, elem_id=f"wb-{advanced[0].section}-advanced"):
             with gr.Row():
                 for spec in advanced:
                     made[spec.key] = make_component(spec, min_width=220)

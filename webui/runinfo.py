@@ -10,16 +10,30 @@ from pathlib import Path
 
 from engine import runqueue
 from engine.launch import is_alive
-from engine.rundir import FINAL_STATES, list_runs, read_metrics, read_status, runs_root
+from engine.rundir import FINAL_STATES, list_runs, output_dir, raw_config, read_metrics, read_status, runs_root
 
 STALE = "failed-stale"
+FINISHED = ("completed", "stopped")  # runs whose saved weights are final
 LOG_TAIL_LINES = 40
 _TAIL_BYTES = 64 * 1024  # enough for 40 log lines; never read a whole multi-MB log every second
 
 
-def run_names(states: tuple[str, ...] | None = None) -> list[str]:
-    """Run folder names, newest first, optionally only those in some (effective) states."""
-    return [p.name for p in list_runs() if states is None or effective_state(read_status(p)) in states]
+def run_names() -> list[str]:
+    """Run folder names, newest first."""
+    return [p.name for p in list_runs()]
+
+
+def runs_in(states: tuple[str, ...]) -> list[tuple[Path, str]]:
+    """(folder, effective state) of the runs in some (effective) states, newest first."""
+    found = ((p, effective_state(read_status(p))) for p in list_runs())
+    return [(path, state) for path, state in found if state in states]
+
+
+def finished_runs() -> list[tuple[str, str]]:
+    """(label, folder name) of the runs with final weights, newest first: the runs one can chat
+    with or export. Labels show name, stage and state."""
+    return [(f"{path.name} · {raw_config(path).get('stage', '?')} · {state}", path.name)
+            for path, state in runs_in(FINISHED) if output_dir(path) is not None]
 
 
 def run_path(name: str) -> Path:

@@ -17,11 +17,11 @@ import gradio as gr
 import yaml
 
 from engine.config import SECTIONS, STAGE_OPTIONS, TOP_LEVEL, ConfigError, DataConfig, RunConfig, dump_yaml, to_dict
-from engine.data import DatasetError, read_registry
+from engine.registry import DatasetError, read_registry
 from engine import runqueue
 from engine.launch import REPO_ROOT, stop_engine
-from engine.models import list_models
-from engine.rundir import (atomic_write, list_runs, pin_parent, raw_config, read_metrics, read_status,
+from engine.models import model_names
+from engine.rundir import (atomic_write, pin_parent, raw_config, read_metrics, read_status,
                            resolve_run, saves_root, slug)
 from webui import charts, runinfo
 from webui.forms import FieldSpec, all_specs, to_values, validate, with_none
@@ -53,14 +53,14 @@ def dataset_choices(stage: str, dataset_dir: str | None) -> list[str]:
 
 
 def model_choices() -> list[str]:
-    return [m["name"] for m in list_models()]
+    """The model picker's choices (the page load re-reads them through this)."""
+    return model_names()
 
 
 def parent_choices() -> list[tuple[str, str]]:
     """Finished runs with weights to start from, labelled with their state; values are folder paths,
     as the CLI records them in config.yaml."""
-    runs = [(p, runinfo.effective_state(read_status(p))) for p in list_runs()]
-    return [NO_PARENT] + [(f"{p.name} ({state})", str(p)) for p, state in runs if state in PARENT_STATES]
+    return [NO_PARENT] + [(f"{p.name} ({state})", str(p)) for p, state in runinfo.runs_in(PARENT_STATES)]
 
 
 def default_parent(stage: str) -> str:

@@ -1,9 +1,7 @@
-"""What every stage shares: the dtype, the starting model (base + parent run), data, TRL arguments.
+"""What every stage shares: the starting model (base + parent run), data, TRL arguments.
 
-Runs chain through ``init_from``. A LoRA run that continues a LoRA parent keeps training the
-parent's adapter, so every run's ``adapter/`` applies directly to one base model (no adapter
-stacks to replay when chatting or exporting). A run whose parent is a full fine-tune uses the
-parent's ``model/`` as its base.
+Which run is the parent, which base its adapter applies to and the dtype are engine.weights'
+rules, shared with inference (chat, export).
 """
 
 from __future__ import annotations
@@ -18,43 +16,10 @@ from engine.callbacks import STOP
 from engine.config import ConfigError, RunConfig
 from engine.data import load_dataset_for_stage, split_train_eval
 from engine.models import resolve_model
-from engine.rundir import output_dir, read_config, read_status, resolve_run
+from engine.rundir import output_dir, read_config
+from engine.weights import base_model_path, compute_dtype, parent_run
 
 log = logging.getLogger("engine")
-
-
-def compute_dtype(name: str) -> torch.dtype:
-    """Resolve the config's dtype. On CPUs without bf16 matrix units (AMX), bf16 matmuls are
-    emulated and measured ~30x slower than fp32, so `auto` only picks bf16 where it is fast."""
-    if name != "auto":
-        return getattr(torch, name)
-    if torch.cuda.is_available():
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    return torch.bfloat16 if torch.cpu._is_amx_tile_supported() else torch.float32
-
-
-def parent_run(cfg: RunConfig) -> Path | None:
-    """The init_from run folder, checked to have finished weights."""
-    if not cfg.init_from:
-        return None
-    try:
-        parent = resolve_run(cfg.init_from)
-    except FileNotFoundError as e:
-        raise ConfigError(f"init_from: {e}") from None
-    if output_dir(parent) is None:
-        state = read_status(parent).get("state")
-        raise ConfigError(f"init_from: run {parent.name} has no saved adapter or model (state: {state}); "
-                          "pick a completed or stopped run")
-    return parent
-
-
-def base_model_path(cfg: RunConfig) -> Path:
-    """The base weights a run's adapter applies to (follows full-fine-tune parents up the chain)."""
-    parent = parent_run(cfg)
-    if parent is None:
-        return resolve_model(cfg.model.name_or_path)
-    out = output_dir(parent)
-    return out if out.name == "model" else base_model_path(read_config(parent))
 
 
 def check_same_model(cfg: RunConfig, parent: Path) -> None:

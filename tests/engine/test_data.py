@@ -1,4 +1,4 @@
-"""Tests for engine/data.py and the shipped sample datasets in data/."""
+"""Tests for engine/data.py, engine/registry.py and the shipped sample datasets in data/."""
 
 from __future__ import annotations
 
@@ -12,14 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from engine.data import (
-    DatasetError,
-    load_dataset_for_stage,
-    read_registry,
-    split_train_eval,
-    to_conversation,
-    write_registry,
-)
+from engine.data import load_dataset_for_stage, load_rows, split_train_eval, to_conversation
+from engine.registry import DatasetError, read_registry, write_registry
 
 REPO = Path(__file__).resolve().parents[2]
 DATA = REPO / "data"
@@ -136,7 +130,7 @@ def test_sharegpt_sft_with_custom_tags_and_string_answers():
 
 def read_registry_entry(entry: dict) -> dict:
     """Normalise one entry the way read_registry does, without touching disk twice per test."""
-    from engine.data import _normalize
+    from engine.registry import _normalize
 
     return _normalize("x", {"file_name": "x.json", **entry}, Path("dataset_info.json"))
 
@@ -325,3 +319,14 @@ def test_make_samples_is_deterministic(tmp_path):
     assert shipped == sorted(p.name for p in tmp_path.glob("*.json"))
     for name in shipped:
         assert (tmp_path / name).read_bytes() == (DATA / name).read_bytes(), name
+
+
+def test_a_broken_json_line_is_named_by_file_and_line(tmp_path):
+    bad = tmp_path / "pairs.jsonl"
+    bad.write_text('{"instruction": "a", "output": "b"}\n{"instruction": "c", "output": "d"}\n{"instruction": \n')
+    with pytest.raises(DatasetError, match=r"^pairs.jsonl, line 3: not valid JSON \(Expecting value"):
+        load_rows({"file_name": "pairs.jsonl"}, tmp_path)
+    doc = tmp_path / "rows.json"
+    doc.write_text('[\n {"instruction": "a", "output": "b"},\n {"instruction": "c" "output": "d"}\n]\n')
+    with pytest.raises(DatasetError, match=r"^rows.json, line 3: not valid JSON \(Expecting ',' delimiter"):
+        load_rows({"file_name": "rows.json"}, tmp_path)

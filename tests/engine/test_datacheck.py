@@ -9,8 +9,8 @@ from datasets import Dataset
 from trl.data_utils import apply_chat_template
 
 from engine import datacheck as dc
-from engine.data import (DatasetError, load_dataset_for_stage, load_rows, normalize_entry, read_registry,
-                         to_conversation, unique_file_name)
+from engine.data import load_dataset_for_stage, load_rows, to_conversation
+from engine.registry import DatasetError, normalize_entry, read_registry, unique_file_name
 from engine.models import load_tokenizer
 from tests.conftest import DATA
 
@@ -193,7 +193,7 @@ def test_token_checks_can_cover_the_first_rows_only(tokenizer):
     assert report.ok and report.rows == 5 and report.measured == 2 and len(report.lengths["prompt"]) == 2
 
 
-# ---- registry edits (engine.data, used by the Datasets tab) ---------------------------------------
+# ---- registry edits (engine.registry, used by the Datasets tab) -----------------------------------
 
 
 def test_unique_file_name_avoids_files_and_entries_whose_file_is_missing(tmp_path):

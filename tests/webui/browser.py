@@ -75,10 +75,25 @@ def set_text(page: Page, key: str, value) -> None:
 def pick(page: Page, locator, value: str) -> None:
     """Choose a dropdown option by its visible label."""
     box = locator.locator("input").first
+    box.blur()  # a focused dropdown does not reopen its list on click
     box.click()
-    box.fill(value)
-    page.get_by_role("option", name=value, exact=True).first.click()
+    option = page.get_by_role("option", name=value, exact=True).first
+    if not option.is_visible():  # long lists: type to filter
+        box.fill(value)
+    option.click()
     page.keyboard.press("Escape")
+
+
+def options(page: Page, locator) -> list[str]:
+    """The option labels a dropdown offers (opens and closes it)."""
+    box = locator.locator("input").first
+    box.blur()
+    box.click()
+    page.get_by_role("option").first.wait_for()
+    labels = page.get_by_role("option").all_inner_texts()
+    page.keyboard.press("Escape")
+    box.blur()
+    return [label.replace("✓", "").strip() for label in labels]
 
 
 def pick_field(page: Page, key: str, value: str) -> None:
@@ -87,7 +102,7 @@ def pick_field(page: Page, key: str, value: str) -> None:
 
 def open_tab(page: Page, name: str) -> None:
     page.get_by_role("tab", name=name, exact=True).click()
-    page.wait_for_timeout(300)
+    page.wait_for_timeout(1000)  # the tab's lists are re-read from disk when it opens
 
 
 def plot_traces(page: Page) -> list[dict]:

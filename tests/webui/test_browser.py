@@ -5,6 +5,7 @@ shown as a clear error. Screenshots of every tab go to test-artifacts/."""
 
 from __future__ import annotations
 
+import json
 import shutil
 
 import pytest
@@ -51,6 +52,9 @@ def page(app):
     page.goto(app["url"])
     ui.field(page, "model.name_or_path").wait_for()
     ui.pick_field(page, "model.name_or_path", "tiny")
+    # The dataset folder is an advanced Data setting of the Train tab; the Datasets tab uses it too.
+    page.locator("#wb-data-advanced").get_by_role("button").first.click()
+    ui.set_text(page, "data.dataset_dir", app["data_dir"])
     yield page
     browser.close()
     pw.stop()
@@ -77,7 +81,58 @@ def wait_until_done(page, timeout: float) -> str:
                        "the run to complete")
 
 
-def test_click_through_sft_then_dpo(page, app):
+def registry(app) -> dict:
+    return json.loads((app["data_dir"] / "dataset_info.json").read_text())
+
+
+def upload(page, path) -> None:
+    clear = page.locator("#wb-dataset-upload").get_by_label("Clear")
+    if clear.count():  # a previous upload is still shown
+        clear.first.click()
+    page.locator("#wb-dataset-upload input[type=file]").set_input_files(str(path))
+
+
+def test_a_broken_upload_is_a_clear_error_and_registers_nothing(page, app):
+    before = (app["data_dir"] / "dataset_info.json").read_bytes()
+    broken = app["root"] / "broken_pairs.jsonl"
+    lines = [json.dumps(r) for r in preference_rows(3)]
+    lines.insert(2, '{"question": "Table t(id). All ids.", "good": "SELECT id FROM t;", "bad": ')  # cut off
+    broken.write_text("\n".join(lines) + "\n")
+    ui.open_tab(page, "Datasets")
+    upload(page, broken)
+    error = ui.wait_for(lambda: "❌" in page.locator("#wb-datasets").inner_text() and
+                        page.locator("#wb-datasets").inner_text(), 30, "the upload's error")
+    assert "broken_pairs.jsonl, line 3: not valid JSON" in error, error
+    ui.screenshot(page, "datasets-broken-upload")
+    page.locator("#wb-datasets").get_by_role("button", name="Register", exact=True).click()
+    page.wait_for_timeout(1500)
+    assert (app["data_dir"] / "dataset_info.json").read_bytes() == before
+    assert not (app["data_dir"] / "broken_pairs.jsonl").exists()
+
+
+def test_register_a_preference_dataset_by_upload(page, app):
+    pairs = app["root"] / "my_pairs.jsonl"
+    pairs.write_text("".join(json.dumps(r) + "\n" for r in preference_rows(24)))
+    ui.open_tab(page, "Datasets")
+    upload(page, pairs)
+    tab = page.locator("#wb-datasets")
+    ui.wait_for(lambda: tab.locator("#wb-dataset-name textarea").input_value() == "my_pairs", 30, "the name guess")
+    # The columns have names no convention knows: the user maps them from dropdowns of the file's columns.
+    tab.get_by_label("prompt-chosen-rejected").check()
+    for role, column in (("prompt", "question"), ("chosen", "good"), ("rejected", "bad")):
+        ui.pick(page, tab.locator(f"#wb-dataset-{role}"), column)
+    tab.get_by_role("button", name="Check", exact=True).click()
+    ui.wait_for(lambda: "24 rows" in tab.inner_text(), 30, "the check report")
+    ui.wait_for(lambda: "<|im_start|>assistant" in tab.inner_text(), 30, "the chat-template preview")
+    tab.get_by_role("button", name="Register", exact=True).click()
+    ui.wait_for(lambda: "Registered" in tab.inner_text(), 30, "the registration")
+    entry = registry(app)["my_pairs"]
+    assert entry["ranking"] is True and (app["data_dir"] / entry["file_name"]).read_bytes() == pairs.read_bytes()
+    assert entry["columns"]["prompt"] == "question" and entry["columns"]["chosen"] == "good"
+    ui.screenshot(page, "datasets")
+
+
+def test_click_through_sft_then_dpo_then_chat_and_export(page, app):
     ui.open_tab(page, "Train")
     set_short_run(page, "sft", 40)
     ui.pick_field(page, "data.dataset", "sql_sft")
@@ -94,7 +149,7 @@ def test_click_through_sft_then_dpo(page, app):
     ui.screenshot(page, "train-sft")
 
     set_short_run(page, "dpo", 12)
-    ui.pick_field(page, "data.dataset", "sql_dpo")
+    ui.pick_field(page, "data.dataset", "my_pairs")  # the dataset registered by upload above
     parent = ui.field(page, "init_from").locator("input").input_value()
     assert "-sft-e2e-sft" in parent, parent  # the SFT run just made is DPO's default starting point
     page.get_by_role("button", name="Start", exact=True).click()
@@ -111,3 +166,33 @@ def test_click_through_sft_then_dpo(page, app):
     ui.wait_for(lambda: "e2e-dpo" in table.inner_text(), 10, "the runs table")
     assert "completed" in table.inner_text()
     ui.screenshot(page, "runs")
+
+    ui.open_tab(page, "Chat")
+    chat = page.locator("#wb-chat")
+    columns = page.locator("#wb-chat-columns")
+    for run in ("e2e-sft", "e2e-dpo"):
+        ui.pick(page, columns, next(o for o in ui.options(page, columns) if run in o))
+    # sampled, not greedy: a tiny random model's greedy answer is blank lines, which would show nothing
+    page.locator("#wb-chat-sampling").get_by_role("button").first.click()
+    box = page.locator("#wb-chat-temperature input[type=number]")
+    box.fill("1")
+    box.press("Tab")
+    page.locator("#wb-chat-prompt textarea").fill("Table users(id, name, age). Names of users over 30.")
+    chat.get_by_role("button", name="Send", exact=True).click()
+    answers = chat.locator("textarea[disabled], textarea[readonly]")
+    ui.wait_for(lambda: chat.inner_text().count("tokens/s") >= 3 and "✍️" not in chat.inner_text(), 120,
+                "three finished answers")
+    labels = page.locator("#wb-chat").inner_text()
+    assert "(base)" in labels and "e2e-sft" in labels and "e2e-dpo" in labels
+    texts = [answers.nth(i).input_value() for i in range(answers.count())]
+    assert len([t for t in texts if t.strip()]) == 3, texts
+    ui.screenshot(page, "chat")
+
+    ui.open_tab(page, "Export")
+    export = page.locator("#wb-export")
+    run_picker = page.locator("#wb-export-run")
+    ui.pick(page, run_picker, next(o for o in ui.options(page, run_picker) if "e2e-dpo" in o))
+    export.get_by_role("button", name="Export", exact=True).click()
+    exports = app["saves"] / "exports"
+    ui.wait_for(lambda: any((p / "model.safetensors").exists() for p in exports.glob("*e2e-dpo*")), 120, "the export")
+    ui.screenshot(page, "export")

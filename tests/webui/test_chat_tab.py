@@ -13,7 +13,7 @@ from engine import chat as engine_chat
 from engine.models import make_tiny_model
 from tests.engine.test_chat import make_weight_run
 from tests.webui.conftest import make_run
-from webui import app, chat
+from webui import app, chat, runinfo
 
 PROMPT = "Names of users over 30."
 
@@ -47,9 +47,9 @@ def slot(out: list, i: int) -> tuple:
 
 
 def test_only_finished_runs_with_weights_are_offered(chat_env):
-    names = [name for _label, name in chat.finished_runs()]
+    names = [name for _label, name in runinfo.finished_runs()]
     assert set(names) == {chat_env["sft"].name, chat_env["dpo"].name, chat_env["foreign"].name}
-    labels = dict((name, label) for label, name in chat.finished_runs())
+    labels = dict((name, label) for label, name in runinfo.finished_runs())
     assert labels[chat_env["dpo"].name] == f"{chat_env['dpo'].name} · dpo · completed"
     base, columns = chat.refresh(None, [chat.BASE_VALUE, "gone"])
     assert base["choices"] == ["other", "tiny"] and base["value"] == "other"  # newest finished run's base

@@ -10,10 +10,12 @@ import gradio as gr
 import pytest
 from trl.data_utils import apply_chat_template
 
-import engine.data
-from engine.data import load_dataset_for_stage, load_rows, read_registry, to_conversation
+import engine.registry
+from engine.data import load_dataset_for_stage, load_rows, to_conversation
 from engine.models import load_tokenizer
+from engine.registry import read_registry
 from tests.conftest import DATA
+from webui import dataset_checks, dataset_report
 from webui import datasets as tab
 
 
@@ -112,7 +114,7 @@ def test_a_failed_registry_write_removes_the_copied_file(folder, model, tmp_path
     def broken_write(*args, **kwargs):
         raise OSError("disk full")
 
-    monkeypatch.setattr(engine.data, "_write_json", broken_write)
+    monkeypatch.setattr(engine.registry, "_write_json", broken_write)
     before = snapshot(folder)
     out = register(folder, open_file(folder, upload=write_jsonl(tmp_path / "ok.jsonl", pairs(3))), model)
     assert out["message"] == "❌ Not registered: disk full. Nothing was saved." and out["version"] == 0
@@ -187,7 +189,7 @@ def test_preview_shows_what_trl_renders(folder, model):
     expected = apply_chat_template(conv, load_tokenizer(model))
     assert "Row 2" in preview and "Row 1<" not in preview and "✂" not in preview
     for text in expected.values():
-        assert tab._esc(text) in preview
+        assert dataset_report._esc(text) in preview
     assert tab.preview_only(str(folder), model, "model", 4096, 4, form["source"], form["formatting"],
                             form["ranking"], "", *form["columns"]).count("<h4") == 3
 
@@ -232,7 +234,7 @@ def test_listing_and_layout(folder, model):
     assert [r[0] for r in table] == list(read_registry(folder)) and picker["choices"] == [r[0] for r in table]
     assert ("sql_sft_train.json (used by sql_sft)", "sql_sft_train.json") in files["choices"]
     assert "dataset_info.json" not in [value for _, value in files["choices"]]
-    assert tab.default_name("sql_sft", str(folder)) == "sql_sft_2"
+    assert dataset_checks.default_name("sql_sft", str(folder)) == "sql_sft_2"
     report, entry, preview = tab.inspect_registered(str(folder), model, "model", 512, 1, "helpful_pref")
     assert report.startswith("✅ **150 rows") and "helpful_pref" in json.loads(entry) and "Row 1" in preview
     with gr.Blocks():
@@ -243,7 +245,7 @@ def test_listing_and_layout(folder, model):
 
 
 def test_big_files_get_token_checks_on_their_first_rows(folder, model, tmp_path, monkeypatch):
-    monkeypatch.setattr(tab, "TOKEN_CHECK_ROWS", 2)
+    monkeypatch.setattr(dataset_checks, "TOKEN_CHECK_ROWS", 2)
     report = check(folder, open_file(folder, upload=write_jsonl(tmp_path / "x.jsonl", pairs(3))), model)[0]
     assert report.startswith("✅ **3 rows, no errors.**")
     assert "token counts and truncation cover the first 2 of 3 rows" in report

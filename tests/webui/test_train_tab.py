@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from engine.config import STAGE_OPTIONS, apply_overrides, dump_yaml, from_dict
-from engine.data import read_registry
+from engine.registry import read_registry
 from engine.rundir import list_runs, read_status, write_status
 from tests.conftest import DATA, tiny_config
 from tests.webui.conftest import dpo_metrics, make_run, sft_metrics

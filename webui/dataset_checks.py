@@ -1,0 +1,123 @@
+"""What the Datasets tab checks, without Gradio: a file's rows and a model's tokenizer (both cached:
+the tab re-checks on every mapping change), the registry entry a form's values make, and its
+validation and preview with the Train tab's model, chat template and cutoff_len.
+engine.datacheck does the checks; webui.dataset_report renders them.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from engine import datacheck as dc
+from engine.config import ConfigError
+from engine.data import load_rows
+from engine.models import load_tokenizer, resolve_model
+from engine.registry import DatasetError, read_registry
+from webui.dataset_report import preview_html
+from webui.train import dataset_dir_path
+
+PREVIEW_ROWS = 3
+TOKEN_CHECK_ROWS = 2000        # rows whose tokens a check counts (~1 ms each); every row is validated
+
+
+# ---- loading (cached) -----------------------------------------------------------------------
+
+
+@lru_cache(maxsize=4)
+def _cached_rows(path: str, _stamp: tuple):
+    return load_rows({"file_name": path}, "/")
+
+
+def rows_of(path: str | Path):
+    """The file's rows as training loads them; re-read when its size or mtime changes."""
+    st = Path(path).stat()
+    return _cached_rows(str(path), (st.st_size, st.st_mtime_ns))
+
+
+def sample(rows):
+    """The first rows, those format detection looks at."""
+    return rows.select(range(min(len(rows), dc.SAMPLE_ROWS)))
+
+
+@lru_cache(maxsize=4)
+def _cached_tokenizer(path: str, template: str):
+    return load_tokenizer(path, template)
+
+
+def tokenizer_for(model: str | None, template: str | None) -> tuple[Any, str]:
+    """(tokenizer or None, why not): token checks are skipped, not fatal, when the model is missing."""
+    try:
+        return _cached_tokenizer(str(resolve_model(model or "")), template or "model"), ""
+    except (FileNotFoundError, OSError, ValueError, ConfigError) as e:
+        return None, f"token counts and truncation not checked: {e}"
+
+
+def _cutoff(value: Any) -> int | None:
+    try:
+        return int(value) if value and int(value) >= 1 else None
+    except (TypeError, ValueError):
+        return None
+
+
+# ---- a draft registration -------------------------------------------------------------------
+
+
+def default_name(stem: str, dataset_dir: str | None) -> str:
+    """The file's stem, made valid and unique in the registry."""
+    base = "".join(ch if ch.isalnum() or ch in "_.-" else "_" for ch in stem).strip("._-")[:60] or "dataset"
+    try:
+        taken = read_registry(dataset_dir_path(dataset_dir))
+    except DatasetError:
+        taken = {}
+    name, number = base, 1
+    while name in taken:
+        number += 1
+        name = f"{base}_{number}"
+    return name
+
+
+def registry_file_name(path: Path, dataset_dir: str | None) -> str:
+    """What a by-path entry stores: relative inside the dataset folder, else absolute."""
+    folder, path = dataset_dir_path(dataset_dir).resolve(), path.resolve()
+    return path.relative_to(folder).as_posix() if path.is_relative_to(folder) else str(path)
+
+
+def draft_entry(source: dict, dataset_dir: str | None, formatting: str, ranking: bool, columns: tuple,
+                description: str = "") -> tuple[dict, list[str]]:
+    """(registry entry, mapping problems) for the form's values."""
+    mapping = {role: col or None for role, col in zip(dc.ROLES, columns)}
+    path = Path(source["path"])
+    file_name = path.name if source["upload"] else registry_file_name(path, dataset_dir)
+    tags = None
+    if formatting == "sharegpt" and mapping.get("messages") in source["columns"]:
+        tags = dc.detect_tags(sample(rows_of(path))[mapping["messages"]])
+    problems = dc.check_mapping(formatting, ranking, mapping, source["columns"])
+    return dc.build_entry(file_name, formatting, ranking, mapping, source["columns"], tags, description), problems
+
+
+# ---- validation and preview -----------------------------------------------------------------
+
+
+def validate_rows(rows, entry: dict, tokenizer, cutoff_len) -> dc.Report:
+    """Every row validated; tokens counted on the first TOKEN_CHECK_ROWS."""
+    return dc.validate(rows, entry, tokenizer, _cutoff(cutoff_len), TOKEN_CHECK_ROWS)
+
+
+def validate_draft(source: dict, entry: dict, problems: list[str], model, template,
+                   cutoff_len) -> tuple[dc.Report, str, Any]:
+    """(report, note on skipped token checks, tokenizer) for a draft entry of the file ``source``."""
+    tokenizer, note = tokenizer_for(model, template)
+    if problems:
+        return dc.Report(problems=problems, cutoff_len=_cutoff(cutoff_len)), note, tokenizer
+    return validate_rows(rows_of(source["path"]), entry, tokenizer, cutoff_len), note, tokenizer
+
+
+def render_preview(rows, entry: dict, tokenizer, note: str, cutoff_len, start) -> str:
+    """PREVIEW_ROWS rows from row ``start`` on (1-based), as the model sees them."""
+    if tokenizer is None:
+        return preview_html([], None, note or "no tokenizer: pick a model on the Train tab")
+    first = max(1, _cutoff(start) or 1)
+    return preview_html(dc.preview(rows, entry, tokenizer, _cutoff(cutoff_len), first, PREVIEW_ROWS),
+                        _cutoff(cutoff_len))
