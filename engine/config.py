@@ -98,7 +98,8 @@ class TrainingConfig:
                                           advanced=True)
     weight_decay: float = opt(0.0, "AdamW weight decay.", min=0.0, max=1.0, advanced=True)
     max_grad_norm: float = opt(1.0, "Gradient clipping norm.", min=0.0, max=1000.0, advanced=True)
-    logging_steps: int = opt(5, "Log metrics every N optimiser steps.", min=1)
+    logging_steps: int = opt(1, "Log metrics every N optimiser steps (each log is a point on the live charts; "
+                                 "logging costs next to nothing beside a step).", min=1)
     eval_steps: int = opt(0, "Evaluate every N steps (0: only at the end).", min=0)
     save_steps: int = opt(0, "Save a checkpoint every N steps (0: only the final adapter).", min=0,
                           advanced=True)

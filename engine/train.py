@@ -13,12 +13,17 @@ import signal
 import sys
 import time
 import traceback
+import warnings
 from pathlib import Path
 
 # Set before huggingface_hub is imported (it reads them once): models and data are local folders,
 # and nothing may reach for a hub.
 for _var in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "HF_HUB_DISABLE_TELEMETRY"):
     os.environ.setdefault(_var, "1")
+
+# Library deprecation notices (transformers' renamed arguments and the like) fill the log tail the
+# UI shows, and there is nothing a user can do about them; real warnings still get through.
+warnings.filterwarnings("ignore", category=FutureWarning)
 
 from engine.callbacks import STOP, RunFolderCallback  # noqa: E402
 from engine.rundir import read_config, write_status  # noqa: E402
