@@ -25,6 +25,7 @@ from transformers import LogitsProcessor, LogitsProcessorList, StoppingCriteria,
 from transformers.generation.streamers import BaseStreamer
 
 from engine.generate import render_prompt, stop_token_ids
+from engine.config import Sampling
 from engine.models import resolve_model
 from engine.rundir import raw_config, resolve_run
 from engine.weights import compute_dtype, run_base_model, run_weights
@@ -46,15 +47,6 @@ class Column:
     @property
     def kind(self) -> str:
         return "base" if self.weights is None else self.weights.name  # base | adapter | model
-
-
-@dataclass(frozen=True)
-class Sampling:
-    system: str = ""
-    max_new_tokens: int = 256
-    temperature: float = 0.0  # 0: greedy
-    top_p: float = 1.0
-    seed: int = 0
 
 
 @dataclass

@@ -132,6 +132,18 @@ class DPOOptions:
         min=0.0, max=10.0)
 
 
+@dataclass(frozen=True)
+class Sampling:
+    """How the Chat tab (engine.chat) decodes; not part of a run's config."""
+
+    system: str = opt("", "System prompt for every column (empty: none, or the template's own).")
+    max_new_tokens: int = opt(256, "Most tokens an answer may have.", min=1, max=1024)
+    temperature: float = opt(0.0, "Sampling temperature (0: greedy).", min=0.0, max=2.0)
+    top_p: float = opt(1.0, "Nucleus sampling: keep the smallest token set with this probability mass.",
+                       min=0.05, max=1.0)
+    seed: int = opt(0, "Random seed; every column samples with it.", min=0)
+
+
 STAGE_OPTIONS: dict[str, type] = {"sft": SFTOptions, "dpo": DPOOptions}
 SECTIONS: dict[str, type] = {
     "model": ModelConfig, "lora": LoraConfig, "data": DataConfig, "training": TrainingConfig,

@@ -42,6 +42,11 @@ def stop_engine(run_dir: Path) -> bool:
     return True
 
 
+def engine_running(status: dict) -> bool:
+    """A run whose engine process is alive (status.json alone can be stale after a kill -9)."""
+    return status.get("state") in ("queued", "running") and is_alive(status.get("pid"))
+
+
 def is_alive(pid: int | None) -> bool:
     if not pid:
         return False

@@ -13,17 +13,13 @@ import time
 from pathlib import Path
 
 from engine.config import RunConfig
-from engine.launch import is_alive, start_engine
+from engine.launch import engine_running, start_engine
 from engine.rundir import create_run, list_runs, read_status, write_status
 
 
 def active_run(root: Path | None = None) -> Path | None:
     """The run whose engine process is alive, if any."""
-    for run_dir in list_runs(root):
-        status = read_status(run_dir)
-        if status.get("state") in ("queued", "running") and is_alive(status.get("pid")):
-            return run_dir
-    return None
+    return next((run_dir for run_dir in list_runs(root) if engine_running(read_status(run_dir))), None)
 
 
 def enqueue(cfg: RunConfig, root: Path | None = None) -> Path:
@@ -40,8 +36,9 @@ def _is_waiting(status: dict) -> bool:
 
 def waiting_runs(root: Path | None = None) -> list[Path]:
     """Queued runs not started yet, oldest first (the order they will run in)."""
-    waiting = [p for p in list_runs(root) if _is_waiting(read_status(p))]
-    return sorted(waiting, key=lambda p: (read_status(p).get("created") or 0, p.name))
+    statuses = {p: read_status(p) for p in list_runs(root)}
+    waiting = [p for p, status in statuses.items() if _is_waiting(status)]
+    return sorted(waiting, key=lambda p: (statuses[p].get("created") or 0, p.name))
 
 
 def start_next(root: Path | None = None) -> tuple[Path, subprocess.Popen] | None:

@@ -16,6 +16,7 @@ from pathlib import Path
 import gradio as gr
 
 from engine.config import STAGE_OPTIONS
+from engine.models import model_names
 from webui import charts, resources, runinfo, runs, train
 from webui import chat, export
 from webui import datasets
@@ -158,7 +159,7 @@ def on_load(stage: str, dataset_dir: str, dataset: str, eval_dataset: str, init_
     """Everything a page (re)load re-discovers from disk: model and run lists, and the run to
     follow (a live one first), so a reload or a server restart loses nothing."""
     names = runinfo.run_names()
-    return [gr.update(choices=train.model_choices()),
+    return [gr.update(choices=model_names()),
             *train.stage_changed(stage, dataset_dir, dataset, eval_dataset, init_from),
             gr.update(choices=names, value=runinfo.attach_candidate()),
             gr.update(choices=names),

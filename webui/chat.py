@@ -8,12 +8,14 @@ prompt is sent: building the page imports neither torch nor transformers.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from typing import Any, Iterator
 
 import gradio as gr
 
+from engine.config import Sampling
 from engine.models import DEFAULT_MODEL, model_names
 from engine.rundir import raw_config, runs_root
 from webui import runinfo
@@ -24,6 +26,8 @@ MAX_COLUMNS = 4
 _STATE_ICONS = {"loading": "⏳ loading models…", "waiting": "⏳ waits for the batch before it…"}
 # Send's stop flag per browser session, so one user's Stop never ends another user's answers.
 _stops: dict[str, threading.Event] = {}
+
+SAMPLING = {f.name: f for f in dataclasses.fields(Sampling)}  # the sampling widgets are generated from it
 
 
 def column_choices() -> list[tuple[str, str]]:
@@ -106,7 +110,7 @@ def send(base: str | None, keys: list[str] | None, prompt: str | None, system: s
     try:
         if not base:
             raise chat.ChatError("pick a base model")
-        sampling = chat.Sampling(system=system or "", max_new_tokens=int(max_new_tokens),
+        sampling = Sampling(system=system or "", max_new_tokens=int(max_new_tokens),
                                  temperature=float(temperature), top_p=float(top_p), seed=int(seed or 0))
         answers = None
         for answers in chat.stream_chat(base, _engine_keys(keys), prompt or "", sampling, stop):
@@ -138,6 +142,13 @@ def clear(keys: list[str] | None, base: str | None, request: gr.Request | None =
     return out
 
 
+def _slider(name: str, step: float, **kwargs) -> gr.Slider:
+    """A sampling slider with the default, bounds and help of engine.config.Sampling's field."""
+    f = SAMPLING[name]
+    return gr.Slider(f.metadata["min"], f.metadata["max"], value=f.default, step=step, info=f.metadata["help"],
+                     **kwargs)
+
+
 def build_tab() -> dict[str, Any]:
     """The tab's components and events, in the current Blocks/Tab context."""
     gr.Markdown("One prompt goes to every column with the same settings and seed. The bare base and the "
@@ -153,11 +164,11 @@ def build_tab() -> dict[str, Any]:
     with gr.Accordion("System prompt and sampling", open=False, elem_id="wb-chat-sampling"):
         system = gr.Textbox(label="system prompt", lines=2, placeholder="(none)")
         with gr.Row():
-            max_tokens = gr.Slider(1, 1024, value=256, step=1, label="max new tokens")
-            temperature = gr.Slider(0.0, 2.0, value=0.0, step=0.05, label="temperature (0: greedy)",
-                                    elem_id="wb-chat-temperature")
-            top_p = gr.Slider(0.05, 1.0, value=1.0, step=0.05, label="top-p")
-            seed = gr.Number(value=0, precision=0, label="seed", minimum=0)
+            max_tokens = _slider("max_new_tokens", 1, label="max new tokens")
+            temperature = _slider("temperature", 0.05, label="temperature (0: greedy)", elem_id="wb-chat-temperature")
+            top_p = _slider("top_p", 0.05, label="top-p")
+            seed = gr.Number(value=SAMPLING["seed"].default, precision=0, label="seed",
+                             minimum=SAMPLING["seed"].metadata["min"], info=SAMPLING["seed"].metadata["help"])
     prompt = gr.Textbox(label="prompt", lines=3, placeholder="Table users(id, name, age). Names of users over 30.",
                         elem_id="wb-chat-prompt")
     with gr.Row():

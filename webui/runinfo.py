@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 from engine import runqueue
-from engine.launch import is_alive
+from engine.launch import engine_running, is_alive
 from engine.rundir import FINAL_STATES, list_runs, output_dir, raw_config, read_metrics, read_status, runs_root
 
 STALE = "failed-stale"
@@ -56,14 +56,10 @@ def effective_state(status: dict) -> str:
     return state
 
 
-def is_live(status: dict) -> bool:
-    return effective_state(status) in ("queued", "running") and bool(status.get("pid"))
-
-
 def attach_candidate() -> str | None:
     """The run the Train tab follows after a page load: the newest live run, else the newest run."""
     names = [p.name for p in list_runs()]
-    live = [n for n in names if is_live(read_status(runs_root() / n))]
+    live = [n for n in names if engine_running(read_status(runs_root() / n))]
     return (live or names or [None])[0]
 
 
@@ -146,7 +142,7 @@ def delete_run(name: str) -> str:
     """Remove a run folder; refuses a run whose engine is still alive."""
     path = run_path(name)
     status = read_status(path)
-    if is_live(status):
+    if engine_running(status):
         raise PermissionError(f"{name} is {status.get('state')} (pid {status.get('pid')}): stop it first")
     shutil.rmtree(path)
     return f"Deleted {name}."

@@ -8,6 +8,7 @@ from typing import Any
 import gradio as gr
 import plotly.graph_objects as go
 
+from engine.launch import engine_running
 from engine.rundir import list_runs, raw_config, read_metrics, read_status
 from webui import charts, runinfo
 
@@ -80,7 +81,7 @@ def ask_delete(name: str | None) -> tuple[Any, str]:
         path = runinfo.run_path(name)
     except FileNotFoundError as e:
         return gr.update(visible=False), f"❌ {e}"
-    if runinfo.is_live(read_status(path)):
+    if engine_running(read_status(path)):
         return gr.update(visible=False), f"❌ {name} is still running: stop it on the Train tab first."
     return gr.update(visible=True), f"Delete **{name}** and all its files (adapter, checkpoints, logs)? This cannot be undone."
 

@@ -52,11 +52,6 @@ def dataset_choices(stage: str, dataset_dir: str | None) -> list[str]:
     return [name for name, info in registry.items() if info["ranking"] or not preference]
 
 
-def model_choices() -> list[str]:
-    """The model picker's choices (the page load re-reads them through this)."""
-    return model_names()
-
-
 def parent_choices() -> list[tuple[str, str]]:
     """Finished runs with weights to start from, labelled with their state; values are folder paths,
     as the CLI records them in config.yaml."""
@@ -78,7 +73,7 @@ def form_specs() -> list[FieldSpec]:
     stage, dataset_dir = RunConfig().stage, DataConfig().dataset_dir
     datasets = dataset_choices(stage, dataset_dir)
     return all_specs({
-        "model.name_or_path": {"choices": model_choices(), "allow_custom_value": True},
+        "model.name_or_path": {"choices": model_names(), "allow_custom_value": True},
         "data.dataset": {"choices": datasets, "allow_custom_value": True},
         "data.eval_dataset": {"choices": with_none(datasets), "allow_custom_value": True},
         "init_from": {"choices": parent_choices(), "allow_custom_value": True},
