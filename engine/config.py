@@ -119,17 +119,74 @@ class SFTOptions:
 
 
 @dataclass
+class RMOptions:
+    center_rewards_coefficient: float = opt(
+        0.0, "Weight of a penalty on the squared reward (keeps rewards centred on 0, so PPO's scores stay "
+             "on one scale; 0.01 is the usual value).", min=0.0, max=1.0, advanced=True)
+
+
+PAIRED_LOSSES = ["sigmoid", "ipo", "hinge", "robust", "dpop"]
+REFERENCE_FREE_LOSSES = ["simpo", "orpo"]
+
+
+@dataclass
 class DPOOptions:
-    beta: float = opt(0.1, "DPO beta: lower lets the policy move further from the reference "
-                           "(bolder), higher keeps it closer (more conservative).", min=0.0, max=10.0)
-    loss_type: str = opt("sigmoid", "Preference loss: sigmoid is the original DPO loss.",
-                         choices=["sigmoid", "ipo", "hinge", "robust"])
-    label_smoothing: float = opt(0.0, "Assumed fraction of flipped preference labels (cDPO / robust).",
+    loss_type: str = opt(
+        "sigmoid",
+        "Preference loss. sigmoid: the original DPO. ipo: squared loss, robust to overfitting. hinge: SLiC. "
+        "robust: cDPO-style, for noisy labels (uses label_smoothing). dpop: DPO-Positive, penalises the chosen "
+        "answer becoming less likely than under the reference (dpop_lambda). simpo / orpo: no reference model "
+        "(faster, less memory). kto: unpaired good/bad examples; pairs are split into one of each.",
+        choices=PAIRED_LOSSES + REFERENCE_FREE_LOSSES + ["kto"])
+    beta: float = opt(0.1, "beta: lower lets the policy move further from the reference (bolder), higher keeps "
+                           "it closer. IPO: its regulariser tau. SimPO: the reward scale (~2). ORPO: the weight "
+                           "of the odds-ratio term (~0.1).", min=0.0, max=10.0)
+    label_smoothing: float = opt(0.0, "Assumed fraction of flipped preference labels (robust / cDPO).",
                                  min=0.0, max=0.49, advanced=True)
+    dpop_lambda: float = opt(50.0, "DPOP's lambda: weight of the penalty on the chosen log-ratio falling below "
+                                   "the reference's (the DPOP paper uses 50).", min=0.0, max=1000.0)
+    simpo_gamma: float = opt(0.5, "SimPO's target reward margin gamma (in units of beta: gamma/beta ~0.5).",
+                             min=0.0, max=10.0, advanced=True)
+    kto_desirable_weight: float = opt(1.0, "KTO: weight of the desirable (chosen) examples' loss.",
+                                      min=0.0, max=10.0, advanced=True)
+    kto_undesirable_weight: float = opt(1.0, "KTO: weight of the undesirable (rejected) examples' loss.",
+                                        min=0.0, max=10.0, advanced=True)
     pref_ftx: float = opt(
         0.0, "Weight of an SFT term (mean NLL of the chosen answers) added to the preference loss. "
              "Keeps the chosen answers likely, so the policy cannot win the margin by degenerating.",
         min=0.0, max=10.0)
+
+
+@dataclass
+class PPOOptions:
+    reward_run: str = opt("", "The reward model: a finished RM run folder. It scores each sampled answer.")
+    rollout_batch_size: int = opt(
+        16, "Prompts answered per PPO iteration (one training step). Each iteration's answers are then "
+            "learned from in mini-batches of per_device_train_batch_size x gradient_accumulation_steps.",
+        min=1, max=4096)
+    ppo_epochs: int = opt(2, "Passes over each iteration's answers.", min=1, max=16)
+    max_new_tokens: int = opt(64, "Longest sampled answer (tokens).", min=1, max=2048)
+    temperature: float = opt(1.0, "Sampling temperature of the rollouts (1: the policy's own distribution).",
+                             min=0.05, max=2.0, advanced=True)
+    kl_coef: float = opt(0.05, "Weight of the per-token KL penalty to the reference (the SFT model): the "
+                               "seeds' kl_coef. Higher keeps answers closer to the SFT model.", min=0.0, max=10.0)
+    adaptive_kl: bool = opt(False, "Adapt kl_coef so the measured KL tracks kl_target (Ziegler et al.).")
+    kl_target: float = opt(6.0, "Adaptive KL: the KL (nats per answer) to track.", min=0.01, max=100.0,
+                           advanced=True)
+    kl_horizon: int = opt(10000, "Adaptive KL: how many answers the coefficient takes to adapt.", min=1,
+                          advanced=True)
+    score_norm: bool = opt(True, "Normalise the reward model's scores with their running mean and std, so "
+                                 "kl_coef means the same for any reward model.")
+    whiten_rewards: bool = opt(False, "Also whiten the per-token rewards within each batch.", advanced=True)
+    missing_eos_penalty: float = opt(
+        1.0, "Subtracted from the score of answers cut off at max_new_tokens (discourages rambling).",
+        min=0.0, max=100.0, advanced=True)
+    gamma: float = opt(1.0, "GAE discount.", min=0.0, max=1.0, advanced=True)
+    lam: float = opt(0.95, "GAE lambda: bias/variance trade-off of the advantages.", min=0.0, max=1.0,
+                     advanced=True)
+    cliprange: float = opt(0.2, "PPO clip range of the policy ratio.", min=0.01, max=1.0, advanced=True)
+    cliprange_value: float = opt(0.2, "Clip range of the value predictions.", min=0.01, max=100.0, advanced=True)
+    vf_coef: float = opt(0.1, "Weight of the value loss.", min=0.0, max=10.0, advanced=True)
 
 
 @dataclass(frozen=True)
@@ -144,7 +201,8 @@ class Sampling:
     seed: int = opt(0, "Random seed; every column samples with it.", min=0)
 
 
-STAGE_OPTIONS: dict[str, type] = {"sft": SFTOptions, "dpo": DPOOptions}
+# Workflow order: SFT first; RM and PPO are the RLHF chain, DPO (and its loss family) the simpler path.
+STAGE_OPTIONS: dict[str, type] = {"sft": SFTOptions, "rm": RMOptions, "ppo": PPOOptions, "dpo": DPOOptions}
 SECTIONS: dict[str, type] = {
     "model": ModelConfig, "lora": LoraConfig, "data": DataConfig, "training": TrainingConfig,
 }
@@ -156,7 +214,7 @@ class RunConfig:
     name: str = opt("run", "A short label for the run folder's name.")
     init_from: str | None = opt(
         None, "Parent run folder to start from (e.g. the SFT run a DPO run continues). Its adapter "
-              "(or full model) is the starting point and, for DPO, the frozen reference model.",
+              "(or full model) is the starting point and, for DPO and PPO, the frozen reference model.",
     )
     model: ModelConfig = field(default_factory=ModelConfig)
     lora: LoraConfig = field(default_factory=LoraConfig)

@@ -74,11 +74,15 @@ def load_start_model(cfg: RunConfig):
     if parent_adapter is not None:
         log.info("continuing the adapter of %s (its LoRA shape wins over the lora section)", parent.name)
         return PeftModel.from_pretrained(model, parent_adapter, is_trainable=True), base_path
-    targets = cfg.lora.target if cfg.lora.target == "all-linear" else \
-        [t.strip() for t in cfg.lora.target.split(",") if t.strip()]
     lora = LoraConfig(r=cfg.lora.rank, lora_alpha=cfg.lora.alpha, lora_dropout=cfg.lora.dropout,
-                      target_modules=targets, task_type="CAUSAL_LM")
+                      target_modules=lora_targets(cfg), task_type="CAUSAL_LM")
     return get_peft_model(model, lora), base_path
+
+
+def lora_targets(cfg: RunConfig) -> str | list[str]:
+    if cfg.lora.target == "all-linear":
+        return "all-linear"
+    return [t.strip() for t in cfg.lora.target.split(",") if t.strip()]
 
 
 def load_splits(cfg: RunConfig, preference: bool):
