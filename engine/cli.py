@@ -146,6 +146,17 @@ def cmd_demo(args) -> int:
     return demo.main()
 
 
+def cmd_eval(args) -> int:
+    from engine import evaluate
+
+    result = evaluate.evaluate(args.run, dataset=args.dataset, compare=args.compare, reward_run=args.reward_run,
+                               prompts=args.prompts, max_new_tokens=args.max_new_tokens, pairs=args.pairs,
+                               probes=args.probes.split(",") if args.probes else None,
+                               progress=lambda message: print(message, flush=True))
+    print(evaluate.format_report(result))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="workbench", description="Align language models: SFT, DPO and more.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -177,6 +188,19 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("dest", nargs="?", help="make-tiny: destination folder")
     m.add_argument("--tokenizer-from", help="make-tiny: copy this model's tokenizer instead of training one")
     m.set_defaults(func=cmd_models)
+    from engine.evaluate import DEFAULT_MAX_NEW_TOKENS, DEFAULT_PROMPTS
+
+    v = sub.add_parser("eval", help="held-out preference accuracy and a generation comparison; writes RUN/eval.json")
+    v.add_argument("run", help="the run to evaluate: a folder, its name or latest:<stage>")
+    v.add_argument("--dataset", help="held-out dataset (registered name; default: the run's data.eval_dataset)")
+    v.add_argument("--compare", help="models to compare, e.g. base,sft=RUN,dpo=RUN (default: base, the run's "
+                                     "parent and the run)")
+    v.add_argument("--reward-run", help="the rm run that scores answers (default: latest:rm; none: skip)")
+    v.add_argument("--prompts", type=int, default=DEFAULT_PROMPTS, help="held-out prompts to answer (default: %(default)s)")
+    v.add_argument("--max-new-tokens", type=int, default=DEFAULT_MAX_NEW_TOKENS, help="longest answer (default: %(default)s)")
+    v.add_argument("--pairs", type=int, help="held-out pairs for preference accuracy (default: all)")
+    v.add_argument("--probes", help="task probes, comma-separated (default: all registered)")
+    v.set_defaults(func=cmd_eval)
     d = sub.add_parser("demo", help="SFT then DPO on the SQL sample with SmolLM2, then compare the adapters")
     d.set_defaults(func=cmd_demo)
     return p

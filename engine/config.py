@@ -145,15 +145,17 @@ class DPOOptions:
                                  min=0.0, max=0.49, advanced=True)
     dpop_lambda: float = opt(50.0, "DPOP's lambda: weight of the penalty on the chosen log-ratio falling below "
                                    "the reference's (the DPOP paper uses 50).", min=0.0, max=1000.0)
-    simpo_gamma: float = opt(0.5, "SimPO's target reward margin gamma (in units of beta: gamma/beta ~0.5).",
-                             min=0.0, max=10.0, advanced=True)
+    simpo_gamma: float = opt(0.5, "SimPO's target reward margin gamma: the loss is -log sigmoid(beta x (mean "
+                                  "log-prob per token of chosen - of rejected) - gamma); the paper keeps "
+                                  "gamma/beta near 0.5 (e.g. beta 2, gamma 1).", min=0.0, max=10.0, advanced=True)
     kto_desirable_weight: float = opt(1.0, "KTO: weight of the desirable (chosen) examples' loss.",
                                       min=0.0, max=10.0, advanced=True)
     kto_undesirable_weight: float = opt(1.0, "KTO: weight of the undesirable (rejected) examples' loss.",
                                         min=0.0, max=10.0, advanced=True)
     pref_ftx: float = opt(
         0.0, "Weight of an SFT term (mean NLL of the chosen answers) added to the preference loss. "
-             "Keeps the chosen answers likely, so the policy cannot win the margin by degenerating.",
+             "Keeps the chosen answers likely, so the policy cannot win the margin by degenerating. "
+             "Not for orpo (its loss already holds an SFT term, weight 1) or kto (it has none).",
         min=0.0, max=10.0)
 
 

@@ -19,7 +19,7 @@ from engine.weights import base_model_path, compute_dtype, parent_run, run_weigh
 def load_scoring_backbone(cfg: RunConfig):
     """(sequence-classification model with one output, base path) for an RM config: the base,
     with a LoRA parent's adapter merged in. The score head is new (randomly initialised)."""
-    from peft import PeftModel
+    from peft import PeftConfig, PeftModel
     from transformers import AutoModelForSequenceClassification
 
     from engine.stages.common import check_same_model, quantization
@@ -32,8 +32,11 @@ def load_scoring_backbone(cfg: RunConfig):
         base_path, num_labels=1, dtype=compute_dtype(cfg.model.dtype), quantization_config=quantization(cfg))
     parent_out = output_dir(parent) if parent is not None else None
     if parent_out is not None and parent_out.name == "adapter":
-        # The SFT adapter was trained on the causal LM; the backbone's module names are the same.
-        model = PeftModel.from_pretrained(model, parent_out).merge_and_unload()
+        # The SFT adapter was trained on the causal LM; the backbone's module names are the same, so
+        # it applies as a task-less adapter.
+        sft = PeftConfig.from_pretrained(parent_out)
+        sft.task_type = None
+        model = PeftModel.from_pretrained(model, parent_out, config=sft).merge_and_unload()
     return model, base_path
 
 

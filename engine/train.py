@@ -2,7 +2,9 @@
 
 Reads only RUN_DIR/config.yaml, trains the stage, and keeps status.json, metrics.jsonl and
 engine.log current. SIGTERM ends training at the next step and still saves the adapter
-(state "stopped"); any exception leaves state "failed" with the error text.
+(state "stopped"); any exception leaves state "failed" with the error text. A NaN/inf metric
+(engine.health) also ends training at once: state "failed", the error naming the metric and step,
+and the adapter saved is the last finite one (see engine.callbacks.RunFolderCallback.halt).
 """
 
 from __future__ import annotations
@@ -52,6 +54,10 @@ def run(run_dir: Path) -> str:
     except BaseException as e:  # noqa: BLE001 - every failure must reach status.json
         log.error("run failed:\n%s", traceback.format_exc())
         write_status(run_dir, state="failed", ended=time.time(), error=f"{type(e).__name__}: {e}")
+        return "failed"
+    if STOP.reason:  # training stopped itself (NaN/inf): the saved weights predate it, but it failed
+        write_status(run_dir, state="failed", ended=time.time(), error=STOP.reason)
+        log.error("run failed: %s", STOP.reason)
         return "failed"
     state = "stopped" if STOP.requested else "completed"
     write_status(run_dir, state=state, ended=time.time())

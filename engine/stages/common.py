@@ -131,9 +131,13 @@ def train_and_save(trainer, cfg: RunConfig, run_dir: Path) -> Path:
 
 
 def save_final(trainer, cfg: RunConfig, run_dir: Path, tokenizer) -> Path:
+    """Save a trainer's result where the run contract says."""
+    return save_weights(trainer.accelerator.unwrap_model(trainer.model), cfg, run_dir, tokenizer)
+
+
+def save_weights(model, cfg: RunConfig, run_dir: Path, tokenizer) -> Path:
     """Save the trained adapter (LoRA) or the whole model (full) where the run contract says."""
     out = run_dir / ("model" if cfg.model.finetuning_type == "full" else "adapter")
-    model = trainer.accelerator.unwrap_model(trainer.model)
     if cfg.model.finetuning_type != "full":
         # TRL's DPO trainer keeps the frozen reference as an extra "ref" adapter; only ours is the result.
         model.save_pretrained(out, selected_adapters=["default"])

@@ -1,40 +1,146 @@
-"""Direct preference optimisation (TRL's DPOTrainer).
+"""Direct preference optimisation and its loss family, each on the TRL trainer that implements it.
+
+    sigmoid, ipo, hinge, robust  TRL's DPOTrainer (pref_ftx: its weighted "sft" term)
+    dpop                         DPOTrainer + the DPOP term (engine.stages.dpo_losses)
+    simpo                        TRL's CPOTrainer, loss "simpo" (pref_ftx: its NLL term, cpo_alpha)
+    orpo                         TRL's ORPOTrainer (beta: ORPO's lambda; its NLL term is built in)
+    kto                          TRL's KTOTrainer, on the pairs split into desirable/undesirable rows
 
 The reference model is the starting point of the run: with ``init_from`` an SFT run, the SFT
 model (base + SFT adapter). For LoRA, TRL keeps a frozen copy of the continued adapter as a
 "ref" adapter; for full fine-tuning we pass a frozen copy of the starting model explicitly.
+SimPO and ORPO have no reference model at all.
 """
 
 from __future__ import annotations
 
 import copy
+import warnings
 from pathlib import Path
 
-from engine.config import RunConfig
+from engine.config import ConfigError, RunConfig
 from engine.models import load_tokenizer
 from engine.stages.common import load_splits, load_start_model, train_and_save, trainer_arguments
 
 
-def build_trainer(cfg: RunConfig, run_dir: Path, callbacks: list):
-    from trl import DPOConfig, DPOTrainer
+def check_options(cfg: RunConfig) -> None:
+    """Settings a loss cannot honour, refused before anything heavy is loaded."""
+    opts = cfg.stage_options
+    loss = opts.loss_type
+    if opts.pref_ftx and loss == "orpo":
+        raise ConfigError("dpo.pref_ftx: ORPO's loss already holds an SFT term (the chosen answers' NLL, weight 1; "
+                          "beta weights the odds-ratio term against it); set pref_ftx to 0")
+    if opts.pref_ftx and loss == "kto":
+        raise ConfigError("dpo.pref_ftx: TRL's KTO loss has no SFT term; set pref_ftx to 0")
+    if opts.beta == 0 and loss != "orpo":  # ORPO with beta 0 is plain SFT on the chosen answers: allowed
+        raise ConfigError(f"dpo.beta: the {loss} loss needs beta above 0 (it scales the preference margin; "
+                          "at 0 the loss is constant or, for ipo and simpo, divides by zero)")
+    if loss == "kto" and cfg.training.per_device_train_batch_size < 2:
+        raise ConfigError("training.per_device_train_batch_size: KTO needs at least 2; it estimates its KL "
+                          "baseline by pairing each prompt with another row's answer in the same batch")
 
+
+def build_trainer(cfg: RunConfig, run_dir: Path, callbacks: list):
+    check_options(cfg)
     train_ds, eval_ds = load_splits(cfg, preference=True)
     model, base_path = load_start_model(cfg)
     tokenizer = load_tokenizer(base_path, cfg.model.template)
-    ref_model = None
-    if cfg.model.finetuning_type == "full":
-        ref_model = copy.deepcopy(model).eval().requires_grad_(False)
-    opts = cfg.stage_options
-    args = DPOConfig(
-        **trainer_arguments(cfg, run_dir, has_eval=eval_ds is not None),
-        beta=opts.beta, label_smoothing=opts.label_smoothing,
-        # TRL combines weighted losses; its "sft" loss is the chosen answers' mean NLL (pref_ftx).
-        loss_type=[opts.loss_type, "sft"] if opts.pref_ftx else [opts.loss_type],
-        loss_weights=[1.0, opts.pref_ftx] if opts.pref_ftx else None,
-    )
-    return DPOTrainer(model=model, ref_model=ref_model, args=args, train_dataset=train_ds,
-                      eval_dataset=eval_ds, processing_class=tokenizer, callbacks=callbacks)
+    args = trainer_arguments(cfg, run_dir, has_eval=eval_ds is not None)
+    parts = dict(model=model, train_dataset=train_ds, eval_dataset=eval_ds, processing_class=tokenizer,
+                 callbacks=callbacks)
+    return BUILDERS[cfg.stage_options.loss_type](cfg, args, parts)
 
 
 def run(cfg: RunConfig, run_dir: Path, callbacks: list) -> Path:
     return train_and_save(build_trainer(cfg, run_dir, callbacks), cfg, run_dir)
+
+
+def frozen_reference(cfg: RunConfig, model):
+    """Full fine-tuning: a frozen copy of the starting model. LoRA: None, TRL uses the adapters."""
+    if cfg.model.finetuning_type != "full":
+        return None
+    return copy.deepcopy(model).eval().requires_grad_(False)
+
+
+def dpo_family(cfg: RunConfig, args: dict, parts: dict):
+    from trl import DPOConfig, DPOTrainer
+
+    from engine.stages.dpo_losses import DPOPTrainer
+
+    opts = cfg.stage_options
+    # TRL combines weighted losses; its "sft" loss is the chosen answers' mean NLL (pref_ftx).
+    if opts.loss_type == "dpop":  # TRL keeps only its "sft" term; DPOPTrainer adds the DPOP term
+        losses, weights = ["sft"], [opts.pref_ftx]
+    elif opts.pref_ftx:
+        losses, weights = [opts.loss_type, "sft"], [1.0, opts.pref_ftx]
+    else:
+        losses, weights = [opts.loss_type], None
+    dpo_args = DPOConfig(**args, beta=opts.beta, label_smoothing=opts.label_smoothing,
+                         loss_type=losses, loss_weights=weights)
+    ref_model = frozen_reference(cfg, parts["model"])
+    if opts.loss_type == "dpop":
+        return DPOPTrainer(**parts, ref_model=ref_model, args=dpo_args, dpop_lambda=opts.dpop_lambda)
+    return DPOTrainer(**parts, ref_model=ref_model, args=dpo_args)
+
+
+def experimental(module: str):
+    """A module of trl.experimental, imported knowingly (its import-time notice would fill the log)."""
+    import importlib
+
+    from trl.import_utils import TRLExperimentalWarning
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", TRLExperimentalWarning)
+        return importlib.import_module(f"trl.experimental.{module}")
+
+
+# CPO and ORPO batches have no "input_ids" for the Trainer to count tokens in: it would warn every step.
+NO_TOKEN_COUNT = dict(include_num_input_tokens_seen=False)
+
+
+def simpo(cfg: RunConfig, args: dict, parts: dict):
+    """SimPO: -log sigmoid(beta * (mean log-prob per token, chosen - rejected) - gamma), no reference.
+    CPO's NLL term (cpo_alpha, its default 1) is the chosen answers' mean NLL: exactly pref_ftx."""
+    cpo = experimental("cpo")
+    opts = cfg.stage_options
+    cpo_args = cpo.CPOConfig(**{**args, **NO_TOKEN_COUNT}, loss_type="simpo", beta=opts.beta,
+                             simpo_gamma=opts.simpo_gamma, cpo_alpha=opts.pref_ftx)
+    return cpo.CPOTrainer(**parts, args=cpo_args)
+
+
+def orpo(cfg: RunConfig, args: dict, parts: dict):
+    """ORPO: NLL of the chosen sequence - beta * log sigmoid(log odds ratio of the mean token
+    log-probs), no reference. ORPOConfig's beta is the paper's lambda."""
+    orpo_module = experimental("orpo")
+    orpo_args = orpo_module.ORPOConfig(**{**args, **NO_TOKEN_COUNT}, beta=cfg.stage_options.beta)
+    return orpo_module.ORPOTrainer(**parts, args=orpo_args)
+
+
+def kto(cfg: RunConfig, args: dict, parts: dict):
+    from trl import KTOConfig, KTOTrainer
+
+    opts = cfg.stage_options
+    seed = cfg.training.seed
+    parts = {**parts, "train_dataset": unpaired_mix(parts["train_dataset"], seed),
+             "eval_dataset": unpaired_mix(parts["eval_dataset"], seed) if parts["eval_dataset"] else None}
+    kto_args = KTOConfig(**args, beta=opts.beta, desirable_weight=opts.kto_desirable_weight,
+                         undesirable_weight=opts.kto_undesirable_weight)
+    return KTOTrainer(**parts, ref_model=frozen_reference(cfg, parts["model"]), args=kto_args)
+
+
+def unpaired_mix(pairs, seed: int):
+    """Pairs -> one desirable (chosen) and one undesirable (rejected) row each, shuffled, the two
+    kinds alternating. KTOTrainer reads rows in order (its KL baseline pairs each prompt with the
+    answer of the row before it), and unpairing puts every chosen row before every rejected one: a
+    batch would hold only one kind, and rewards/margins could not be logged."""
+    from datasets import interleave_datasets
+    from trl.data_utils import unpair_preference_dataset
+
+    rows = unpair_preference_dataset(pairs)
+    desirable = rows.filter(lambda row: row["label"]).shuffle(seed=seed)
+    undesirable = rows.filter(lambda row: not row["label"]).shuffle(seed=seed + 1)
+    return interleave_datasets([desirable, undesirable])
+
+
+BUILDERS = {"sigmoid": dpo_family, "ipo": dpo_family, "hinge": dpo_family, "robust": dpo_family,
+            "dpop": dpo_family, "simpo": simpo, "orpo": orpo, "kto": kto}

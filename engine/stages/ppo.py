@@ -1,13 +1,262 @@
-"""PPO (being written): see engine/ppo.py."""
+"""PPO, RLHF's last stage: the policy answers prompts, a reward model (an RM run) scores the
+answers, and the policy is pushed towards higher scores while a per-token KL penalty keeps it near
+the reference, the SFT model it started from.
+
+Reads top to bottom: tokenizer -> prompts -> policy + reference + value head -> reward model ->
+iterations -> save. One iteration is one step on the charts:
+  1. rollout: sample answers to ``rollout_batch_size`` prompts; score them with the reward model;
+  2. turn scores and KL into per-token rewards, and rewards into advantages (GAE);
+  3. learn: ``ppo_epochs`` passes over the answers in mini-batches of
+     per_device_train_batch_size x gradient_accumulation_steps, one optimiser step each.
+The arithmetic lives in engine/ppo.py. The value head is a linear layer on the policy's last
+hidden state (a shared trunk, as in TRL's former PPO trainer); it is saved beside the adapter.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import copy
+import logging
+import math
 from pathlib import Path
 
+import torch
+
+from engine import ppo
+from engine.callbacks import STOP
 from engine.config import RunConfig
+from engine.generate import stop_token_ids
+from engine.models import load_tokenizer
+from engine.reward import load_reward_model, reward_run, score
+from engine.rundir import output_dir
+from engine.stages.common import load_splits, load_start_model, save_weights
+from engine.weights import parent_run
+
+log = logging.getLogger("engine")
+
+
+def reference_context(policy, cfg: RunConfig):
+    """A function returning (model, context) for reference forwards: the SFT weights frozen."""
+    from trl.trainer.utils import use_adapter
+
+    if cfg.model.finetuning_type == "full":
+        frozen = copy.deepcopy(policy).eval().requires_grad_(False)
+        return lambda: (frozen, contextlib.nullcontext())
+    parent = parent_run(cfg)
+    if parent is not None and output_dir(parent).name == "adapter":
+        # The policy trains the parent's adapter in place, so the reference is a frozen copy of it.
+        policy.load_adapter(output_dir(parent), adapter_name="ref", is_trainable=False)
+        return lambda: (policy, use_adapter(policy, "ref"))
+    return lambda: (policy, use_adapter(policy, None))  # no parent: the base model is the reference
+
+
+def forward(model, value_head, sequences, attention_mask, prompt_len: int, temperature: float,
+            with_entropy: bool = False):
+    """Log-probs of the answer tokens (under the sampling temperature), value estimates before each
+    of them, and optionally their entropies."""
+    position_ids = (attention_mask.cumsum(-1) - 1).clamp(min=0)  # as generate() numbers left-padded rows
+    out = model(input_ids=sequences, attention_mask=attention_mask, position_ids=position_ids,
+                output_hidden_states=value_head is not None, use_cache=False)
+    logits = out.logits[:, prompt_len - 1:-1].float() / temperature
+    answers = sequences[:, prompt_len:]
+    logprobs = torch.log_softmax(logits, -1).gather(2, answers.unsqueeze(-1)).squeeze(-1)
+    values = None
+    if value_head is not None:
+        values = value_head(out.hidden_states[-1][:, prompt_len - 1:-1].float()).squeeze(-1)
+    entropy = ppo.entropy_from_logits(logits) if with_entropy else None
+    return logprobs, values, entropy
+
+
+@torch.no_grad()
+def rollout(m: dict, prompts: list, opts, kl_coef: float, moments: ppo.RunningMoments,
+            greedy: bool = False) -> dict:
+    """Answers to the prompts with everything PPO learns from (or, greedy, what evaluation reads)."""
+    tok, policy = m["tokenizer"], m["policy"]
+    texts = [tok.apply_chat_template(p, tokenize=False, add_generation_prompt=True) for p in prompts]
+    enc = tok(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(policy.device)
+    sampling = dict(do_sample=False) if greedy else \
+        dict(do_sample=True, temperature=opts.temperature, top_k=0, top_p=1.0)
+    policy.eval()
+    sequences = policy.generate(**enc, max_new_tokens=opts.max_new_tokens, eos_token_id=m["stop_ids"],
+                                pad_token_id=tok.pad_token_id, **sampling)
+    prompt_len = enc["input_ids"].shape[1]
+    mask, ended = ppo.answer_mask(sequences[:, prompt_len:], m["stop_ids"])
+    attention = torch.cat([enc["attention_mask"], mask.long()], 1)
+    temperature = 1.0 if greedy else opts.temperature
+    logprobs, values, _ = forward(policy, m["value_head"], sequences, attention, prompt_len, temperature)
+    ref_model, ctx = m["reference"]()
+    with ctx:
+        ref_logprobs, _, _ = forward(ref_model, None, sequences, attention, prompt_len, temperature)
+    answers = [tok.decode(row[mask_row.bool()], skip_special_tokens=True).strip()
+               for row, mask_row in zip(sequences[:, prompt_len:], mask)]
+    raw_scores = torch.tensor(score(m["reward_model"], m["reward_tokenizer"], prompts, answers))
+    r = dict(sequences=sequences, attention=attention, prompt_len=prompt_len, mask=mask, ended=ended,
+             logprobs=logprobs, values=values, ref_logprobs=ref_logprobs, raw_scores=raw_scores,
+             answers=answers)
+    if not greedy:
+        r.update(advantages_and_returns(r, opts, kl_coef, moments))
+    return r
+
+
+def advantages_and_returns(r: dict, opts, kl_coef: float, moments: ppo.RunningMoments) -> dict:
+    scores = r["raw_scores"] - opts.missing_eos_penalty * (~r["ended"]).float()
+    if opts.score_norm:
+        moments.update(scores)
+        scores = moments.normalise(scores)
+    rewards, kl = ppo.token_rewards(r["logprobs"], r["ref_logprobs"], scores, r["mask"], kl_coef)
+    if opts.whiten_rewards:
+        rewards = ppo.masked_whiten(rewards, r["mask"], shift_mean=False)
+    advantages, returns = ppo.gae(rewards, r["values"], r["mask"], opts.gamma, opts.lam)
+    return dict(kl=kl, non_score_reward=(-kl_coef * kl).sum(1), scores=scores,
+                advantages=ppo.masked_whiten(advantages, r["mask"]), returns=returns)
+
+
+def learn(m: dict, r: dict, cfg: RunConfig) -> dict[str, float]:
+    """ppo_epochs passes over one rollout; returns the mean of each loss statistic."""
+    opts, t = cfg.stage_options, cfg.training
+    policy, value_head = m["policy"], m["value_head"]
+    policy.train()
+    n, mini, micro = len(r["answers"]), t.per_device_train_batch_size * t.gradient_accumulation_steps, \
+        t.per_device_train_batch_size
+    totals: dict[str, float] = {}
+    count = 0
+    for _ in range(opts.ppo_epochs):
+        order = torch.randperm(n)
+        for start in range(0, n, mini):
+            batch = order[start:start + mini]
+            for part in batch.split(micro):
+                logprobs, values, entropy = forward(policy, value_head, r["sequences"][part], r["attention"][part],
+                                                    r["prompt_len"], opts.temperature, with_entropy=True)
+                stats = ppo.ppo_losses(logprobs, r["logprobs"][part], r["advantages"][part], values,
+                                       r["values"][part], r["returns"][part], r["mask"][part],
+                                       opts.cliprange, opts.cliprange_value)
+                loss = stats["policy_loss"] + opts.vf_coef * stats["value_loss"]
+                (loss * len(part) / len(batch)).backward()
+                stats.update(loss=loss, entropy=ppo.masked_mean(entropy, r["mask"][part]))
+                for k, v in stats.items():
+                    totals[k] = totals.get(k, 0.0) + v.item()
+                count += 1
+            grad_norm = torch.nn.utils.clip_grad_norm_(m["params"], t.max_grad_norm)
+            totals["grad_norm"] = totals.get("grad_norm", 0.0) + grad_norm.item() * len(batch.split(micro))
+            m["optimizer"].step()
+            m["scheduler"].step()
+            m["optimizer"].zero_grad(set_to_none=True)
+    return {k: v / count for k, v in totals.items()}
+
+
+def iteration_metrics(r: dict, stats: dict, kl_coef: float, lr: float) -> dict[str, float]:
+    """One iteration's log line; the names follow TRL's former PPO trainer."""
+    kl_sum = r["kl"].sum(1)
+    return {
+        "loss": stats["loss"], "learning_rate": lr, "grad_norm": stats["grad_norm"],
+        "objective/scores": r["raw_scores"].mean().item(),
+        "objective/kl": kl_sum.mean().item(),
+        "objective/entropy": (-r["logprobs"] * r["mask"]).sum(1).mean().item(),
+        "objective/non_score_reward": r["non_score_reward"].mean().item(),
+        "objective/rlhf_reward": (r["scores"] + r["non_score_reward"]).mean().item(),
+        "objective/kl_coef": kl_coef,
+        "loss/policy_avg": stats["policy_loss"], "loss/value_avg": stats["value_loss"],
+        "policy/clipfrac_avg": stats["clipfrac"], "val/clipfrac_avg": stats["value_clipfrac"],
+        "policy/approxkl_avg": stats["approxkl"], "policy/entropy_avg": stats["entropy"],
+        "val/ratio": stats["ratio"],
+        "completions/mean_length": r["mask"].sum(1).mean().item(),
+        "completions/clipped_ratio": (~r["ended"]).float().mean().item(),
+    }
+
+
+def held_out_metrics(m: dict, prompts: list, opts, batch_size: int) -> dict[str, float]:
+    """Greedy answers to the held-out prompts: their mean reward-model score, KL to the reference
+    and length. Logged before training and at the end, so a run shows its own before/after."""
+    scores, kls, lengths = [], [], []
+    for start in range(0, len(prompts), batch_size):
+        r = rollout(m, prompts[start:start + batch_size], opts, 0.0, None, greedy=True)
+        scores += r["raw_scores"].tolist()
+        kls += ((r["logprobs"] - r["ref_logprobs"]) * r["mask"]).sum(1).tolist()
+        lengths += r["mask"].sum(1).tolist()
+    return {"eval_objective/scores": sum(scores) / len(scores), "eval_objective/kl": sum(kls) / len(kls),
+            "eval_completions/mean_length": sum(lengths) / len(lengths)}
+
+
+def build(cfg: RunConfig) -> tuple[dict, list, list]:
+    """Everything an iteration needs, and the (train, held-out) prompt lists."""
+    from transformers import get_scheduler
+
+    rm_dir = reward_run(cfg.stage_options.reward_run)  # fail before loading anything
+    if not cfg.init_from:
+        log.warning("PPO without init_from: the policy and the reference are the bare base model; "
+                    "PPO normally continues an SFT run")
+    train_ds, eval_ds = load_splits(cfg, preference=False)
+    policy, base_path = load_start_model(cfg)
+    tokenizer = load_tokenizer(base_path, cfg.model.template)
+    tokenizer.padding_side = "left"  # generation continues each prompt's last token
+    hidden = policy.config.get_text_config().hidden_size
+    value_head = torch.nn.Linear(hidden, 1).to(policy.device)
+    torch.nn.init.zeros_(value_head.weight)  # values start at 0: no random critic noise in the first advantages
+    torch.nn.init.zeros_(value_head.bias)
+    reward_model, reward_tokenizer = load_reward_model(rm_dir, device=str(policy.device))
+    params = [p for p in policy.parameters() if p.requires_grad] + list(value_head.parameters())
+    optimizer = torch.optim.AdamW(params, lr=cfg.training.learning_rate, weight_decay=cfg.training.weight_decay)
+    m = dict(policy=policy, tokenizer=tokenizer, value_head=value_head, reference=reference_context(policy, cfg),
+             reward_model=reward_model, reward_tokenizer=reward_tokenizer, params=params, optimizer=optimizer,
+             stop_ids=stop_token_ids(policy, tokenizer))
+    total = iterations(cfg, len(train_ds)) * optimiser_steps_per_iteration(cfg)
+    m["scheduler"] = get_scheduler(cfg.training.lr_scheduler_type, optimizer,
+                                   num_warmup_steps=math.ceil(cfg.training.warmup_ratio * total),
+                                   num_training_steps=total)
+    held_out = [row["prompt"] for row in eval_ds] if eval_ds is not None else []
+    return m, [row["prompt"] for row in train_ds], held_out
+
+
+def iterations(cfg: RunConfig, n_prompts: int) -> int:
+    if cfg.training.max_steps > 0:
+        return cfg.training.max_steps
+    return max(1, math.ceil(cfg.training.num_train_epochs * n_prompts / cfg.stage_options.rollout_batch_size))
+
+
+def optimiser_steps_per_iteration(cfg: RunConfig) -> int:
+    t = cfg.training
+    return cfg.stage_options.ppo_epochs * math.ceil(
+        cfg.stage_options.rollout_batch_size / (t.per_device_train_batch_size * t.gradient_accumulation_steps))
 
 
 def run(cfg: RunConfig, run_dir: Path, callbacks: list) -> Path:
-    from engine.ppo import train_ppo
+    from safetensors.torch import save_file
+    from transformers import TrainerControl, TrainerState
 
-    return train_ppo(cfg, run_dir, callbacks)
+    torch.manual_seed(cfg.training.seed)
+    m, prompts, held_out = build(cfg)
+    opts, t = cfg.stage_options, cfg.training
+    state, control = TrainerState(max_steps=iterations(cfg, len(prompts)), num_input_tokens_seen=0), TrainerControl()
+
+    def emit(logs: dict) -> None:
+        for cb in callbacks:
+            cb.on_log(None, state, control, logs=logs)
+
+    for cb in callbacks:
+        cb.on_train_begin(None, state, control)
+    if held_out:
+        emit(held_out_metrics(m, held_out, opts, t.per_device_eval_batch_size))
+    kl_coef, moments = opts.kl_coef, ppo.RunningMoments()
+    order = torch.randperm(len(prompts)).tolist()
+    while state.global_step < state.max_steps and not (STOP.requested or control.should_training_stop):
+        start = state.global_step * opts.rollout_batch_size
+        batch = [prompts[order[(start + i) % len(order)]] for i in range(opts.rollout_batch_size)]
+        r = rollout(m, batch, opts, kl_coef, moments)
+        stats = learn(m, r, cfg)
+        state.global_step += 1
+        state.epoch = (start + len(batch)) / len(prompts)
+        state.num_input_tokens_seen += int(r["attention"].sum())
+        emit(iteration_metrics(r, stats, kl_coef, m["scheduler"].get_last_lr()[0]))
+        if opts.adaptive_kl:
+            kl_coef = ppo.adaptive_kl_coef(kl_coef, r["kl"].sum(1).mean().item(), opts.kl_target,
+                                           opts.kl_horizon, len(batch))
+        if held_out and t.eval_steps and state.global_step % t.eval_steps == 0:
+            emit(held_out_metrics(m, held_out, opts, t.per_device_eval_batch_size))
+        for cb in callbacks:
+            cb.on_step_end(None, state, control)
+    if held_out and not STOP.requested and not (t.eval_steps and state.global_step % t.eval_steps == 0):
+        emit(held_out_metrics(m, held_out, opts, t.per_device_eval_batch_size))
+    out = save_weights(m["policy"], cfg, run_dir, m["tokenizer"])
+    save_file({k: v.detach().cpu().contiguous() for k, v in m["value_head"].state_dict().items()},
+              out / "value_head.safetensors")
+    return out
