@@ -99,8 +99,9 @@ def _train_tab(specs: list[FieldSpec], top: dict) -> dict:
     gr.on([f.change for f in fields], partial(train.preview, specs), inputs=fields,
           outputs=[yaml_box, cli_box, error_md], show_progress="hidden", trigger_mode="always_last",
           api_name="preview", preprocess=False)
-    stage_inputs = [comps[k] for k in ("stage", "data.dataset_dir", "data.dataset", "data.eval_dataset", "init_from")]
-    stage_outputs = [comps[k] for k in ("data.dataset", "data.eval_dataset", "init_from")] + \
+    stage_inputs = [comps[k] for k in ("stage", "data.dataset_dir", "data.dataset", "data.eval_dataset", "init_from",
+                                       "ppo.reward_run")]
+    stage_outputs = [comps[k] for k in ("data.dataset", "data.eval_dataset", "init_from", "ppo.reward_run")] + \
         [boxes[s] for s in STAGE_OPTIONS]
     gr.on([comps["stage"].change, comps["data.dataset_dir"].change], train.stage_changed,
           inputs=stage_inputs, outputs=stage_outputs, show_progress="hidden")
@@ -155,12 +156,12 @@ def _runs_tab() -> dict:
     return {"table": table, "overlay_runs": overlay_runs, "view_run": view_run}
 
 
-def on_load(stage: str, dataset_dir: str, dataset: str, eval_dataset: str, init_from: str) -> list:
+def on_load(stage: str, dataset_dir: str, dataset: str, eval_dataset: str, init_from: str, reward_run: str) -> list:
     """Everything a page (re)load re-discovers from disk: model and run lists, and the run to
     follow (a live one first), so a reload or a server restart loses nothing."""
     names = runinfo.run_names()
     return [gr.update(choices=model_names()),
-            *train.stage_changed(stage, dataset_dir, dataset, eval_dataset, init_from),
+            *train.stage_changed(stage, dataset_dir, dataset, eval_dataset, init_from, reward_run),
             gr.update(choices=names, value=runinfo.attach_candidate()),
             gr.update(choices=names),
             *runs.refresh()]
@@ -173,7 +174,7 @@ def build_app(saves_root: str | Path | None = None) -> gr.Blocks:
         os.environ["WORKBENCH_SAVES"] = str(Path(saves_root).resolve())
     specs = train.form_specs()
     with gr.Blocks(title="workbench", analytics_enabled=False) as demo:
-        gr.Markdown("## workbench · align language models: datasets → SFT → DPO → chat → export")
+        gr.Markdown("## workbench · align language models: datasets → SFT → RM → PPO or DPO → chat → evaluate → export")
         top = _top_bar(specs)
         with gr.Tabs(selected="train"):  # tabs in workflow order; a first visit lands on Train
             # filled below: it needs the Train tab's data fields

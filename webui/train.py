@@ -26,8 +26,11 @@ from engine.rundir import (atomic_write, pin_parent, raw_config, read_metrics, r
 from webui import charts, runinfo
 from webui.forms import FieldSpec, all_specs, to_values, validate, with_none
 
-# Stages whose trainer needs chosen/rejected pairs (registry entries with "ranking": true).
-PREFERENCE_STAGES = ("dpo",)
+# Stages whose trainer needs chosen/rejected pairs (registry entries with "ranking": true); PPO
+# only needs prompts, so any dataset will do.
+PREFERENCE_STAGES = ("rm", "dpo")
+# Stages that continue an SFT run by default (DPO's and PPO's reference model is that SFT model).
+AFTER_SFT = ("rm", "ppo", "dpo")
 # Runs a new run can start from: finished ones with saved weights, and ones still queued or running
 # (the queue runs them first, so a DPO run can be queued right behind its SFT run).
 PARENT_STATES = ("completed", "stopped", "running", "queued")
@@ -42,7 +45,7 @@ def dataset_dir_path(dataset_dir: str | None) -> Path:
 
 
 def dataset_choices(stage: str, dataset_dir: str | None) -> list[str]:
-    """Registered datasets the stage can train on: preference data for DPO, any for SFT."""
+    """Registered datasets the stage can train on: preference data for RM and DPO, any for SFT and PPO."""
     try:
         registry = read_registry(dataset_dir_path(dataset_dir))
     except DatasetError as e:
@@ -58,14 +61,27 @@ def parent_choices() -> list[tuple[str, str]]:
     return [NO_PARENT] + [(f"{p.name} ({state})", str(p)) for p, state in runinfo.runs_in(PARENT_STATES)]
 
 
-def default_parent(stage: str) -> str:
-    """For DPO, the newest completed SFT run (its model is DPO's reference); otherwise none."""
-    if stage not in PREFERENCE_STAGES:
-        return ""
+def _latest(stage: str) -> str:
     try:
-        return str(resolve_run("latest:sft"))
+        return str(resolve_run(f"latest:{stage}"))
     except FileNotFoundError:
         return ""
+
+
+def default_parent(stage: str) -> str:
+    """For RM, PPO and DPO, the newest completed SFT run (PPO's and DPO's reference model)."""
+    return _latest("sft") if stage in AFTER_SFT else ""
+
+
+def reward_choices() -> list[tuple[str, str]]:
+    """Finished reward-model runs PPO can score with, labelled with their eval accuracy."""
+    choices = []
+    for path, state in runinfo.runs_in(("completed", "stopped")):
+        if raw_config(path).get("stage") == "rm":
+            accuracy = next((m["eval_accuracy"] for m in reversed(read_metrics(path)) if "eval_accuracy" in m), None)
+            label = f"{path.name} (eval accuracy {accuracy:.2f})" if accuracy is not None else f"{path.name} ({state})"
+            choices.append((label, str(path)))
+    return choices
 
 
 def form_specs() -> list[FieldSpec]:
@@ -77,17 +93,21 @@ def form_specs() -> list[FieldSpec]:
         "data.dataset": {"choices": datasets, "allow_custom_value": True},
         "data.eval_dataset": {"choices": with_none(datasets), "allow_custom_value": True},
         "init_from": {"choices": parent_choices(), "allow_custom_value": True},
+        "ppo.reward_run": {"choices": reward_choices(), "allow_custom_value": True},
     })
 
 
-def stage_changed(stage: str, dataset_dir: str, dataset: str, eval_dataset: str, init_from: str) -> list:
-    """Refilter the dataset pickers, default the parent run, and show only this stage's options."""
+def stage_changed(stage: str, dataset_dir: str, dataset: str, eval_dataset: str, init_from: str,
+                  reward_run: str = "") -> list:
+    """Refilter the dataset pickers, default the parent run (and PPO's reward model), and show only
+    this stage's options."""
     names = dataset_choices(stage, dataset_dir)
     keep = dataset if dataset in names else (names[0] if names else "")
     parent = init_from or default_parent(stage)
     return [gr.update(choices=names, value=keep),
             gr.update(choices=with_none(names), value=eval_dataset if eval_dataset in names else ""),
             gr.update(choices=parent_choices(), value=parent),
+            gr.update(choices=reward_choices(), value=reward_run or _latest("rm")),
             *[gr.update(visible=s == stage) for s in STAGE_OPTIONS]]
 
 

@@ -47,11 +47,37 @@ def test_dpo_run_charts_keep_trl_names():
 def test_sft_run_charts_hide_preference_charts():
     figs = charts.run_charts(sft_metrics(), "sft")
     assert len(figs) == len(charts.RUN_CHARTS)
-    assert [f is not None for f in figs] == [True, True, False, False, False, False]
+    assert visible_titles(figs) == ["loss", "learning rate"]
+
+
+def visible_titles(figs) -> list[str]:
+    return [title for (title, _keys), fig in zip(charts.RUN_CHARTS, figs) if fig is not None]
+
+
+def test_each_stage_shows_its_own_charts():
+    rm = [{"step": 1, "loss": 0.6, "learning_rate": 1e-4, "accuracy": 0.75, "margin": 0.2,
+           "min_reward": -1.0, "mean_reward": 0.0, "max_reward": 1.0}, {"step": 1, "eval_accuracy": 0.8}]
+    figs = charts.run_charts(rm, "rm")
+    assert visible_titles(figs) == ["loss", "learning rate", "accuracy (chosen scored above rejected)",
+                                    "margin (chosen - rejected score)", "scores (min / mean / max)"]
+    assert names(figs[[t for t, _ in charts.RUN_CHARTS].index("accuracy (chosen scored above rejected)")]) == [
+        "accuracy", "eval_accuracy"]
+    ppo = [{"step": 0, "eval_objective/scores": 0.1, "eval_objective/kl": 0.0},
+           {"step": 1, "loss": 0.1, "objective/scores": 0.2, "objective/kl": 0.5, "loss/policy_avg": 0.0,
+            "loss/value_avg": 0.3, "policy/entropy_avg": 2.0, "policy/clipfrac_avg": 0.1,
+            "completions/mean_length": 30.0, "learning_rate": 1e-5, "objective/kl_coef": 0.05}]
+    figs = charts.run_charts(ppo, "ppo")
+    score = figs[[t for t, _ in charts.RUN_CHARTS].index("reward-model score of the answers")]
+    assert names(score) == ["objective/scores", "eval_objective/scores"]  # held-out greedy answers dashed
+    assert "KL to the reference (nats per answer)" in visible_titles(figs)
+    # a DPO loss's own terms get a chart only when that loss logs them
+    assert "terms of the loss" not in visible_titles(charts.run_charts(dpo_metrics(), "dpo"))
+    dpop = [{**m, "dpop/penalty": 0.0} for m in dpo_metrics()]
+    assert "terms of the loss" in visible_titles(charts.run_charts(dpop, "dpo"))
 
 
 def test_empty_data_gives_a_waiting_figure():
-    for fig in charts.run_charts([], "dpo"):
+    for fig in filter(None, charts.run_charts([], "dpo")):
         assert fig.data == ()
         assert annotation_texts(fig) == [charts.WAITING]
     # records without the metric (an SFT run on a rewards chart) are "waiting" too, not an error

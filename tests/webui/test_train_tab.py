@@ -44,13 +44,20 @@ def test_stage_change_filters_datasets_and_defaults_the_parent(runs_env):
     sft = make_run("sft", "completed", stamp="20250101-000001")
     make_run("sft", "failed", stamp="20250101-000002")
     make_run("dpo", "completed", stamp="20250101-000003")
-    dataset, eval_dataset, parent, *boxes = train.stage_changed("dpo", str(DATA), "sql_sft", "sql_sft_eval", "")
+    rm = make_run("rm", "completed", stamp="20250101-000004")
+    dataset, eval_dataset, parent, reward, *boxes = train.stage_changed("dpo", str(DATA), "sql_sft", "sql_sft_eval", "")
     assert "sql_sft" not in dataset["choices"] and dataset["value"] == dataset["choices"][0]
     assert eval_dataset["value"] == "" and eval_dataset["choices"][0] == ("(none)", "")
     assert parent["value"] == str(sft)  # newest *completed* SFT run
     assert [b["visible"] for b in boxes] == [s == "dpo" for s in STAGE_OPTIONS]
+    assert reward["value"] == str(rm) and reward["choices"] == [(f"{rm.name} (completed)", str(rm))]
+    # PPO takes prompts from any dataset, starts from the SFT run, and scores with the newest RM run
+    dataset, eval_dataset, parent, reward, *boxes = train.stage_changed("ppo", str(DATA), "sql_sft", "", "")
+    assert dataset["value"] == "sql_sft" and "sql_sft" in dataset["choices"]
+    assert parent["value"] == str(sft) and reward["value"] == str(rm)
+    assert [b["visible"] for b in boxes] == [s == "ppo" for s in STAGE_OPTIONS]
     # back to SFT: datasets kept when valid, an explicit parent kept
-    dataset, eval_dataset, parent, *boxes = train.stage_changed("sft", str(DATA), "sql_dpo", "sql_dpo_eval", "x")
+    dataset, eval_dataset, parent, reward, *boxes = train.stage_changed("sft", str(DATA), "sql_dpo", "sql_dpo_eval", "x")
     assert (dataset["value"], eval_dataset["value"], parent["value"]) == ("sql_dpo", "sql_dpo_eval", "x")
 
 
@@ -121,7 +128,10 @@ def test_refresh_reports_status_log_and_charts(runs_env):
     assert f"**{run.name}**" in status and "state: **running**" in status and "step 2/4" in status
     assert "ETA 0:10" in status  # 10 s for 2 steps, 2 to go
     assert log.splitlines() == [f"line {i}" for i in range(60, 100)]
-    assert len(plots) == len(charts.RUN_CHARTS) and all(p["visible"] for p in plots)
+    assert len(plots) == len(charts.RUN_CHARTS)
+    shown = [title for (title, _keys), p in zip(charts.RUN_CHARTS, plots) if p["visible"]]
+    assert shown == ["loss", "learning rate", "rewards (chosen vs rejected)", "rewards/accuracies",
+                     "rewards/margins", "log-probabilities (chosen vs rejected)"]
     assert [t.name for t in plots[0]["value"].data] == ["loss", "eval_loss"]
     # nothing changed on disk: the next tick resends neither the log nor the charts
     status2, log2, *plots2, seen2 = train.refresh(run.name, seen)
@@ -137,13 +147,14 @@ def test_refresh_hides_preference_charts_for_sft(runs_env):
     run = make_run("sft", "completed", metrics=sft_metrics())
     status, _log, *plots, _seen = train.refresh(run.name, {})
     assert "state: **completed**" in status and "ETA" not in status
-    assert [p["visible"] for p in plots] == [True, True, False, False, False, False]
+    assert [p["visible"] for p in plots] == [True, True] + [False] * (len(charts.RUN_CHARTS) - 2)
 
 
 def test_refresh_without_a_run_or_with_a_missing_one(runs_env):
     status, log, *plots, _ = train.refresh(None, {})
     assert "No run yet" in status and log == ""
-    assert all(charts.WAITING in p["value"].layout.annotations[0].text for p in plots)
+    shown = [p for p in plots if p["visible"]]
+    assert len(shown) == 2 and all(charts.WAITING in p["value"].layout.annotations[0].text for p in shown)
     status, *_ = train.refresh("20990101-000000-sft-gone", {})
     assert "not found" in status
     status, *_ = train.refresh("../../etc", {})
@@ -187,9 +198,9 @@ def test_page_load_reattaches_the_live_run(runs_env, dead_pid):
     make_run("sft", "completed", stamp="20250101-000002")
     make_run("sft", "running", pid=dead_pid, stamp="20250101-000003")
     assert runinfo.attach_candidate() == live.name
-    out = on_load("sft", str(DATA), "sql_sft", "", "")
-    assert len(out) == 11
-    monitor = out[6]
+    out = on_load("sft", str(DATA), "sql_sft", "", "", "")
+    assert len(out) == 1 + 4 + len(STAGE_OPTIONS) + 2 + 3
+    monitor = out[5 + len(STAGE_OPTIONS)]
     assert monitor["value"] == live.name and len(monitor["choices"]) == 3
     write_status(live, state="completed", pid=None)
     assert runinfo.attach_candidate() == "20250101-000003-sft-test"  # no live run: the newest
