@@ -168,12 +168,12 @@ class RunFolderCallback(TrainerCallback):
             if w["code"] not in self.logged:
                 self.logged.add(w["code"])
                 log.warning("health: %s", w["message"])
-        diverged = next((w for w in found if w["code"] == health.NON_FINITE), None)
-        if diverged is not None and self.stop.reason is None:
-            self.halt(diverged, args, control, model)
         if found != self.warnings:
             self.warnings = found
             write_status(self.run_dir, warnings=found)
+        diverged = next((w for w in found if w["code"] == health.NON_FINITE), None)
+        if diverged is not None and self.stop.reason is None:
+            self.halt(diverged, args, control, model)
 
     def halt(self, diverged: dict, args, control, model) -> None:
         """Stop training on NaN/inf and make sure the weights the engine saves next are finite: the
@@ -181,8 +181,12 @@ class RunFolderCallback(TrainerCallback):
         neither, raise so that nothing is saved."""
         control.should_training_stop = True
         checkpoint = last_checkpoint(getattr(args, "output_dir", None), int(diverged["step"] or 0))
+        if checkpoint is not None and checkpoint.is_relative_to(self.run_dir):
+            checkpoint = checkpoint.relative_to(self.run_dir)
         older = f"; the last checkpoint before it is {checkpoint}" if checkpoint else ""
-        if model is None or self.weights.finite(model):
+        if model is None:  # a training loop that does not hand its model to callbacks
+            kept = "the weights saved are the current ones (not checked for NaN)"
+        elif self.weights.finite(model):
             kept = "the weights saved are the current ones (still finite)"
         elif (step := self.weights.restore(model)) is not None:
             kept = f"the weights saved are those after step {step}, the last finite ones"

@@ -8,6 +8,7 @@ import sys
 import time
 from pathlib import Path
 
+from engine import health
 from engine.config import ConfigError, dump_yaml, load_yaml
 from engine.models import DEFAULT_MODEL
 from engine.rundir import create_run, list_runs, pin_parent, read_config, read_metrics, read_status
@@ -32,6 +33,7 @@ def train_run(config: str | None, overrides: list[str], quiet: bool = False) -> 
     proc = start_engine(run_dir)
     bar = tqdm(total=None, unit="step", disable=quiet, dynamic_ncols=True)
     last_train = {}
+    warned: set[str] = set()  # health warning codes already printed
 
     def on_update(status: dict, new_lines: list[dict]) -> None:
         if status.get("max_steps") and bar.total != status["max_steps"]:
@@ -41,6 +43,10 @@ def train_run(config: str | None, overrides: list[str], quiet: bool = False) -> 
             if "loss" in line:
                 last_train.update(line)
                 bar.set_postfix_str(_fmt(line))
+        for w in status.get("warnings") or []:
+            if w.get("code") not in warned:
+                warned.add(w.get("code"))
+                tqdm.write(_fmt_warning(w))  # above the bar, which stays intact
         bar.refresh()
 
     def forward_stop(*_args) -> None:  # Ctrl-C: let the engine save its adapter, then exit
@@ -58,6 +64,11 @@ def train_run(config: str | None, overrides: list[str], quiet: bool = False) -> 
     return run_dir, status
 
 
+def _fmt_warning(w: dict) -> str:
+    """A health warning from status.json (engine.health) as one terminal line."""
+    return f"warning (step {w.get('step')}): {w.get('message')}"
+
+
 def _print_summary(run_dir: Path, status: dict) -> None:
     metrics = read_metrics(run_dir)
     train = [m for m in metrics if "loss" in m]
@@ -68,6 +79,8 @@ def _print_summary(run_dir: Path, status: dict) -> None:
         print(f"  last train: {_fmt(train[-1])}")
     if evals:
         print(f"  eval:       {_fmt(evals[-1], ('loss',) + KEY_METRICS[1:], prefix='eval_')}")
+    for w in health.status_warnings(status):
+        print(f"  {_fmt_warning(w)}")
     if status.get("error"):
         print(f"  error: {status['error']}  (full log: {run_dir / 'engine.log'})")
 
@@ -87,8 +100,10 @@ def cmd_runs(args) -> int:
         except (ConfigError, OSError) as e:
             stage, dataset = "?", f"bad config: {e}"
         last = next((m for m in reversed(read_metrics(run_dir)) if "loss" in m), {})
+        codes = [w.get("code") for w in status.get("warnings") or []]
+        flag = f"  [warnings: {', '.join(codes)}]" if codes else ""
         rows.append((run_dir.name, stage, status.get("state", "?"),
-                     f"{status.get('step', 0)}/{status.get('max_steps') or '?'}", dataset, _fmt(last)))
+                     f"{status.get('step', 0)}/{status.get('max_steps') or '?'}", dataset, _fmt(last) + flag))
     if not rows:
         print("no runs yet: try `workbench train examples/smoke/sft.yaml`")
         return 0

@@ -131,3 +131,13 @@ def check(records: list[dict], pairs_per_log: int | None = None, ignore: tuple[s
     """
     found = (non_finite(records, ignore), chosen_falling(records), coarse_accuracy(records, pairs_per_log))
     return [w for w in found if w is not None]
+
+
+def status_warnings(status: dict) -> list[dict]:
+    """The warnings of a status.json to show, less any the error already says in full (a NaN stop
+    repeats its warning in the error). Old run folders had one ``warning`` string instead."""
+    error = status.get("error") or ""
+    found = [w for w in status.get("warnings") or [] if isinstance(w, dict) and w.get("message") not in error]
+    if isinstance(status.get("warning"), str):
+        found.append(warning("legacy", status["warning"], status.get("step")))
+    return found

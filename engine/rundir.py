@@ -163,11 +163,18 @@ def resolve_run(name_or_path: str, root: Path | None = None) -> Path:
 
 
 def pin_parent(cfg: RunConfig) -> RunConfig:
-    """Replace init_from (a name, a prefix or latest:<stage>) by the parent's folder, so the
-    config.yaml written for a new run reproduces it whatever runs come later."""
+    """Replace init_from (a name, a prefix or latest:<stage>) by the parent's folder, and likewise
+    PPO's reward_run, so the config.yaml written for a new run reproduces it whatever runs come later."""
     if cfg.init_from:
         try:
             cfg.init_from = str(resolve_run(cfg.init_from))
         except FileNotFoundError as e:
             raise ConfigError(f"init_from: {e}") from None
+    if cfg.stage == "ppo":
+        if not cfg.stage_options.reward_run:
+            raise ConfigError("ppo.reward_run: pick a finished reward model (rm) run to score the answers")
+        try:
+            cfg.stage_options.reward_run = str(resolve_run(cfg.stage_options.reward_run))
+        except FileNotFoundError as e:
+            raise ConfigError(f"ppo.reward_run: {e}") from None
     return cfg

@@ -27,7 +27,7 @@ for _var in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "HF_HUB_DISABLE_TELEMETRY"
 # UI shows, and there is nothing a user can do about them; real warnings still get through.
 warnings.filterwarnings("ignore", category=FutureWarning)
 
-from engine.callbacks import STOP, RunFolderCallback  # noqa: E402
+from engine.callbacks import STOP, RunFolderCallback, TrainingDiverged  # noqa: E402
 from engine.rundir import read_config, write_status  # noqa: E402
 
 log = logging.getLogger("engine")
@@ -51,6 +51,10 @@ def run(run_dir: Path) -> str:
         cfg = read_config(run_dir)
         log.info("stage %s, model %s, dataset %s", cfg.stage, cfg.model.name_or_path, cfg.data.dataset)
         STAGES[cfg.stage](cfg, run_dir, [RunFolderCallback(run_dir)])
+    except TrainingDiverged as e:  # NaN weights and no finite copy: nothing saved; no traceback to read
+        log.error("run failed: %s", e)
+        write_status(run_dir, state="failed", ended=time.time(), error=str(e))
+        return "failed"
     except BaseException as e:  # noqa: BLE001 - every failure must reach status.json
         log.error("run failed:\n%s", traceback.format_exc())
         write_status(run_dir, state="failed", ended=time.time(), error=f"{type(e).__name__}: {e}")

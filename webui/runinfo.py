@@ -8,7 +8,7 @@ import shutil
 import time
 from pathlib import Path
 
-from engine import runqueue
+from engine import health, runqueue
 from engine.launch import engine_running, is_alive
 from engine.rundir import FINAL_STATES, list_runs, output_dir, raw_config, read_metrics, read_status, runs_root
 
@@ -111,8 +111,8 @@ def status_markdown(name: str | None) -> str:
                  f"(pid {status.get('pid')}) is gone; see the log.")
     if status.get("error"):
         text += f"\n\n❌ {status['error']}"
-    if status.get("warning"):
-        text += f"\n\n⚠️ {status['warning']}"
+    for w in health.status_warnings(status):  # engine.health's checks, one line each
+        text += f"\n\n⚠️ **step {w.get('step')}**: {w.get('message')}"
     return text
 
 

@@ -14,7 +14,7 @@ from webui import charts, runinfo
 
 # Final values worth comparing across runs, in TRL's names (eval_ keys from the eval lines).
 SUMMARY_METRICS = ("loss", "eval_loss", "rewards/accuracies", "rewards/margins", "eval_rewards/accuracies")
-HEADERS = ["run", "stage", "model", "dataset", "state", "duration", "step", *SUMMARY_METRICS]
+HEADERS = ["run", "stage", "model", "dataset", "state", "warnings", "duration", "step", *SUMMARY_METRICS]
 DEFAULT_OVERLAY = "loss"
 VIEW_LOG_LINES = 200
 
@@ -23,13 +23,20 @@ def _fmt(value: Any) -> str:
     return f"{value:.4g}" if isinstance(value, (int, float)) and not isinstance(value, bool) else ""
 
 
+def warning_marker(status: dict) -> str:
+    """The codes of a run's health warnings (engine.health), flagged; the Train tab has the messages."""
+    codes = [str(w.get("code")) for w in status.get("warnings") or [] if isinstance(w, dict)]
+    codes += ["warning"] if isinstance(status.get("warning"), str) else []  # old run folders' single string
+    return "⚠️ " + ", ".join(codes) if codes else ""
+
+
 def summary_row(path: Path) -> list[str]:
     """One table row: what the run is, how far it got and its last value of each summary metric."""
     cfg, status, records = raw_config(path), read_status(path), read_metrics(path)
     section = lambda name: cfg.get(name) if isinstance(cfg.get(name), dict) else {}  # noqa: E731
     step = f"{status.get('step') or 0}/{status.get('max_steps') or '?'}"
     return [path.name, str(cfg.get("stage", "?")), str(section("model").get("name_or_path", "?")),
-            str(section("data").get("dataset", "?")), runinfo.effective_state(status),
+            str(section("data").get("dataset", "?")), runinfo.effective_state(status), warning_marker(status),
             runinfo.fmt_seconds(runinfo.duration(status)), step,
             *[_fmt(runinfo.last_value(records, key)) for key in SUMMARY_METRICS]]
 

@@ -55,9 +55,12 @@ def load_start_model(cfg: RunConfig):
     from peft import LoraConfig, PeftModel, get_peft_model, prepare_model_for_kbit_training
     from transformers import AutoModelForCausalLM
 
+    from transformers import set_seed
+
     parent = parent_run(cfg)
     if parent is not None:
         check_same_model(cfg, parent)
+    set_seed(cfg.training.seed)  # a new adapter's initial weights are drawn here, before the trainer seeds
     base_path = base_model_path(cfg)
     quantized = quantization(cfg)
     model = AutoModelForCausalLM.from_pretrained(base_path, dtype=compute_dtype(cfg.model.dtype),
@@ -108,6 +111,7 @@ def trainer_arguments(cfg: RunConfig, run_dir: Path, has_eval: bool) -> dict[str
         per_device_eval_batch_size=t.per_device_eval_batch_size,
         weight_decay=t.weight_decay, max_grad_norm=t.max_grad_norm,
         logging_steps=t.logging_steps, logging_first_step=True,
+        logging_nan_inf_filter=False,  # a NaN loss must reach the charts and the health check as NaN
         eval_strategy="steps" if has_eval and t.eval_steps else "no",
         eval_steps=t.eval_steps or None,
         save_strategy="steps" if t.save_steps else "no", save_steps=t.save_steps or 500,

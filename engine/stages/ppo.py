@@ -228,12 +228,14 @@ def run(cfg: RunConfig, run_dir: Path, callbacks: list) -> Path:
     opts, t = cfg.stage_options, cfg.training
     state, control = TrainerState(max_steps=iterations(cfg, len(prompts)), num_input_tokens_seen=0), TrainerControl()
 
-    def emit(logs: dict) -> None:
+    def notify(event: str, **kwargs) -> None:  # the Trainer callback protocol, so RunFolderCallback works as is
         for cb in callbacks:
-            cb.on_log(None, state, control, logs=logs)
+            getattr(cb, event)(None, state, control, model=m["policy"], **kwargs)
 
-    for cb in callbacks:
-        cb.on_train_begin(None, state, control)
+    def emit(logs: dict) -> None:
+        notify("on_log", logs=logs)
+
+    notify("on_train_begin")
     if held_out:
         emit(held_out_metrics(m, held_out, opts, t.per_device_eval_batch_size))
     kl_coef, moments = opts.kl_coef, ppo.RunningMoments()
@@ -241,6 +243,7 @@ def run(cfg: RunConfig, run_dir: Path, callbacks: list) -> Path:
     while state.global_step < state.max_steps and not (STOP.requested or control.should_training_stop):
         start = state.global_step * opts.rollout_batch_size
         batch = [prompts[order[(start + i) % len(order)]] for i in range(opts.rollout_batch_size)]
+        notify("on_step_begin")
         r = rollout(m, batch, opts, kl_coef, moments)
         stats = learn(m, r, cfg)
         state.global_step += 1
@@ -252,8 +255,7 @@ def run(cfg: RunConfig, run_dir: Path, callbacks: list) -> Path:
                                            opts.kl_horizon, len(batch))
         if held_out and t.eval_steps and state.global_step % t.eval_steps == 0:
             emit(held_out_metrics(m, held_out, opts, t.per_device_eval_batch_size))
-        for cb in callbacks:
-            cb.on_step_end(None, state, control)
+        notify("on_step_end")
     if held_out and not STOP.requested and not (t.eval_steps and state.global_step % t.eval_steps == 0):
         emit(held_out_metrics(m, held_out, opts, t.per_device_eval_batch_size))
     out = save_weights(m["policy"], cfg, run_dir, m["tokenizer"])

@@ -46,3 +46,18 @@ def test_generate_with_a_runs_adapter(smoke_runs, capsys):
     assert main(["generate", "--model", "tiny-llama", "--adapter", dpo.name, "--max-new-tokens", "5",
                  "List all users."]) == 0
     assert capsys.readouterr().out.strip()
+
+
+def test_runs_and_the_summary_show_health_warnings(saves, capsys):
+    from engine.cli import _print_summary
+    from engine.config import from_dict
+    from engine.rundir import create_run, write_status
+    from tests.conftest import tiny_config
+
+    run = create_run(from_dict(tiny_config("dpo")))
+    falling = {"code": "chosen_reward_falling", "message": "rewards/chosen fell from 0 to -0.4", "step": 7}
+    _print_summary(run, write_status(run, state="completed", step=8, max_steps=8, warnings=[falling]))
+    assert "  warning (step 7): rewards/chosen fell from 0 to -0.4" in capsys.readouterr().out
+    assert main(["runs"]) == 0
+    line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith(run.name))
+    assert line.endswith("[warnings: chosen_reward_falling]")

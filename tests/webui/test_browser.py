@@ -196,3 +196,32 @@ def test_click_through_sft_then_dpo_then_chat_and_export(page, app):
     exports = app["saves"] / "exports"
     ui.wait_for(lambda: any((p / "model.safetensors").exists() for p in exports.glob("*e2e-dpo*")), 120, "the export")
     ui.screenshot(page, "export")
+
+
+def test_rlhf_chain_reward_model_then_ppo(page, app):
+    """RM on the uploaded pairs from the SFT run, then PPO scored by it: each stage's own charts."""
+    ui.open_tab(page, "Train")
+    set_short_run(page, "rm", 6)
+    ui.pick_field(page, "data.dataset", "my_pairs")
+    assert "-sft-e2e-sft" in ui.field(page, "init_from").locator("input").input_value()
+    page.get_by_role("button", name="Start", exact=True).click()
+    ui.wait_for(lambda: "-rm-e2e-rm" in status_text(page), 30, "the RM run to be followed")
+    wait_until_done(page, 120)
+    ui.wait_for(lambda: ui.points(page, "accuracy") == 6 and ui.points(page, "margin") == 6, 15,
+                "the reward model's accuracy and margin curves")
+    ui.screenshot(page, "train-rm")
+
+    set_short_run(page, "ppo", 3)
+    ui.pick_field(page, "data.dataset", "sql_sft")  # PPO only needs prompts: any dataset will do
+    ui.pick_field(page, "data.eval_dataset", "sql_dpo_eval")
+    reward_run = ui.field(page, "ppo.reward_run").locator("input").input_value()
+    assert "-rm-e2e-rm" in reward_run, reward_run  # the RM run just made is preselected
+    ui.set_text(page, "ppo.rollout_batch_size", 4)
+    ui.set_text(page, "ppo.max_new_tokens", 8)
+    page.get_by_role("button", name="Start", exact=True).click()
+    ui.wait_for(lambda: "-ppo-e2e-ppo" in status_text(page), 30, "the PPO run to be followed")
+    wait_until_done(page, 180)
+    ui.wait_for(lambda: ui.points(page, "objective/scores") == 3 and ui.points(page, "objective/kl") == 3, 15,
+                "the PPO score and KL curves")
+    assert ui.points(page, "eval_objective/scores") == 2  # held-out answers before and after
+    ui.screenshot(page, "train-ppo")

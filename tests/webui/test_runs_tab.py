@@ -93,3 +93,12 @@ def test_delete_refuses_a_running_run_and_foreign_paths(runs_env, tmp_path):
         _, message, *_ = runs.confirm_delete(name)
         assert message.startswith("❌")
     assert (outside / "x" / "config.yaml").exists()
+
+
+def test_table_flags_runs_with_health_warnings(runs_env):
+    coarse = {"code": "coarse_accuracy", "message": "rewards/accuracies was exactly 0 or 1 ...", "step": 5}
+    flagged = make_run("dpo", "completed", name="flagged", warnings=[coarse])
+    plain = make_run("sft", "completed", name="plain", warnings=[])
+    old = make_run("sft", "completed", name="old", warning="non-finite values in loss")  # before engine.health
+    assert row_of(flagged)["warnings"] == "⚠️ coarse_accuracy"
+    assert row_of(plain)["warnings"] == "" and row_of(old)["warnings"] == "⚠️ warning"

@@ -229,3 +229,15 @@ def test_save_config_writes_the_preview_and_loads_back(runs_env):
     assert train.load_from_saved(specs, "dpo-my-dpo.yaml") == to_values(specs, data)
     message, _ = train.save_config(specs, *set_value(specs, values, "dpo.beta", -1))
     assert message.startswith("❌ dpo.beta: -1")
+
+
+def test_status_shows_health_warnings(runs_env):
+    falling = {"code": "chosen_reward_falling", "message": "rewards/chosen fell from 0.01 to -0.4 over steps 1-20", "step": 12}
+    run = make_run("dpo", "running", metrics=dpo_metrics(), pid=os.getpid(), warnings=[falling])
+    status, *_ = train.refresh(run.name, {})
+    assert "⚠️ **step 12**: rewards/chosen fell from 0.01 to -0.4 over steps 1-20" in status
+    # a NaN stop: the error already holds the warning's message, which is shown once
+    nan = {"code": "non_finite", "message": "grad_norm=nan at step 3: training diverged.", "step": 3}
+    failed = make_run("sft", "failed", name="nan", warnings=[nan], error=nan["message"] + " Training stopped.")
+    status, *_ = train.refresh(failed.name, {})
+    assert "❌ grad_norm=nan at step 3" in status and status.count("grad_norm=nan") == 1
