@@ -10,22 +10,25 @@
 
 Light at import (torch and the libraries are imported inside the functions that load models), so
 the web UI may import it for the file format and table rows.
-
-`python -m engine.evaluate RUN ...` is `workbench eval RUN ...`.
 """
 
 from __future__ import annotations
 
-import gc
 import json
+import os
 import time
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Callable
 
 from engine import demo
-from engine.config import ConfigError, RunConfig
+from engine.config import REFERENCE_FREE_LOSSES, ConfigError, RunConfig
+from engine.data import load_dataset_for_stage
+from engine.launch import REPO_ROOT
+from engine.registry import read_registry
 from engine.rundir import atomic_write, output_dir, read_config, resolve_run
+from engine.weights import parent_run
 
 EVAL_FILE = "eval.json"
 DEFAULT_PROMPTS = 20
@@ -34,33 +37,21 @@ BASELINE = "sft"  # win rates are against this model's answers
 PREFERENCE_STAGES = ("dpo", "rm")
 POLICY_STAGES = ("dpo", "ppo")
 # Task probes by name: answer -> bool; each model's row reports the fraction of answers passing.
-# The sample SQL task's come from engine.demo; register_probe adds a task's own.
+# The sample SQL task's come from engine.demo; a task adds its own: PROBES["name"] = fn.
 PROBES: dict[str, Callable[[str], bool]] = dict(demo.PROBES)
 Progress = Callable[[str], None]
 
 
-def register_probe(name: str, probe: Callable[[str], bool]) -> None:
-    PROBES[name] = probe
-
-
-def _quiet(_message: str) -> None:
-    pass
-
-
-# ---- arguments: checked before any model loads, each error names the argument to fix ----
-
-def _run(arg: str, name: str) -> Path:
+def _run(arg: str, name: str | Path, stages: tuple[str, ...] = (), want: str = "") -> Path:
+    """A run folder with saved weights (of one of the stages, if given); errors name the argument."""
     try:
-        return resolve_run(str(name))
+        run_dir = resolve_run(str(name))
     except FileNotFoundError as e:
         raise ConfigError(f"{arg}: {e}") from None
-
-
-def _stage(run_dir: Path) -> str:
-    return read_config(run_dir).stage
-
-
-def _with_weights(arg: str, run_dir: Path) -> Path:
+    stage = read_config(run_dir).stage
+    if stages and stage not in stages:
+        article = "an" if stage in ("sft", "rm") else "a"
+        raise ConfigError(f"{arg}: run {run_dir.name} is {article} {stage} run; pick {want}")
     if output_dir(run_dir) is None:
         raise ConfigError(f"{arg}: run {run_dir.name} has no saved adapter or model yet; pick a finished run")
     return run_dir
@@ -73,38 +64,27 @@ def check_reward_run(name: str | None, run_dir: Path, cfg: RunConfig, notes: lis
         notes.append("RM scores and win rates skipped: --reward-run none")
         return None
     if name is None and cfg.stage == "rm":
-        return _with_weights("--reward-run", run_dir)
+        return run_dir
     try:
-        rm = _run("--reward-run", name or "latest:rm")
+        return _run("--reward-run", name or "latest:rm", ("rm",), "an rm run")
     except ConfigError:
         if name:
             raise
         notes.append("RM scores and win rates skipped: no completed rm run (train one or pass --reward-run)")
         return None
-    if _stage(rm) != "rm":
-        raise ConfigError(f"--reward-run: run {rm.name} is a {_stage(rm)} run; pick an rm run")
-    return _with_weights("--reward-run", rm)
 
 
 def parse_compare(text: str) -> dict[str, Path | None]:
     """'base,sft=RUN,dpo=RUN' -> {label: run folder, base: None}."""
     models: dict[str, Path | None] = {}
-    for item in (part.strip() for part in text.split(",")):
-        if not item:
-            continue
+    for item in (part.strip() for part in text.split(",") if part.strip()):
         label, sep, name = (s.strip() for s in item.partition("="))
         if label in models:
             raise ConfigError(f"--compare: label {label!r} appears twice; give each model its own label")
-        if not sep and label == "base":
-            models[label] = None
-        elif not sep or not label or not name:
+        if not (sep and label and name) and item != "base":
             raise ConfigError(f"--compare: {item!r} should be LABEL=RUN (e.g. sft=latest:sft) or base")
-        else:
-            run = _with_weights("--compare", _run("--compare", name))
-            if _stage(run) == "rm":
-                raise ConfigError(f"--compare: run {run.name} is an rm run (it writes no answers); "
-                                  "pick sft, dpo or ppo runs")
-            models[label] = run
+        models[label] = _run("--compare", name, ("sft", "dpo", "ppo"), "an sft, dpo or ppo run (an rm run "
+                             "writes no answers)") if sep else None
     return models
 
 
@@ -115,41 +95,31 @@ def default_models(run_dir: Path, cfg: RunConfig) -> dict[str, Path | None]:
         return {}
     models: dict[str, Path | None] = {"base": None}
     if cfg.stage in POLICY_STAGES and cfg.init_from:
-        from engine.weights import parent_run
-
         parent = parent_run(cfg)
-        models[_stage(parent) if _stage(parent) != cfg.stage else "parent"] = parent
+        stage = read_config(parent).stage
+        models[stage if stage != cfg.stage else "parent"] = parent
     models[cfg.stage] = run_dir
     return models
 
 
 def dataset_dir(cfg: RunConfig) -> Path:
     """The run's dataset folder; a relative one is the engine's, relative to the repository."""
-    from engine.launch import REPO_ROOT
-
     path = Path(cfg.data.dataset_dir)
     return path if path.is_absolute() else REPO_ROOT / path
 
 
 def held_out(run_dir: Path, cfg: RunConfig, dataset: str | None) -> tuple[str, dict]:
     """(dataset name, its registry entry): the one named, else the run's data.eval_dataset."""
-    from engine.registry import DatasetError, read_registry
-
     name = dataset or cfg.data.eval_dataset
     if not name:
         raise ConfigError(f"--dataset: run {run_dir.name} has no data.eval_dataset; name a registered "
                           "held-out dataset, e.g. --dataset sql_dpo_eval")
-    try:
-        registry = read_registry(dataset_dir(cfg))
-    except DatasetError as e:
-        raise ConfigError(f"--dataset: {e}") from None
+    registry = read_registry(dataset_dir(cfg))
     if name not in registry:
         raise ConfigError(f"--dataset: {name!r} is not registered in {dataset_dir(cfg)}; "
                           f"registered: {', '.join(sorted(registry)) or 'none'}")
     return name, registry[name]
 
-
-# ---- preference accuracy ----
 
 def tokenize_pair(tokenizer, prompt: list[dict], answer: str, max_length: int | None = None) -> tuple[list[int], int]:
     """(token ids, prompt length) as TRL's DPO trainer tokenises a conversational pair: the prompt
@@ -159,10 +129,8 @@ def tokenize_pair(tokenizer, prompt: list[dict], answer: str, max_length: int | 
                                                return_dict=True)["input_ids"]
     ids = tokenizer.apply_chat_template(prompt + [{"role": "assistant", "content": answer}], tokenize=True,
                                         return_dict=True)["input_ids"]
-    n = 0
-    while n < min(len(prompt_ids), len(ids)) and prompt_ids[n] == ids[n]:
-        n += 1
-    return (ids[:max_length] if max_length else ids), n
+    ids = ids[:max_length] if max_length else ids
+    return ids, len(os.path.commonprefix([prompt_ids, ids]))
 
 
 def answer_logps(lm, tokenizer, prompts: list[list[dict]], answers: list[str], max_length: int | None = None,
@@ -203,30 +171,14 @@ def rm_preference(run_dir: Path, pairs: list[dict]) -> dict:
     prompts = [p["prompt"] for p in pairs]
     chosen = score(model, tokenizer, prompts, [p["chosen"][0]["content"] for p in pairs])
     rejected = score(model, tokenizer, prompts, [p["rejected"][0]["content"] for p in pairs])
-    del model
-    gc.collect()
     return {"kind": "rm", "model": run_dir.name, "beta": None, "reference": None,
             **summarise_pairs(chosen, rejected)}
 
 
-def load_reference(cfg: RunConfig):
-    """(DPO's reference model, its label): the parent run's weights, or the base model."""
-    from engine.weights import base_model_path, compute_dtype, parent_run
-
-    parent = parent_run(cfg)
-    if parent is not None:
-        from engine.generate import load_for_inference
-
-        return load_for_inference(run=parent)[0], parent.name
-    from transformers import AutoModelForCausalLM
-
-    lm = AutoModelForCausalLM.from_pretrained(base_model_path(cfg), dtype=compute_dtype())
-    return lm.eval(), "base"
-
-
 def dpo_preference(run_dir: Path, cfg: RunConfig, pairs: list[dict]) -> dict:
     """DPO's implicit rewards beta * (log pi - log pi_ref) of the chosen and rejected answers, with
-    the run's own tokenizer (its chat template) for both models."""
+    the run's own tokenizer (its chat template) for both models. The reference is the parent run's
+    weights, or the base model."""
     from engine.generate import load_for_inference
 
     prompts = [p["prompt"] for p in pairs]
@@ -234,45 +186,38 @@ def dpo_preference(run_dir: Path, cfg: RunConfig, pairs: list[dict]) -> dict:
     cutoff = cfg.data.cutoff_len
     policy, tokenizer = load_for_inference(run=run_dir)
     logps = {k: answer_logps(policy, tokenizer, prompts, v, cutoff) for k, v in texts.items()}
-    del policy
-    gc.collect()
-    ref, ref_label = load_reference(cfg)
+    del policy  # one model in memory at a time
+    parent = parent_run(cfg)
+    ref = load_for_inference(cfg.model.name_or_path, parent)[0]
     ref_logps = {k: answer_logps(ref, tokenizer, prompts, v, cutoff) for k, v in texts.items()}
-    del ref
-    gc.collect()
     beta = cfg.stage_options.beta
     rewards = {k: [beta * (a - b) for a, b in zip(logps[k], ref_logps[k])] for k in texts}
-    return {"kind": "dpo", "model": run_dir.name, "beta": beta, "reference": ref_label,
+    return {"kind": "dpo", "model": run_dir.name, "beta": beta, "reference": parent.name if parent else "base",
             **summarise_pairs(rewards["chosen"], rewards["rejected"])}
 
-
-# ---- generation comparison ----
 
 def load_policy(run: Path | None, cfg: RunConfig):
     """(causal LM, tokenizer): a run's weights, or (None) the evaluated run's base model with its
     chat template."""
     from engine.generate import load_base_tokenizer, load_for_inference
-
-    if run is not None:
-        return load_for_inference(run=run)
-    from transformers import AutoModelForCausalLM
-
     from engine.models import resolve_model
-    from engine.weights import compute_dtype
 
-    path = resolve_model(cfg.model.name_or_path)
-    lm = AutoModelForCausalLM.from_pretrained(path, dtype=compute_dtype())
-    return lm.eval(), load_base_tokenizer(path, cfg.model.template)
+    lm, tokenizer = load_for_inference(cfg.model.name_or_path, run)
+    if run is None:  # in the chat format of the runs it is compared with
+        tokenizer = load_base_tokenizer(resolve_model(cfg.model.name_or_path), cfg.model.template)
+    return lm, tokenizer
 
 
-def generate_answers(lm, tokenizer, prompts: list[list[dict]], max_new_tokens: int, batch_size: int = 8) -> list[str]:
-    """Greedy answers to whole prompt conversations (system turn and history included)."""
+def generate_answers(lm, tokenizer, prompts: list[list[dict]], max_new_tokens: int,
+                     batch_size: int = 8) -> tuple[list[str], list[int]]:
+    """Greedy answers to whole prompt conversations (system turn and history included), and their
+    lengths: the tokens generated before the turn ended."""
     import torch
 
     from engine.generate import prepare_tokenizer, stop_token_ids
 
     prepare_tokenizer(tokenizer)
-    answers: list[str] = []
+    answers, lengths, stops = [], [], stop_token_ids(lm, tokenizer)
     with torch.inference_mode():
         for start in range(0, len(prompts), batch_size):
             texts = [tokenizer.apply_chat_template(p, tokenize=False, add_generation_prompt=True)
@@ -280,10 +225,11 @@ def generate_answers(lm, tokenizer, prompts: list[list[dict]], max_new_tokens: i
             batch = tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(lm.device)
             out = lm.generate(**batch, max_new_tokens=max_new_tokens, do_sample=False, temperature=None,
                               top_p=None, top_k=None, pad_token_id=tokenizer.pad_token_id,
-                              eos_token_id=stop_token_ids(lm, tokenizer))
+                              eos_token_id=stops)
             new = out[:, batch["input_ids"].shape[1]:]
             answers += [a.strip() for a in tokenizer.batch_decode(new, skip_special_tokens=True)]
-    return answers
+            lengths += [next((i for i, t in enumerate(row) if t in stops), len(row)) for row in new.tolist()]
+    return answers, lengths
 
 
 def win_rate(scores: list[float], baseline: list[float]) -> float:
@@ -291,27 +237,20 @@ def win_rate(scores: list[float], baseline: list[float]) -> float:
     return sum(1.0 if s > b else 0.5 if s == b else 0.0 for s, b in zip(scores, baseline, strict=True)) / len(scores)
 
 
-def model_row(run: Path | None, answers: list[str], lengths: list[int], probes: list[str]) -> dict:
-    n = len(answers)
-    return {"run": run.name if run else None, "rm_score": None, "win_rate": None,
-            **{name: sum(map(PROBES[name], answers)) / n for name in probes},
-            "mean_length": sum(lengths) / n, "answers": answers, "scores": None}
-
-
 def compare_generations(prompts: list[list[dict]], models: dict[str, Path | None], cfg: RunConfig,
                         max_new_tokens: int, reward_run: Path | None, probes: list[str],
-                        progress: Progress = _quiet) -> dict:
+                        progress: Progress) -> dict:
     """Each model's greedy answers, probe fractions and mean length (tokens); with a reward run,
     each answer's RM score, the mean, and the win rate against the BASELINE model's answers."""
     rows = {}
     for label, run in models.items():
         progress(f"generating: {label} ({run.name if run else 'base model'}), {len(prompts)} prompts")
         lm, tokenizer = load_policy(run, cfg)
-        answers = generate_answers(lm, tokenizer, prompts, max_new_tokens)
-        lengths = [len(tokenizer(a, add_special_tokens=False)["input_ids"]) for a in answers]
-        rows[label] = model_row(run, answers, lengths, probes)
+        answers, lengths = generate_answers(lm, tokenizer, prompts, max_new_tokens)
+        rows[label] = {"run": run.name if run else None, "rm_score": None, "win_rate": None,
+                       **{name: sum(map(PROBES[name], answers)) / len(answers) for name in probes},
+                       "mean_length": sum(lengths) / len(answers), "answers": answers, "scores": None}
         del lm
-        gc.collect()
     if reward_run is not None:
         from engine.reward import load_reward_model, score
 
@@ -320,68 +259,102 @@ def compare_generations(prompts: list[list[dict]], models: dict[str, Path | None
         for row in rows.values():
             row["scores"] = score(rm, rm_tokenizer, prompts, row["answers"])
             row["rm_score"] = sum(row["scores"]) / len(prompts)
-        del rm
-        gc.collect()
         if BASELINE in rows:
             for row in rows.values():
                 row["win_rate"] = win_rate(row["scores"], rows[BASELINE]["scores"])
     return {"prompts": [p[-1]["content"] for p in prompts], "models": rows}
 
 
-# ---- the whole evaluation ----
-
 def _load(name: str, cfg: RunConfig, preference: bool, limit: int | None) -> list[dict]:
-    from engine.data import load_dataset_for_stage
-
     return list(load_dataset_for_stage(name, dataset_dir(cfg), preference, limit))
+
+
+@dataclass
+class Plan:  # the checked arguments of one evaluation
+    run_dir: Path
+    cfg: RunConfig
+    dataset: str
+    ranking: bool
+    models: dict[str, Path | None]
+    reward_run: Path | None
+    probes: list[str]
+    notes: list[str] = field(default_factory=list)
+
+
+def plan(run: str | Path, dataset: str | None = None, compare: str | dict | None = None,
+         reward_run: str | None = None, prompts: int = DEFAULT_PROMPTS, max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS,
+         pairs: int | None = None, probes: list[str] | None = None) -> Plan:
+    """Check every argument before any model loads; each error names the argument to fix."""
+    run_dir = _run("RUN", run)
+    cfg = read_config(run_dir)
+    name, info = held_out(run_dir, cfg, dataset)
+    models = parse_compare(compare) if isinstance(compare, str) else \
+        dict(compare) if compare is not None else default_models(run_dir, cfg)
+    probes = list(PROBES) if probes is None else probes
+    unknown = [p for p in probes if p not in PROBES]
+    if unknown:
+        raise ConfigError(f"--probes: unknown probe {unknown[0]!r}; known: {', '.join(PROBES)}")
+    for arg, value in (("--prompts", prompts), ("--max-new-tokens", max_new_tokens), ("--pairs", pairs)):
+        if value is not None and value < 1:
+            raise ConfigError(f"{arg}: must be at least 1, got {value}")
+    notes: list[str] = []
+    rm = check_reward_run(reward_run, run_dir, cfg, notes) if models else None
+    return Plan(run_dir, cfg, name, bool(info.get("ranking")), models, rm, probes, notes)
+
+
+def preference_block(p: Plan, pairs: int | None, progress: Progress) -> dict | None:
+    """Held-out preference accuracy of a DPO or RM run (None, with a note, for other runs)."""
+    if p.cfg.stage not in PREFERENCE_STAGES:
+        p.notes.append(f"preference accuracy skipped: it measures dpo and rm runs, this is a {p.cfg.stage} run")
+        return None
+    if not p.ranking:
+        p.notes.append(f"preference accuracy skipped: dataset {p.dataset!r} has no chosen/rejected pairs")
+        return None
+    rows = _load(p.dataset, p.cfg, True, pairs)
+    progress(f"preference accuracy: {len(rows)} held-out pairs of {p.dataset}")
+    if p.cfg.stage == "rm":
+        return rm_preference(p.run_dir, rows)
+    block = dpo_preference(p.run_dir, p.cfg, rows)
+    if p.cfg.stage_options.loss_type in REFERENCE_FREE_LOSSES:
+        p.notes.append(f"{p.cfg.stage_options.loss_type} trains without a reference model; the implicit "
+                       f"rewards are still measured against {block['reference']}")
+    return block
 
 
 def evaluate(run: str | Path, dataset: str | None = None, compare: str | dict | None = None,
              reward_run: str | None = None, prompts: int = DEFAULT_PROMPTS,
              max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS, pairs: int | None = None,
-             probes: list[str] | None = None, progress: Progress = _quiet) -> dict:
-    """Run both measurements on a run and write RUN/eval.json; returns what it wrote."""
-    start, notes = time.time(), []
-    run_dir = _with_weights("RUN", _run("RUN", run))
-    cfg = read_config(run_dir)
-    name, info = held_out(run_dir, cfg, dataset)
-    models = parse_compare(compare) if isinstance(compare, str) else \
-        dict(compare) if compare is not None else default_models(run_dir, cfg)
-    rm = check_reward_run(reward_run, run_dir, cfg, notes) if models else None
-    probes = list(PROBES) if probes is None else probes
-    unknown = [p for p in probes if p not in PROBES]
-    if unknown or prompts < 1 or max_new_tokens < 1 or (pairs is not None and pairs < 1):
-        raise ConfigError(f"--probes: unknown {unknown[0]!r}; known: {', '.join(PROBES)}" if unknown else
-                          "--prompts, --max-new-tokens and --pairs must be at least 1")
-    preference = None
-    if cfg.stage not in PREFERENCE_STAGES:
-        notes.append(f"preference accuracy skipped: it measures dpo and rm runs, this is a {cfg.stage} run")
-    elif not info.get("ranking"):
-        notes.append(f"preference accuracy skipped: dataset {name!r} has no chosen/rejected pairs")
+             probes: list[str] | None = None, progress: Progress | None = None) -> dict:
+    """Both measurements on a run, written to RUN/eval.json; returns what it wrote.
+    compare: 'base,sft=RUN,...' or {label: run folder or None for the base}; None: default_models.
+    reward_run: an rm run, 'none', or None for the default (check_reward_run)."""
+    start, progress = time.time(), progress or (lambda _message: None)
+    p = plan(run, dataset, compare, reward_run, prompts, max_new_tokens, pairs, probes)
+    import torch
+
+    # As in engine.train: denormal floats (small LoRA deltas) make x86 CPUs several times slower.
+    torch.set_flush_denormal(True)
+    preference, generation = preference_block(p, pairs, progress), None
+    if p.models:
+        chats = [row["prompt"] for row in _load(p.dataset, p.cfg, False, prompts)]
+        generation = compare_generations(chats, p.models, p.cfg, max_new_tokens, p.reward_run, p.probes, progress)
+        if p.reward_run is not None and BASELINE not in p.models:
+            p.notes.append(f"win rates skipped: no model labelled {BASELINE!r} among those compared")
     else:
-        rows = _load(name, cfg, True, pairs)
-        progress(f"preference accuracy: {len(rows)} held-out pairs of {name}")
-        preference = rm_preference(run_dir, rows) if cfg.stage == "rm" else dpo_preference(run_dir, cfg, rows)
-    generation = None
-    if models:
-        chats = [row["prompt"] for row in _load(name, cfg, False, prompts)]
-        generation = compare_generations(chats, models, cfg, max_new_tokens, rm, probes, progress)
-        if rm is not None and BASELINE not in models:
-            notes.append(f"win rates skipped: no model labelled {BASELINE!r} among those compared")
-    else:
-        notes.append("generation comparison skipped: " + ("an rm run writes no answers (pass --compare to "
-                     "compare policies)" if cfg.stage == "rm" and compare is None else "no models to compare"))
+        p.notes.append("generation comparison skipped: " + ("an rm run writes no answers (pass --compare to "
+                       "compare policies)" if p.cfg.stage == "rm" else "no models to compare"))
     result = {
-        "run": run_dir.name, "stage": cfg.stage, "created": datetime.now().isoformat(timespec="seconds"),
+        "run": p.run_dir.name, "stage": p.cfg.stage, "created": datetime.now().isoformat(timespec="seconds"),
         "seconds": round(time.time() - start, 1),
-        "settings": {"dataset": name, "pairs": preference["pairs"] if preference else None,
-                     "prompts": len(generation["prompts"]) if generation else None, "max_new_tokens": max_new_tokens,
-                     "reward_run": rm.name if rm else None, "baseline": BASELINE, "probes": probes,
-                     "models": {k: v.name if v else None for k, v in models.items()}},
-        "preference": preference, "generation": generation, "notes": notes,
+        "settings": {"dataset": p.dataset, "pairs": preference["pairs"] if preference else None,
+                     "prompts": len(generation["prompts"]) if generation else None,
+                     "max_new_tokens": max_new_tokens, "reward_run": p.reward_run.name if p.reward_run else None,
+                     "baseline": BASELINE, "probes": p.probes,
+                     "models": {k: v.name if v else None for k, v in p.models.items()}},
+        "preference": preference, "generation": generation, "notes": p.notes,
     }
-    atomic_write(run_dir / EVAL_FILE, json.dumps(result, indent=1))
-    progress(f"wrote {run_dir / EVAL_FILE}")
+    atomic_write(p.run_dir / EVAL_FILE, json.dumps(result, indent=1))
+    progress(f"wrote {p.run_dir / EVAL_FILE}")
     return result
 
 
@@ -394,13 +367,9 @@ def read_eval(run_dir: Path) -> dict | None:
     return data if isinstance(data, dict) else None
 
 
-# ---- reading results ----
-
-TABLE_HEADERS = ["model", "run", "RM score", "win rate vs sft"]
-
-
 def table_headers(result: dict) -> list[str]:
-    return TABLE_HEADERS + [*result["settings"]["probes"], "mean length (tokens)"]
+    return ["model", "run", "RM score", f"win rate vs {BASELINE}", *result["settings"]["probes"],
+            "mean length (tokens)"]
 
 
 def table_rows(result: dict) -> list[list]:
@@ -409,12 +378,6 @@ def table_rows(result: dict) -> list[list]:
     return [[label, row["run"] or "(base model)", row["rm_score"], row["win_rate"],
              *[row[p] for p in result["settings"]["probes"]], row["mean_length"]]
             for label, row in gen["models"].items()]
-
-
-def _cell(value) -> str:
-    if value is None:
-        return "-"
-    return f"{value:.3g}" if isinstance(value, float) else str(value)
 
 
 def format_report(result: dict) -> str:
@@ -426,17 +389,11 @@ def format_report(result: dict) -> str:
             else "reward model scores"
         lines.append(f"preference ({scale}), {pref['pairs']} pairs: accuracy {pref['accuracy']:.1%}, "
                      f"margin {pref['margin']:.4g}, chosen {pref['chosen']:.4g}, rejected {pref['rejected']:.4g}")
-    rows = [table_headers(result)] + [[_cell(c) for c in row] for row in table_rows(result)]
+    rows = [table_headers(result)] + [["-" if c is None else f"{c:.3g}" if isinstance(c, float) else str(c)
+                                       for c in row] for row in table_rows(result)]
     if len(rows) > 1:
         widths = [max(len(str(r[i])) for r in rows) for i in range(len(rows[0]))]
         lines += ["", *("  ".join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows)]
     lines += [f"note: {n}" for n in result.get("notes", [])]
     return "\n".join(lines)
 
-
-if __name__ == "__main__":
-    import sys
-
-    from engine.cli import main
-
-    sys.exit(main(["eval", *sys.argv[1:]]))

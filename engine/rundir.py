@@ -8,6 +8,8 @@
         checkpoints/     intermediate checkpoints
         adapter/         final PEFT adapter (LoRA runs)
         model/           final full model (full fine-tuning runs)
+        eval.json        the latest `workbench eval` results (engine.evaluate; written atomically)
+        eval.log         that evaluation's output (the Evaluate tab starts it as a subprocess)
 
 Readers never need the engine's code: plain JSON, JSONL and YAML.
 """

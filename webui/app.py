@@ -19,6 +19,7 @@ from engine.config import STAGE_OPTIONS
 from engine.models import model_names
 from webui import charts, resources, runinfo, runs, train
 from webui import chat, export
+from webui import evaluate
 from webui import datasets
 from webui.forms import FieldSpec, build_section, make_component
 
@@ -185,6 +186,8 @@ def build_app(saves_root: str | Path | None = None) -> gr.Blocks:
                 r = _runs_tab()
             with gr.Tab("Chat", elem_id="wb-chat") as chat_tab:
                 c = chat.build_tab()
+            with gr.Tab("Evaluate", elem_id="wb-eval-tab") as eval_tab:
+                v = evaluate.build_tab()
             with gr.Tab("Export", elem_id="wb-export") as export_tab:
                 e = export.build_tab()
         with datasets_tab:  # the Train tab's dataset folder and cutoff_len, the top bar's model and template
@@ -195,7 +198,7 @@ def build_app(saves_root: str | Path | None = None) -> gr.Blocks:
                    r["table"], r["overlay_runs"], r["view_run"]])
         demo.load(partial(train.preview, specs), t["fields"], t["preview"], api_visibility="private",
                   preprocess=False)
-        for tab in (c, e):  # run and model lists re-read from disk on every page load
+        for tab in (c, e, v):  # run and model lists re-read from disk on every page load
             refresh_tab, tab_outputs = tab["on_load"]
             demo.load(refresh_tab, None, tab_outputs, api_visibility="private")
         demo.load(d["on_load"][0], None, d["on_load"][1], api_visibility="private")
@@ -203,6 +206,7 @@ def build_app(saves_root: str | Path | None = None) -> gr.Blocks:
         runs_tab.select(runs.refresh, None, [r["table"], r["overlay_runs"], r["view_run"]], show_progress="hidden")
         chat_tab.select(chat.refresh, [c["base"], c["columns"]], [c["base"], c["columns"]], show_progress="hidden")
         export_tab.select(export.refresh, e["run"], [e["run"], e["table"]], show_progress="hidden")
+        eval_tab.select(evaluate.refresh, v["run"], v["on_load"][1], show_progress="hidden")
         # a registered, renamed or removed dataset shows up in the Train tab's pickers at once
         d["registry_version"].change(train.stage_changed, t["stage_inputs"], t["stage_outputs"], show_progress="hidden")
     return demo

@@ -1,0 +1,154 @@
+"""The Evaluate tab's handlers, called as Gradio calls them: run pickers and their defaults, saved
+results shown as table + chart + answers, and a real tiny evaluation started and collected. The
+runs are made directly with peft on the tiny model (no training), in a saves/ of the test's own."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from engine.config import from_dict
+from engine.evaluate import EVAL_FILE, table_headers
+from engine.rundir import create_run, write_status
+from tests.conftest import tiny_config
+from tests.engine.test_chat import make_weight_run
+from tests.webui.conftest import make_run
+from webui import evaluate
+
+
+def make_rm_run(root: Path, model_dir: Path, seed: int = 3) -> Path:
+    """A completed RM run: a random LoRA adapter on the sequence-classification model, with the
+    score head saved beside it (as the RM stage saves it)."""
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    run_dir = create_run(from_dict({**tiny_config("rm"), "name": f"w{seed}"}), root=root)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = AutoModelForSequenceClassification.from_pretrained(model_dir, num_labels=1)
+        model = get_peft_model(model, LoraConfig(r=4, lora_alpha=8, target_modules="all-linear", task_type="SEQ_CLS",
+                                                 modules_to_save=["score"], init_lora_weights=False))
+    model.save_pretrained(run_dir / "adapter")
+    AutoTokenizer.from_pretrained(model_dir).save_pretrained(run_dir / "adapter")
+    write_status(run_dir, state="completed", step=4, max_steps=4)
+    return run_dir
+
+
+@pytest.fixture
+def eval_env(runs_env, tiny_model) -> dict[str, Path]:
+    """saves/ with the tiny model, an SFT adapter, a DPO adapter continuing it, an RM run and a
+    failed run without weights."""
+    (runs_env / "models").mkdir()
+    (runs_env / "models" / "tiny").symlink_to(tiny_model)
+    sft = make_weight_run(runs_env / "runs", tiny_model, "sft", seed=1)
+    dpo = make_weight_run(runs_env / "runs", tiny_model, "dpo", seed=2, init_from=sft)
+    rm = make_rm_run(runs_env / "runs", tiny_model)
+    failed = make_run("sft", state="failed", stamp="20200101-000000")
+    return {"sft": sft, "dpo": dpo, "rm": rm, "failed": failed}
+
+
+def values(choices: list[tuple[str, str]]) -> list[str]:
+    return [value for _label, value in choices]
+
+
+def test_pickers_offer_finished_runs_and_the_base(eval_env):
+    run, models, reward = evaluate.refresh(None)
+    names = {eval_env[k].name for k in ("sft", "dpo", "rm")}
+    assert set(values(run["choices"])) == names and run["value"] in names  # the newest run is picked
+    assert values(models["choices"]) == [evaluate.BASE_VALUE, *sorted(names - {eval_env["rm"].name}, reverse=True)]
+    assert values(reward["choices"]) == [evaluate.NO_REWARD, eval_env["rm"].name]
+    assert evaluate.refresh(eval_env["sft"].name)[0]["value"] == eval_env["sft"].name  # a pick is kept
+
+
+def test_picking_a_dpo_run_fills_in_its_comparison(eval_env):
+    dataset, models, reward, status, summary, table, chart, answers = evaluate.select_run(eval_env["dpo"].name)
+    assert dataset["value"] == "sql_dpo_eval" and "sql_sft" in dataset["choices"]  # held-out twin of sql_dpo
+    assert models["value"] == [evaluate.BASE_VALUE, eval_env["sft"].name, eval_env["dpo"].name]
+    assert reward["value"] == eval_env["rm"].name and status == ""
+    assert summary.startswith("No results for this run yet") and answers.empty
+    assert evaluate.select_run(eval_env["rm"].name)[1]["value"] == []  # a reward model writes no answers
+
+
+def test_the_command_labels_models_by_stage(eval_env, tiny_model):
+    sft2 = make_weight_run(eval_env["sft"].parent, tiny_model, "sft", seed=4)
+    picked = [evaluate.BASE_VALUE, eval_env["sft"].name, sft2.name, eval_env["dpo"].name]
+    assert list(evaluate.labels(picked).values()) == ["base", "sft", "sft-2", "dpo"]
+    cmd = evaluate.command(eval_env["dpo"].name, "sql_dpo_eval", picked, "none", 3.0, 16.0)
+    assert cmd[cmd.index("--compare") + 1] == \
+        f"base,sft={eval_env['sft'].name},sft-2={sft2.name},dpo={eval_env['dpo'].name}"
+    assert cmd[2:5] == ["engine.cli", "eval", eval_env["dpo"].name]
+    assert cmd[cmd.index("--prompts") + 1] == "3" and cmd[cmd.index("--max-new-tokens") + 1] == "16"
+
+
+def saved_result(run: Path, sft: Path) -> dict:
+    """An eval.json as engine.evaluate writes it (two prompts, base vs sft vs dpo)."""
+    row = lambda name, scores, win, comment: {  # noqa: E731
+        "run": name, "rm_score": sum(scores) / 2, "win_rate": win, "comment_fraction": comment,
+        "formatted_fraction": 0.0, "mean_length": 7.5, "answers": [f"{name} answer 1", ""], "scores": scores}
+    return {
+        "run": run.name, "stage": "dpo", "created": "2026-01-02T03:04:05", "seconds": 9.0,
+        "settings": {"dataset": "sql_dpo_eval", "pairs": 4, "prompts": 2, "max_new_tokens": 16,
+                     "reward_run": "some-rm", "baseline": "sft", "probes": ["comment_fraction", "formatted_fraction"],
+                     "models": {"base": None, "sft": sft.name, "dpo": run.name}},
+        "preference": {"kind": "dpo", "model": run.name, "beta": 0.1, "reference": sft.name, "pairs": 4,
+                       "accuracy": 0.75, "margin": 0.125, "chosen": 0.5, "rejected": 0.375,
+                       "pair_scores": [[1, 0], [1, 0], [1, 0], [0, 1]]},
+        "generation": {"prompts": ["first prompt", "second prompt"],
+                       "models": {"base": row(None, [0.0, 0.0], 0.25, 0.0), "sft": row(sft.name, [0.5, 0.25], 0.5, 0.0),
+                                  "dpo": row(run.name, [1.0, 0.5], 1.0, 0.5)}},
+        "notes": ["a note"],
+    }
+
+
+def test_a_saved_evaluation_is_shown_when_its_run_is_picked(eval_env):
+    result = saved_result(eval_env["dpo"], eval_env["sft"])
+    (eval_env["dpo"] / EVAL_FILE).write_text(json.dumps(result))
+    labels = {name: label for label, name in evaluate.run_choices()}
+    assert labels[eval_env["dpo"].name].endswith("· dpo · completed · evaluated")
+    assert not labels[eval_env["sft"].name].endswith("evaluated")
+    *_pickers, status, summary, table, chart, answers = evaluate.select_run(eval_env["dpo"].name)
+    assert "**Preference accuracy 75%** on 4 held-out pairs (DPO implicit reward, β=0.1" in summary
+    assert "margin 0.125" in summary and "ℹ️ a note" in summary and "`sql_dpo_eval`" in summary
+    assert list(table.columns) == table_headers(result)
+    assert table.values.tolist() == [
+        ["base", "(base model)", "0", "0.25", "0", "0", "7.5"],
+        ["sft", eval_env["sft"].name, "0.375", "0.5", "0", "0", "7.5"],
+        ["dpo", eval_env["dpo"].name, "0.75", "1", "0.5", "0", "7.5"]]
+    bars = {trace.name: list(trace.y) for trace in chart.data}
+    assert list(chart.data[0].x) == ["base", "sft", "dpo"]
+    assert bars == {"win rate vs sft": [0.25, 0.5, 1.0], "comment_fraction": [0.0, 0.0, 0.5],
+                    "formatted_fraction": [0.0, 0.0, 0.0]}
+    assert list(answers.columns) == ["prompt", "base", "sft", "dpo"]
+    assert answers.values.tolist()[1] == ["second prompt", "(empty)\n\n[RM 0]", "(empty)\n\n[RM 0.25]",
+                                          "(empty)\n\n[RM 0.5]"]
+    assert answers.values.tolist()[0][2] == f"{eval_env['sft'].name} answer 1\n\n[RM 0.5]"
+
+
+def test_evaluate_runs_the_cli_and_shows_its_results(eval_env, monkeypatch):
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")  # the tiny model runs fastest on one thread
+    dpo, sft, rm = (eval_env[k].name for k in ("dpo", "sft", "rm"))
+    outputs = list(evaluate.start(dpo, "sql_dpo_eval", [evaluate.BASE_VALUE, sft, dpo], rm, 2, 8))
+    assert outputs[0][0].startswith(f"⏳ Evaluating **{dpo}**")
+    status, summary, table, chart, answers = outputs[-1]
+    assert status.startswith(f"✅ Evaluated **{dpo}**"), (eval_env["dpo"] / evaluate.LOG_FILE).read_text()[-3000:]
+    saved = json.loads((eval_env["dpo"] / EVAL_FILE).read_text())
+    assert saved["settings"]["models"] == {"base": None, "sft": sft, "dpo": dpo}
+    assert saved["settings"]["reward_run"] == rm and saved["settings"]["prompts"] == 2
+    assert saved["preference"]["reference"] == sft and saved["preference"]["pairs"] == 50
+    assert "Preference accuracy" in summary and table["model"].tolist() == ["base", "sft", "dpo"]
+    assert [t.name for t in chart.data][0] == "win rate vs sft" and len(answers) == 2
+    assert "wrote" in (eval_env["dpo"] / evaluate.LOG_FILE).read_text()
+    # the saved results come back when the run is picked again, without running anything
+    assert evaluate.select_run(dpo)[4] == summary
+
+
+def test_evaluate_reports_what_to_fix(eval_env):
+    dpo, sft = eval_env["dpo"].name, eval_env["sft"].name
+    status, *rest = list(evaluate.start(dpo, "sql_dpo_eval", [evaluate.BASE_VALUE], sft, 2, 8))[-1]
+    assert status.startswith(f"❌ error: --reward-run: run {sft} is an sft run; pick an rm run")
+    assert not (eval_env["dpo"] / EVAL_FILE).exists()
+    assert list(evaluate.start(None, None, [], None, 2, 8))[-1][0] == "❌ no run selected (None)"
+    assert list(evaluate.start(dpo, None, ["../../etc"], None, 2, 8))[-1][0].startswith("❌ no run selected")
