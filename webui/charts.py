@@ -28,8 +28,7 @@ REWARDS = ("rewards (chosen vs rejected)", ("rewards/chosen", "rewards/rejected"
 ACCURACIES = ("rewards/accuracies", ("rewards/accuracies",))
 MARGINS = ("rewards/margins", ("rewards/margins",))
 LOGPS = ("log-probabilities (chosen vs rejected)", ("logps/chosen", "logps/rejected"))
-LOSS_TERMS = ("terms of the loss", ("dpop/penalty", "nll_loss", "log_odds_ratio", "log_odds_chosen", "kl",
-                                    "sft_loss"))
+LOSS_TERMS = ("terms of the loss", ("dpop/penalty", "nll_loss", "log_odds_ratio", "log_odds_chosen", "kl"))
 # Reward model (TRL's RewardTrainer)
 RM_ACCURACY = ("accuracy (chosen scored above rejected)", ("accuracy",))
 RM_MARGIN = ("margin (chosen - rejected score)", ("margin",))

@@ -72,7 +72,8 @@ def load_start_model(cfg: RunConfig):
 
     if cfg.model.finetuning_type == "full":
         if parent_adapter is not None:
-            model = PeftModel.from_pretrained(model, parent_adapter).merge_and_unload()
+            # from_pretrained freezes the base for adapter training; a full fine-tune trains all of it
+            model = PeftModel.from_pretrained(model, parent_adapter).merge_and_unload().requires_grad_(True)
         return model, base_path
     if parent_adapter is not None:
         log.info("continuing the adapter of %s (its LoRA shape wins over the lora section)", parent.name)
@@ -129,7 +130,9 @@ def trainer_arguments(cfg: RunConfig, run_dir: Path, has_eval: bool) -> dict[str
 def train_and_save(trainer, cfg: RunConfig, run_dir: Path) -> Path:
     """Train, evaluate on the held-out split, and save; a stop request still saves."""
     trainer.train()
-    if trainer.eval_dataset is not None and not STOP.requested:
+    every = cfg.training.eval_steps
+    just_evaluated = every and trainer.state.global_step % every == 0  # eval_steps already hit the last step
+    if trainer.eval_dataset is not None and not STOP.requested and not just_evaluated:
         trainer.evaluate()
     return save_final(trainer, cfg, run_dir, trainer.processing_class)
 

@@ -22,6 +22,20 @@ from engine.config import ConfigError, RunConfig
 from engine.models import load_tokenizer
 from engine.stages.common import load_splits, load_start_model, train_and_save, trainer_arguments
 
+# The metrics each loss logs at every logging step beside loss, grad_norm and learning_rate (TRL's
+# names; "eval_" in front in evaluation); tests/engine/test_dpo_losses.py checks them. rewards/* are
+# beta x the log-ratio to the reference, but for simpo and orpo (no reference) beta x the policy's
+# mean log-prob per answer token; logps/* are summed over the answer, for simpo and orpo averaged.
+REWARDS = ("rewards/chosen", "rewards/rejected", "rewards/accuracies", "rewards/margins",
+           "logps/chosen", "logps/rejected")
+KEY_METRICS = {
+    "sigmoid": REWARDS, "ipo": REWARDS, "hinge": REWARDS, "robust": REWARDS,
+    "dpop": REWARDS + ("dpop/penalty",),  # mean max(0, ref - policy log-prob of the chosen answer)
+    "simpo": REWARDS + ("nll_loss",),  # nll_loss: the pref_ftx term before its weight (0 if unused)
+    "orpo": REWARDS + ("nll_loss", "log_odds_ratio", "log_odds_chosen"),
+    "kto": ("kl", "rewards/chosen", "rewards/rejected", "rewards/margins", "logps/chosen", "logps/rejected"),
+}
+
 
 def check_options(cfg: RunConfig) -> None:
     """Settings a loss cannot honour, refused before anything heavy is loaded."""
@@ -84,7 +98,8 @@ def dpo_family(cfg: RunConfig, args: dict, parts: dict):
 
 
 def experimental(module: str):
-    """A module of trl.experimental, imported knowingly (its import-time notice would fill the log)."""
+    """A module of trl.experimental, whose import warns that its API may change: we know, trl is
+    pinned and tests/engine/test_dpo_losses.py checks both trainers, so the notice stays out of the log."""
     import importlib
 
     from trl.import_utils import TRLExperimentalWarning
@@ -94,8 +109,9 @@ def experimental(module: str):
         return importlib.import_module(f"trl.experimental.{module}")
 
 
-# CPO and ORPO batches have no "input_ids" for the Trainer to count tokens in: it would warn every step.
-NO_TOKEN_COUNT = dict(include_num_input_tokens_seen=False)
+# CPO and ORPO batches have no "input_ids" for the Trainer to count tokens in (it would warn every
+# step), and their collator needs the text columns (they would set remove_unused_columns and warn).
+CPO_ORPO_ARGS = dict(include_num_input_tokens_seen=False, remove_unused_columns=False)
 
 
 def simpo(cfg: RunConfig, args: dict, parts: dict):
@@ -103,7 +119,7 @@ def simpo(cfg: RunConfig, args: dict, parts: dict):
     CPO's NLL term (cpo_alpha, its default 1) is the chosen answers' mean NLL: exactly pref_ftx."""
     cpo = experimental("cpo")
     opts = cfg.stage_options
-    cpo_args = cpo.CPOConfig(**{**args, **NO_TOKEN_COUNT}, loss_type="simpo", beta=opts.beta,
+    cpo_args = cpo.CPOConfig(**{**args, **CPO_ORPO_ARGS}, loss_type="simpo", beta=opts.beta,
                              simpo_gamma=opts.simpo_gamma, cpo_alpha=opts.pref_ftx)
     return cpo.CPOTrainer(**parts, args=cpo_args)
 
@@ -112,7 +128,7 @@ def orpo(cfg: RunConfig, args: dict, parts: dict):
     """ORPO: NLL of the chosen sequence - beta * log sigmoid(log odds ratio of the mean token
     log-probs), no reference. ORPOConfig's beta is the paper's lambda."""
     orpo_module = experimental("orpo")
-    orpo_args = orpo_module.ORPOConfig(**{**args, **NO_TOKEN_COUNT}, beta=cfg.stage_options.beta)
+    orpo_args = orpo_module.ORPOConfig(**{**args, **CPO_ORPO_ARGS}, beta=cfg.stage_options.beta)
     return orpo_module.ORPOTrainer(**parts, args=orpo_args)
 
 

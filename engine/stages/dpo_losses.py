@@ -42,7 +42,7 @@ def recording_log_probs(modules):
 class DPOPTrainer(DPOTrainer):
     """TRL's DPOTrainer with the DPOP loss.
 
-    TRL's loss loop is closed (one branch per built-in loss), and copying its 200-line
+    TRL's loss loop is closed (one branch per built-in loss), and copying its 300-line
     ``_compute_loss`` would fork the reference handling and the metrics. Instead TRL runs with only
     its "sft" term (weight ``pref_ftx``, possibly 0): it still runs the policy forward and then the
     reference forward (the "ref" adapter, adapters disabled, or the frozen copy), and logs every
@@ -77,7 +77,9 @@ class DPOPTrainer(DPOTrainer):
         policy, reference = (logps[:, -seq_len:].sum(dim=1) for logps in recorded)  # zero outside the answers
         chosen, rejected = policy.chunk(2)  # TRL's batches are [chosen..., rejected...]
         ref_chosen, ref_rejected = reference.chunk(2)
-        penalty = (ref_chosen - chosen).clamp(min=0)
+        # relu, not clamp(min=0): at policy == reference (the first step of every run) clamp's gradient is 1,
+        # so lambda x the chosen answers' gradient would swamp DPO's; the penalty only acts below the reference.
+        penalty = torch.relu(ref_chosen - chosen)
         margin = (chosen - ref_chosen) - (rejected - ref_rejected) - self.dpop_lambda * penalty
         dpop_loss = -F.logsigmoid(self.beta * margin).mean()
 
