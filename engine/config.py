@@ -301,7 +301,28 @@ def from_dict(data: dict) -> RunConfig:
     top = {k: _coerce(k, data[k], top_fields[k], hints[k]) for k in TOP_LEVEL if k in data}
     sections = {name: _build(cls, data.get(name), name) for name, cls in SECTIONS.items()}
     stage_options = _build(STAGE_OPTIONS[stage], data.get(stage), stage)
-    return RunConfig(**top, **sections, stage_options=stage_options)
+    cfg = RunConfig(**top, **sections, stage_options=stage_options)
+    if stage == "dpo":
+        check_dpo_options(cfg)
+    return cfg
+
+
+def check_dpo_options(cfg: RunConfig) -> None:
+    """Settings a DPO-family loss cannot honour: refused when the config is read, so the CLI and the
+    UI's preview name them before a run folder exists."""
+    opts = cfg.stage_options
+    loss = opts.loss_type
+    if opts.pref_ftx and loss == "orpo":
+        raise ConfigError("dpo.pref_ftx: ORPO's loss already holds an SFT term (the chosen answers' NLL, weight 1; "
+                          "beta weights the odds-ratio term against it); set pref_ftx to 0")
+    if opts.pref_ftx and loss == "kto":
+        raise ConfigError("dpo.pref_ftx: TRL's KTO loss has no SFT term; set pref_ftx to 0")
+    if opts.beta == 0 and loss != "orpo":  # ORPO with beta 0 is plain SFT on the chosen answers: allowed
+        raise ConfigError(f"dpo.beta: the {loss} loss needs beta above 0 (it scales the preference margin; "
+                          "at 0 the loss is constant or, for ipo and simpo, divides by zero)")
+    if loss == "kto" and cfg.training.per_device_train_batch_size < 2:
+        raise ConfigError("training.per_device_train_batch_size: KTO needs at least 2; it estimates its KL "
+                          "baseline by pairing each prompt with another row's answer in the same batch")
 
 
 def to_dict(cfg: RunConfig) -> dict:

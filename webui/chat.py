@@ -31,13 +31,13 @@ SAMPLING = {f.name: f for f in dataclasses.fields(Sampling)}  # the sampling wid
 
 
 def column_choices() -> list[tuple[str, str]]:
-    return [(BASE_LABEL, BASE_VALUE), *runinfo.finished_runs()]
+    return [(BASE_LABEL, BASE_VALUE), *runinfo.finished_runs(generative_only=True)]
 
 
 def default_base(models: list[str]) -> str | None:
     """The base of the newest finished run (what one most likely compares against), else the
     default model, else any."""
-    for _label, name in runinfo.finished_runs():
+    for _label, name in runinfo.finished_runs(generative_only=True):
         model = (raw_config(runs_root() / name).get("model") or {}).get("name_or_path")
         if model in models:
             return model

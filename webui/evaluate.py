@@ -48,8 +48,7 @@ def run_choices() -> list[tuple[str, str]]:
 
 def model_choices() -> list[tuple[str, str]]:
     """The bare base model and the finished runs that write answers (not reward models)."""
-    return [("base model", BASE_VALUE)] + [(label, name) for label, name in runinfo.finished_runs()
-                                           if _stage(name) != "rm"]
+    return [("base model", BASE_VALUE), *runinfo.finished_runs(generative_only=True)]
 
 
 def reward_choices() -> list[tuple[str, str]]:

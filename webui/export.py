@@ -28,7 +28,7 @@ def exports_table() -> list[list[str]]:
 
 def refresh(run: str | None = None) -> list:
     """[run picker, exports table], re-read from disk."""
-    choices = runinfo.finished_runs()
+    choices = runinfo.finished_runs(generative_only=True)
     names = [name for _label, name in choices]
     return [gr.update(choices=choices, value=run if run in names else (names[0] if names else None)),
             exports_table()]

@@ -29,11 +29,19 @@ def runs_in(states: tuple[str, ...]) -> list[tuple[Path, str]]:
     return [(path, state) for path, state in found if state in states]
 
 
-def finished_runs() -> list[tuple[str, str]]:
-    """(label, folder name) of the runs with final weights, newest first: the runs one can chat
-    with or export. Labels show name, stage and state."""
-    return [(f"{path.name} · {raw_config(path).get('stage', '?')} · {state}", path.name)
-            for path, state in runs_in(FINISHED) if output_dir(path) is not None]
+# Stages whose weights write answers (a reward model only scores them: no chat, export or parent).
+GENERATIVE_STAGES = ("sft", "ppo", "dpo")
+
+
+def finished_runs(generative_only: bool = False) -> list[tuple[str, str]]:
+    """(label, folder name) of the runs with final weights, newest first. Labels show name, stage
+    and state; generative_only leaves out reward models (for chat, export, comparisons)."""
+    found = []
+    for path, state in runs_in(FINISHED):
+        stage = raw_config(path).get("stage", "?")
+        if output_dir(path) is not None and (stage in GENERATIVE_STAGES or not generative_only):
+            found.append((f"{path.name} · {stage} · {state}", path.name))
+    return found
 
 
 def run_path(name: str) -> Path:

@@ -58,7 +58,8 @@ def dataset_choices(stage: str, dataset_dir: str | None) -> list[str]:
 def parent_choices() -> list[tuple[str, str]]:
     """Finished runs with weights to start from, labelled with their state; values are folder paths,
     as the CLI records them in config.yaml."""
-    return [NO_PARENT] + [(f"{p.name} ({state})", str(p)) for p, state in runinfo.runs_in(PARENT_STATES)]
+    return [NO_PARENT] + [(f"{p.name} ({state})", str(p)) for p, state in runinfo.runs_in(PARENT_STATES)
+                          if raw_config(p).get("stage") in runinfo.GENERATIVE_STAGES]
 
 
 def _latest(stage: str) -> str:

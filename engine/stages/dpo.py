@@ -18,7 +18,7 @@ import copy
 import warnings
 from pathlib import Path
 
-from engine.config import ConfigError, RunConfig
+from engine.config import RunConfig
 from engine.models import load_tokenizer
 from engine.stages.common import load_splits, load_start_model, train_and_save, trainer_arguments
 
@@ -37,25 +37,7 @@ KEY_METRICS = {
 }
 
 
-def check_options(cfg: RunConfig) -> None:
-    """Settings a loss cannot honour, refused before anything heavy is loaded."""
-    opts = cfg.stage_options
-    loss = opts.loss_type
-    if opts.pref_ftx and loss == "orpo":
-        raise ConfigError("dpo.pref_ftx: ORPO's loss already holds an SFT term (the chosen answers' NLL, weight 1; "
-                          "beta weights the odds-ratio term against it); set pref_ftx to 0")
-    if opts.pref_ftx and loss == "kto":
-        raise ConfigError("dpo.pref_ftx: TRL's KTO loss has no SFT term; set pref_ftx to 0")
-    if opts.beta == 0 and loss != "orpo":  # ORPO with beta 0 is plain SFT on the chosen answers: allowed
-        raise ConfigError(f"dpo.beta: the {loss} loss needs beta above 0 (it scales the preference margin; "
-                          "at 0 the loss is constant or, for ipo and simpo, divides by zero)")
-    if loss == "kto" and cfg.training.per_device_train_batch_size < 2:
-        raise ConfigError("training.per_device_train_batch_size: KTO needs at least 2; it estimates its KL "
-                          "baseline by pairing each prompt with another row's answer in the same batch")
-
-
 def build_trainer(cfg: RunConfig, run_dir: Path, callbacks: list):
-    check_options(cfg)
     train_ds, eval_ds = load_splits(cfg, preference=True)
     model, base_path = load_start_model(cfg)
     tokenizer = load_tokenizer(base_path, cfg.model.template)

@@ -112,3 +112,20 @@ def test_reward_model_stands_on_the_sft_model(rm, tiny_model):
     name = "model.layers.0.self_attn.q_proj.weight"
     merged, plain = dict(backbone.named_parameters())[name], dict(base.named_parameters())[name]
     assert (merged - plain).abs().max() > 0  # the SFT adapter is merged in
+
+
+def test_a_reward_model_is_no_parent(rm):
+    from engine.stages.common import load_start_model
+
+    with pytest.raises(ConfigError, match=r"init_from: .* is a reward model \(rm\) run"):
+        load_start_model(from_dict(tiny_config("dpo", init_from=str(rm))))
+
+
+def test_ui_lists_reward_models_only_where_they_belong(rm, sft):
+    from webui import chat, runinfo, train
+
+    assert rm.name in [name for _label, name in runinfo.finished_runs()]
+    assert rm.name not in [name for _label, name in runinfo.finished_runs(generative_only=True)]
+    assert rm.name not in [value for _label, value in chat.column_choices()]
+    assert str(rm) not in [value for _label, value in train.parent_choices()]
+    assert str(rm) in [value for _label, value in train.reward_choices()]

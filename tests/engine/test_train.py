@@ -159,6 +159,16 @@ def test_full_fine_tuning_chain(tiny_model):
     assert first["rewards/chosen"] == pytest.approx(0, abs=1e-4)  # the reference is the SFT model
 
 
+def test_full_fine_tuning_from_a_lora_run_trains_every_weight(sft_run):
+    """The LoRA parent is merged into the base, and then every weight is trainable again."""
+    from engine.stages.common import load_start_model
+
+    model, _ = load_start_model(from_dict(tiny_config("dpo", init_from=str(sft_run),
+                                                      model={"name_or_path": "tiny", "finetuning_type": "full"})))
+    assert not hasattr(model, "peft_config")
+    assert all(p.requires_grad for p in model.parameters())
+
+
 def test_pref_ftx_mixes_an_sft_term_into_the_dpo_loss(sft_run):
     from engine.stages import dpo
 

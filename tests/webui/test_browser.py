@@ -150,6 +150,7 @@ def test_click_through_sft_then_dpo_then_chat_and_export(page, app):
 
     set_short_run(page, "dpo", 12)
     ui.pick_field(page, "data.dataset", "my_pairs")  # the dataset registered by upload above
+    ui.pick_field(page, "dpo.loss_type", "dpop")  # seed 004's fix, picked like any other loss
     parent = ui.field(page, "init_from").locator("input").input_value()
     assert "-sft-e2e-sft" in parent, parent  # the SFT run just made is DPO's default starting point
     page.get_by_role("button", name="Start", exact=True).click()
@@ -158,6 +159,7 @@ def test_click_through_sft_then_dpo_then_chat_and_export(page, app):
     ui.wait_for(lambda: all(ui.points(page, t) == 12 for t in REWARD_TRACES), 15, "the rewards/* curves")
     titles = {t["name"]: t["title"] for t in ui.plot_traces(page)}
     assert titles["rewards/chosen"] == titles["rewards/rejected"]  # on one chart
+    assert ui.points(page, "dpop/penalty") == 12 and titles["dpop/penalty"] == "terms of the loss"
     ui.screenshot(page, "train-dpo")
 
     ui.open_tab(page, "Runs")
@@ -225,3 +227,18 @@ def test_rlhf_chain_reward_model_then_ppo(page, app):
                 "the PPO score and KL curves")
     assert ui.points(page, "eval_objective/scores") == 2  # held-out answers before and after
     ui.screenshot(page, "train-ppo")
+
+    ui.open_tab(page, "Evaluate")
+    run_picker = page.locator("#wb-eval-run")
+    ui.pick(page, run_picker, next(o for o in ui.options(page, run_picker) if "e2e-ppo" in o))
+    ui.wait_for(lambda: "e2e-rm" in page.locator("#wb-eval-reward input").input_value(), 10,
+                "the RM run preselected as the judge")
+    for slider, value in (("#wb-eval-prompts", 4), ("#wb-eval-max-new-tokens", 8)):
+        box = page.locator(f"{slider} input[type=number]")
+        box.fill(str(value))
+        box.press("Tab")
+    page.locator("#wb-eval-start").click()
+    table = page.locator("#wb-eval-table")
+    ui.wait_for(lambda: "ppo" in table.inner_text() and "sft" in table.inner_text(), 240, "the evaluation table")
+    assert "base" in table.inner_text()
+    ui.screenshot(page, "evaluate")
