@@ -86,9 +86,9 @@ def _train_tab(specs: list[FieldSpec], top: dict) -> dict:
         status_md = gr.Markdown(runinfo.status_markdown(None), elem_id="wb-status")
     resources_md = gr.Markdown(resources.resources_markdown(), elem_id="wb-resources")
     plots = []
-    for _ in range(0, len(charts.RUN_CHARTS), 2):
+    for start in range(0, len(charts.RUN_CHARTS), 2):  # two charts a row; one plot per chart
         with gr.Row():
-            plots += [gr.Plot(show_label=False), gr.Plot(show_label=False)]
+            plots += [gr.Plot(show_label=False) for _ in charts.RUN_CHARTS[start:start + 2]]
     log_box = gr.Textbox(label=f"engine.log (last {runinfo.LOG_TAIL_LINES} lines)", lines=12, max_lines=12,
                          interactive=False, autoscroll=True, elem_classes=["wb-log"])
     seen = gr.State({})

@@ -138,7 +138,7 @@ def test_click_through_sft_then_dpo_then_chat_and_export(page, app):
     ui.pick_field(page, "data.dataset", "sql_sft")
     page.get_by_role("button", name="Start", exact=True).click()
     counts = []
-    ui.wait_for(lambda: "state: running" in status_text(page), 60, "the SFT run to start")
+    ui.wait_for(lambda: "state: running" in status_text(page), 120, "the SFT run to start")
     while "state: running" in status_text(page):
         counts.append(ui.points(page, "loss"))
         page.wait_for_timeout(700)
@@ -154,7 +154,7 @@ def test_click_through_sft_then_dpo_then_chat_and_export(page, app):
     parent = ui.field(page, "init_from").locator("input").input_value()
     assert "-sft-e2e-sft" in parent, parent  # the SFT run just made is DPO's default starting point
     page.get_by_role("button", name="Start", exact=True).click()
-    ui.wait_for(lambda: "-dpo-e2e-dpo" in status_text(page), 30, "the DPO run to be followed")
+    ui.wait_for(lambda: "-dpo-e2e-dpo" in status_text(page), 90, "the DPO run to be followed")
     wait_until_done(page, 120)
     ui.wait_for(lambda: all(ui.points(page, t) == 12 for t in REWARD_TRACES), 15, "the rewards/* curves")
     titles = {t["name"]: t["title"] for t in ui.plot_traces(page)}
@@ -207,7 +207,7 @@ def test_rlhf_chain_reward_model_then_ppo(page, app):
     ui.pick_field(page, "data.dataset", "my_pairs")
     assert "-sft-e2e-sft" in ui.field(page, "init_from").locator("input").input_value()
     page.get_by_role("button", name="Start", exact=True).click()
-    ui.wait_for(lambda: "-rm-e2e-rm" in status_text(page), 30, "the RM run to be followed")
+    ui.wait_for(lambda: "-rm-e2e-rm" in status_text(page), 90, "the RM run to be followed")
     wait_until_done(page, 120)
     ui.wait_for(lambda: ui.points(page, "accuracy") == 6 and ui.points(page, "margin") == 6, 15,
                 "the reward model's accuracy and margin curves")
@@ -221,7 +221,7 @@ def test_rlhf_chain_reward_model_then_ppo(page, app):
     ui.set_text(page, "ppo.rollout_batch_size", 4)
     ui.set_text(page, "ppo.max_new_tokens", 8)
     page.get_by_role("button", name="Start", exact=True).click()
-    ui.wait_for(lambda: "-ppo-e2e-ppo" in status_text(page), 30, "the PPO run to be followed")
+    ui.wait_for(lambda: "-ppo-e2e-ppo" in status_text(page), 90, "the PPO run to be followed")
     wait_until_done(page, 180)
     ui.wait_for(lambda: ui.points(page, "objective/scores") == 3 and ui.points(page, "objective/kl") == 3, 15,
                 "the PPO score and KL curves")
