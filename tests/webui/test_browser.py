@@ -216,8 +216,11 @@ def test_rlhf_chain_reward_model_then_ppo(page, app):
     set_short_run(page, "ppo", 3)
     ui.pick_field(page, "data.dataset", "sql_sft")  # PPO only needs prompts: any dataset will do
     ui.pick_field(page, "data.eval_dataset", "sql_dpo_eval")
-    reward_run = ui.field(page, "ppo.reward_run").locator("input").input_value()
-    assert "-rm-e2e-rm" in reward_run, reward_run  # the RM run just made is preselected
+    # the reward-model picker offers the RM run just made, labelled with its eval accuracy
+    reward_picker = ui.field(page, "ppo.reward_run")
+    ours = next(o for o in ui.options(page, reward_picker) if "-rm-e2e-rm" in o)
+    assert "eval accuracy" in ours or "completed" in ours, ours
+    ui.pick(page, reward_picker, ours)
     ui.set_text(page, "ppo.rollout_batch_size", 4)
     ui.set_text(page, "ppo.max_new_tokens", 8)
     page.get_by_role("button", name="Start", exact=True).click()
