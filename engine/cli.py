@@ -100,7 +100,7 @@ def cmd_runs(args) -> int:
         except (ConfigError, OSError) as e:
             stage, dataset = "?", f"bad config: {e}"
         last = next((m for m in reversed(read_metrics(run_dir)) if "loss" in m), {})
-        codes = [w.get("code") for w in status.get("warnings") or []]
+        codes = [w["code"] for w in health.status_warnings(status, beside_error=False)]
         flag = f"  [warnings: {', '.join(codes)}]" if codes else ""
         rows.append((run_dir.name, stage, status.get("state", "?"),
                      f"{status.get('step', 0)}/{status.get('max_steps') or '?'}", dataset, _fmt(last) + flag))

@@ -192,6 +192,14 @@ class PPOOptions:
 
 
 @dataclass(frozen=True)
+class EvalSettings:
+    """How much `workbench eval` (engine.evaluate) and the Evaluate tab generate; not part of a run's config."""
+
+    prompts: int = opt(20, "Held-out prompts each model answers (greedy).", min=1, max=1000)
+    max_new_tokens: int = opt(96, "Longest answer, in tokens.", min=1, max=1024)
+
+
+@dataclass(frozen=True)
 class Sampling:
     """How the Chat tab (engine.chat) decodes; not part of a run's config."""
 
@@ -205,6 +213,10 @@ class Sampling:
 
 # Workflow order: SFT first; RM and PPO are the RLHF chain, DPO (and its loss family) the simpler path.
 STAGE_OPTIONS: dict[str, type] = {"sft": SFTOptions, "rm": RMOptions, "ppo": PPOOptions, "dpo": DPOOptions}
+# Stages whose trainer needs chosen/rejected pairs ("ranking": true datasets); PPO only needs prompts.
+PAIRED_DATA_STAGES = ("rm", "dpo")
+# Stages whose weights write answers; a reward model only scores them (no chat, export or parent).
+GENERATIVE_STAGES = ("sft", "ppo", "dpo")
 SECTIONS: dict[str, type] = {
     "model": ModelConfig, "lora": LoraConfig, "data": DataConfig, "training": TrainingConfig,
 }

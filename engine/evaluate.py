@@ -23,38 +23,22 @@ from pathlib import Path
 from typing import Callable
 
 from engine import demo
-from engine.config import REFERENCE_FREE_LOSSES, ConfigError, RunConfig
+from engine.config import (GENERATIVE_STAGES, PAIRED_DATA_STAGES, REFERENCE_FREE_LOSSES, ConfigError,
+                           EvalSettings, RunConfig)
 from engine.data import load_dataset_for_stage
-from engine.launch import REPO_ROOT
-from engine.registry import read_registry
-from engine.rundir import atomic_write, output_dir, read_config, resolve_run
-from engine.weights import parent_run
+from engine.registry import dataset_folder, read_registry
+from engine.rundir import atomic_write, read_config
+from engine.weights import finished_run, parent_run
 
 EVAL_FILE = "eval.json"
-DEFAULT_PROMPTS = 20
-DEFAULT_MAX_NEW_TOKENS = 96
+DEFAULT_PROMPTS = EvalSettings().prompts
+DEFAULT_MAX_NEW_TOKENS = EvalSettings().max_new_tokens
 BASELINE = "sft"  # win rates are against this model's answers
-PREFERENCE_STAGES = ("dpo", "rm")
-POLICY_STAGES = ("dpo", "ppo")
+POLICY_STAGES = ("dpo", "ppo")  # compared with their parent (their reference model)
 # Task probes by name: answer -> bool; each model's row reports the fraction of answers passing.
 # The sample SQL task's come from engine.demo; a task adds its own: PROBES["name"] = fn.
 PROBES: dict[str, Callable[[str], bool]] = dict(demo.PROBES)
 Progress = Callable[[str], None]
-
-
-def _run(arg: str, name: str | Path, stages: tuple[str, ...] = (), want: str = "") -> Path:
-    """A run folder with saved weights (of one of the stages, if given); errors name the argument."""
-    try:
-        run_dir = resolve_run(str(name))
-    except FileNotFoundError as e:
-        raise ConfigError(f"{arg}: {e}") from None
-    stage = read_config(run_dir).stage
-    if stages and stage not in stages:
-        article = "an" if stage in ("sft", "rm") else "a"
-        raise ConfigError(f"{arg}: run {run_dir.name} is {article} {stage} run; pick {want}")
-    if output_dir(run_dir) is None:
-        raise ConfigError(f"{arg}: run {run_dir.name} has no saved adapter or model yet; pick a finished run")
-    return run_dir
 
 
 def check_reward_run(name: str | None, run_dir: Path, cfg: RunConfig, notes: list[str]) -> Path | None:
@@ -66,7 +50,7 @@ def check_reward_run(name: str | None, run_dir: Path, cfg: RunConfig, notes: lis
     if name is None and cfg.stage == "rm":
         return run_dir
     try:
-        return _run("--reward-run", name or "latest:rm", ("rm",), "an rm run")
+        return finished_run("--reward-run", name or "latest:rm", ("rm",), "an rm run")
     except ConfigError:
         if name:
             raise
@@ -83,8 +67,8 @@ def parse_compare(text: str) -> dict[str, Path | None]:
             raise ConfigError(f"--compare: label {label!r} appears twice; give each model its own label")
         if not (sep and label and name) and item != "base":
             raise ConfigError(f"--compare: {item!r} should be LABEL=RUN (e.g. sft=latest:sft) or base")
-        models[label] = _run("--compare", name, ("sft", "dpo", "ppo"), "an sft, dpo or ppo run (an rm run "
-                             "writes no answers)") if sep else None
+        models[label] = finished_run("--compare", name, GENERATIVE_STAGES, "an sft, dpo or ppo run (an "
+                                      "rm run writes no answers)") if sep else None
     return models
 
 
@@ -102,21 +86,15 @@ def default_models(run_dir: Path, cfg: RunConfig) -> dict[str, Path | None]:
     return models
 
 
-def dataset_dir(cfg: RunConfig) -> Path:
-    """The run's dataset folder; a relative one is the engine's, relative to the repository."""
-    path = Path(cfg.data.dataset_dir)
-    return path if path.is_absolute() else REPO_ROOT / path
-
-
 def held_out(run_dir: Path, cfg: RunConfig, dataset: str | None) -> tuple[str, dict]:
     """(dataset name, its registry entry): the one named, else the run's data.eval_dataset."""
     name = dataset or cfg.data.eval_dataset
     if not name:
         raise ConfigError(f"--dataset: run {run_dir.name} has no data.eval_dataset; name a registered "
                           "held-out dataset, e.g. --dataset sql_dpo_eval")
-    registry = read_registry(dataset_dir(cfg))
+    registry = read_registry(dataset_folder(cfg.data.dataset_dir))
     if name not in registry:
-        raise ConfigError(f"--dataset: {name!r} is not registered in {dataset_dir(cfg)}; "
+        raise ConfigError(f"--dataset: {name!r} is not registered in {dataset_folder(cfg.data.dataset_dir)}; "
                           f"registered: {', '.join(sorted(registry)) or 'none'}")
     return name, registry[name]
 
@@ -208,30 +186,6 @@ def load_policy(run: Path | None, cfg: RunConfig):
     return lm, tokenizer
 
 
-def generate_answers(lm, tokenizer, prompts: list[list[dict]], max_new_tokens: int,
-                     batch_size: int = 8) -> tuple[list[str], list[int]]:
-    """Greedy answers to whole prompt conversations (system turn and history included), and their
-    lengths: the tokens generated before the turn ended."""
-    import torch
-
-    from engine.generate import prepare_tokenizer, stop_token_ids
-
-    prepare_tokenizer(tokenizer)
-    answers, lengths, stops = [], [], stop_token_ids(lm, tokenizer)
-    with torch.inference_mode():
-        for start in range(0, len(prompts), batch_size):
-            texts = [tokenizer.apply_chat_template(p, tokenize=False, add_generation_prompt=True)
-                     for p in prompts[start:start + batch_size]]
-            batch = tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(lm.device)
-            out = lm.generate(**batch, max_new_tokens=max_new_tokens, do_sample=False, temperature=None,
-                              top_p=None, top_k=None, pad_token_id=tokenizer.pad_token_id,
-                              eos_token_id=stops)
-            new = out[:, batch["input_ids"].shape[1]:]
-            answers += [a.strip() for a in tokenizer.batch_decode(new, skip_special_tokens=True)]
-            lengths += [next((i for i, t in enumerate(row) if t in stops), len(row)) for row in new.tolist()]
-    return answers, lengths
-
-
 def win_rate(scores: list[float], baseline: list[float]) -> float:
     """Fraction of prompts where the answer outscores the baseline's; ties count half."""
     return sum(1.0 if s > b else 0.5 if s == b else 0.0 for s, b in zip(scores, baseline, strict=True)) / len(scores)
@@ -242,11 +196,13 @@ def compare_generations(prompts: list[list[dict]], models: dict[str, Path | None
                         progress: Progress) -> dict:
     """Each model's greedy answers, probe fractions and mean length (tokens); with a reward run,
     each answer's RM score, the mean, and the win rate against the BASELINE model's answers."""
+    from engine.generate import answer_conversations
+
     rows = {}
     for label, run in models.items():
         progress(f"generating: {label} ({run.name if run else 'base model'}), {len(prompts)} prompts")
         lm, tokenizer = load_policy(run, cfg)
-        answers, lengths = generate_answers(lm, tokenizer, prompts, max_new_tokens)
+        answers, lengths = answer_conversations(lm, tokenizer, prompts, max_new_tokens)
         rows[label] = {"run": run.name if run else None, "rm_score": None, "win_rate": None,
                        **{name: sum(map(PROBES[name], answers)) / len(answers) for name in probes},
                        "mean_length": sum(lengths) / len(answers), "answers": answers, "scores": None}
@@ -266,7 +222,7 @@ def compare_generations(prompts: list[list[dict]], models: dict[str, Path | None
 
 
 def _load(name: str, cfg: RunConfig, preference: bool, limit: int | None) -> list[dict]:
-    return list(load_dataset_for_stage(name, dataset_dir(cfg), preference, limit))
+    return list(load_dataset_for_stage(name, dataset_folder(cfg.data.dataset_dir), preference, limit))
 
 
 @dataclass
@@ -285,7 +241,7 @@ def plan(run: str | Path, dataset: str | None = None, compare: str | dict | None
          reward_run: str | None = None, prompts: int = DEFAULT_PROMPTS, max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS,
          pairs: int | None = None, probes: list[str] | None = None) -> Plan:
     """Check every argument before any model loads; each error names the argument to fix."""
-    run_dir = _run("RUN", run)
+    run_dir = finished_run("RUN", run)
     cfg = read_config(run_dir)
     name, info = held_out(run_dir, cfg, dataset)
     models = parse_compare(compare) if isinstance(compare, str) else \
@@ -304,7 +260,7 @@ def plan(run: str | Path, dataset: str | None = None, compare: str | dict | None
 
 def preference_block(p: Plan, pairs: int | None, progress: Progress) -> dict | None:
     """Held-out preference accuracy of a DPO or RM run (None, with a note, for other runs)."""
-    if p.cfg.stage not in PREFERENCE_STAGES:
+    if p.cfg.stage not in PAIRED_DATA_STAGES:
         p.notes.append(f"preference accuracy skipped: it measures dpo and rm runs, this is a {p.cfg.stage} run")
         return None
     if not p.ranking:

@@ -77,30 +77,47 @@ def load_for_inference(model: str | None = None, run: str | Path | None = None):
     return lm.to(inference_device()).eval(), tokenizer
 
 
-def render_prompt(tokenizer, prompt: str, system: str | None = None) -> str:
-    """One user turn (after an optional system prompt) in the tokenizer's chat template, ready for
-    the assistant's answer."""
-    chat = ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": prompt}]
+def user_turn(prompt: str, system: str | None = None) -> list[dict]:
+    """One user turn, after an optional system prompt."""
+    return ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": prompt}]
+
+
+def render_chat(tokenizer, messages: list[dict]) -> str:
+    """A conversation in the tokenizer's chat template, ready for the assistant's answer."""
     try:
-        return tokenizer.apply_chat_template(chat, tokenize=False, add_generation_prompt=True)
+        return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
     except ValueError as e:  # transformers refuses a tokenizer without any chat template
         raise ConfigError(f"the tokenizer has no chat template ({e})") from None
 
 
+def render_prompt(tokenizer, prompt: str, system: str | None = None) -> str:
+    """One user turn (after an optional system prompt) in the tokenizer's chat template."""
+    return render_chat(tokenizer, user_turn(prompt, system))
+
+
 @torch.inference_mode()
-def generate(lm, tokenizer, prompts: list[str], system: str | None = None, max_new_tokens: int = 128,
-             temperature: float = 0.0, top_p: float = 1.0, seed: int = 0, batch_size: int = 8) -> list[str]:
-    """Answers to user prompts, via the model's chat template. temperature 0 = greedy."""
+def answer_conversations(lm, tokenizer, conversations: list[list[dict]], max_new_tokens: int = 128,
+                         temperature: float = 0.0, top_p: float = 1.0, seed: int = 0,
+                         batch_size: int = 8) -> tuple[list[str], list[int]]:
+    """Answers to whole conversations (system turn and history included), temperature 0 = greedy,
+    and each answer's length: the tokens generated before the turn ended."""
     prepare_tokenizer(tokenizer)
-    answers = []
-    for start in range(0, len(prompts), batch_size):
-        texts = [render_prompt(tokenizer, p, system) for p in prompts[start:start + batch_size]]
+    stops = stop_token_ids(lm, tokenizer)
+    answers, lengths = [], []
+    for start in range(0, len(conversations), batch_size):
+        texts = [render_chat(tokenizer, c) for c in conversations[start:start + batch_size]]
         batch = tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(lm.device)
         torch.manual_seed(seed)
         sampling = dict(do_sample=True, temperature=temperature, top_p=top_p) if temperature > 0 else \
             dict(do_sample=False, temperature=None, top_p=None, top_k=None)
         out = lm.generate(**batch, max_new_tokens=max_new_tokens, pad_token_id=tokenizer.pad_token_id,
-                          eos_token_id=stop_token_ids(lm, tokenizer), **sampling)
+                          eos_token_id=stops, **sampling)
         new_tokens = out[:, batch["input_ids"].shape[1]:]
         answers += [a.strip() for a in tokenizer.batch_decode(new_tokens, skip_special_tokens=True)]
-    return answers
+        lengths += [next((i for i, t in enumerate(row) if t in stops), len(row)) for row in new_tokens.tolist()]
+    return answers, lengths
+
+
+def generate(lm, tokenizer, prompts: list[str], system: str | None = None, **settings) -> list[str]:
+    """Answers to user prompts (settings: those of answer_conversations)."""
+    return answer_conversations(lm, tokenizer, [user_turn(p, system) for p in prompts], **settings)[0]

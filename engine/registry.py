@@ -18,6 +18,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from engine.config import DataConfig
+from engine.launch import REPO_ROOT
 from engine.rundir import atomic_write
 
 REGISTRY_FILE = "dataset_info.json"
@@ -35,6 +37,12 @@ DEFAULT_TAGS = {"role_tag": "from", "content_tag": "value", "user_tag": "human",
 class DatasetError(ValueError):
     """A dataset problem the user can fix; the message says what to change and where."""
 
+
+def dataset_folder(dataset_dir: str | Path | None) -> Path:
+    """A config's data.dataset_dir as a folder: a relative one is relative to the repository root,
+    where the engine runs (so the UI, evaluation and training read the same registry)."""
+    path = Path(dataset_dir or DataConfig().dataset_dir)
+    return path if path.is_absolute() else REPO_ROOT / path
 
 def registry_path(dataset_dir: str | Path) -> Path:
     return Path(dataset_dir) / REGISTRY_FILE

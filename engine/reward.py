@@ -11,9 +11,9 @@ from pathlib import Path
 
 import torch
 
-from engine.config import ConfigError, RunConfig
-from engine.rundir import output_dir, read_config, resolve_run
-from engine.weights import base_model_path, compute_dtype, parent_run, run_weights
+from engine.config import RunConfig
+from engine.rundir import output_dir, read_config
+from engine.weights import base_model_path, compute_dtype, finished_run, parent_run, run_weights
 
 
 def load_scoring_backbone(cfg: RunConfig):
@@ -42,16 +42,7 @@ def load_scoring_backbone(cfg: RunConfig):
 
 def reward_run(run: str | Path) -> Path:
     """The folder of a finished RM run; the error says what was given instead."""
-    try:
-        run_dir = resolve_run(str(run))
-    except FileNotFoundError as e:
-        raise ConfigError(f"ppo.reward_run: {e}") from None
-    stage = read_config(run_dir).stage
-    if stage != "rm":
-        raise ConfigError(f"ppo.reward_run: {run_dir.name} is a {stage} run; pick a reward model (rm) run")
-    if output_dir(run_dir) is None:
-        raise ConfigError(f"ppo.reward_run: {run_dir.name} has no saved reward model yet")
-    return run_dir
+    return finished_run("ppo.reward_run", run, ("rm",), "a reward model (rm) run")
 
 
 def load_reward_model(run: str | Path, device: str | None = None):

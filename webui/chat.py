@@ -15,10 +15,11 @@ from typing import Any, Iterator
 
 import gradio as gr
 
-from engine.config import Sampling
+from engine.config import GENERATIVE_STAGES, Sampling
 from engine.models import DEFAULT_MODEL, model_names
 from engine.rundir import raw_config, runs_root
 from webui import runinfo
+from webui.forms import setting_slider
 
 BASE_VALUE = "__base__"  # engine.chat.BASE_KEY, spelled here so the page builds without torch
 BASE_LABEL = "bare base model"
@@ -31,13 +32,13 @@ SAMPLING = {f.name: f for f in dataclasses.fields(Sampling)}  # the sampling wid
 
 
 def column_choices() -> list[tuple[str, str]]:
-    return [(BASE_LABEL, BASE_VALUE), *runinfo.finished_runs(generative_only=True)]
+    return [(BASE_LABEL, BASE_VALUE), *runinfo.finished_runs(GENERATIVE_STAGES)]
 
 
 def default_base(models: list[str]) -> str | None:
     """The base of the newest finished run (what one most likely compares against), else the
     default model, else any."""
-    for _label, name in runinfo.finished_runs(generative_only=True):
+    for _label, name in runinfo.finished_runs(GENERATIVE_STAGES):
         model = (raw_config(runs_root() / name).get("model") or {}).get("name_or_path")
         if model in models:
             return model
@@ -142,13 +143,6 @@ def clear(keys: list[str] | None, base: str | None, request: gr.Request | None =
     return out
 
 
-def _slider(name: str, step: float, **kwargs) -> gr.Slider:
-    """A sampling slider with the default, bounds and help of engine.config.Sampling's field."""
-    f = SAMPLING[name]
-    return gr.Slider(f.metadata["min"], f.metadata["max"], value=f.default, step=step, info=f.metadata["help"],
-                     **kwargs)
-
-
 def build_tab() -> dict[str, Any]:
     """The tab's components and events, in the current Blocks/Tab context."""
     gr.Markdown("One prompt goes to every column with the same settings and seed. The bare base and the "
@@ -164,9 +158,9 @@ def build_tab() -> dict[str, Any]:
     with gr.Accordion("System prompt and sampling", open=False, elem_id="wb-chat-sampling"):
         system = gr.Textbox(label="system prompt", lines=2, placeholder="(none)")
         with gr.Row():
-            max_tokens = _slider("max_new_tokens", 1, label="max new tokens")
-            temperature = _slider("temperature", 0.05, label="temperature (0: greedy)", elem_id="wb-chat-temperature")
-            top_p = _slider("top_p", 0.05, label="top-p")
+            max_tokens = setting_slider(Sampling, "max_new_tokens", 1, label="max new tokens")
+            temperature = setting_slider(Sampling, "temperature", 0.05, label="temperature (0: greedy)", elem_id="wb-chat-temperature")
+            top_p = setting_slider(Sampling, "top_p", 0.05, label="top-p")
             seed = gr.Number(value=SAMPLING["seed"].default, precision=0, label="seed",
                              minimum=SAMPLING["seed"].metadata["min"], info=SAMPLING["seed"].metadata["help"])
     prompt = gr.Textbox(label="prompt", lines=3, placeholder="Table users(id, name, age). Names of users over 30.",

@@ -14,9 +14,8 @@ from engine import datacheck as dc
 from engine.config import ConfigError
 from engine.data import load_rows
 from engine.models import load_tokenizer, resolve_model
-from engine.registry import DatasetError, read_registry
+from engine.registry import DatasetError, dataset_folder, read_registry
 from webui.dataset_report import preview_html
-from webui.train import dataset_dir_path
 
 PREVIEW_ROWS = 3
 TOKEN_CHECK_ROWS = 2000        # rows whose tokens a check counts (~1 ms each); every row is validated
@@ -68,7 +67,7 @@ def default_name(stem: str, dataset_dir: str | None) -> str:
     """The file's stem, made valid and unique in the registry."""
     base = "".join(ch if ch.isalnum() or ch in "_.-" else "_" for ch in stem).strip("._-")[:60] or "dataset"
     try:
-        taken = read_registry(dataset_dir_path(dataset_dir))
+        taken = read_registry(dataset_folder(dataset_dir))
     except DatasetError:
         taken = {}
     name, number = base, 1
@@ -80,7 +79,7 @@ def default_name(stem: str, dataset_dir: str | None) -> str:
 
 def registry_file_name(path: Path, dataset_dir: str | None) -> str:
     """What a by-path entry stores: relative inside the dataset folder, else absolute."""
-    folder, path = dataset_dir_path(dataset_dir).resolve(), path.resolve()
+    folder, path = dataset_folder(dataset_dir).resolve(), path.resolve()
     return path.relative_to(folder).as_posix() if path.is_relative_to(folder) else str(path)
 
 

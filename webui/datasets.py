@@ -22,11 +22,10 @@ import gradio as gr
 
 from engine import datacheck as dc
 from engine.data import LOADERS, load_rows
-from engine.registry import (DEFAULT_COLUMNS, REGISTRY_FILE, DatasetError, check_new_name, read_registry,
-                             register_dataset, remove_dataset, rename_dataset)
+from engine.registry import (DEFAULT_COLUMNS, REGISTRY_FILE, DatasetError, check_new_name, dataset_folder,
+                             read_registry, register_dataset, remove_dataset, rename_dataset)
 from webui import dataset_checks as checks
 from webui.dataset_report import preview_html, report_markdown
-from webui.train import dataset_dir_path
 
 HEADERS = ["name", "format", "ranking", "file", "columns", "description"]
 SOURCES = ("Upload a file", "A file on this machine")
@@ -57,14 +56,14 @@ def _columns_label(info: dict) -> str:
 
 
 def registry_rows(dataset_dir: str | None) -> list[list[str]]:
-    folder = dataset_dir_path(dataset_dir)
+    folder = dataset_folder(dataset_dir)
     return [[name, dc.display_format(info), "yes" if info["ranking"] else "", _file_label(folder, info),
              _columns_label(info), str(info.get("description", ""))] for name, info in read_registry(folder).items()]
 
 
 def data_files(dataset_dir: str | None) -> list[tuple[str, str]]:
     """Data files in the dataset folder, labelled with the datasets already using them."""
-    folder = dataset_dir_path(dataset_dir)
+    folder = dataset_folder(dataset_dir)
     try:
         users = {}
         for name, info in read_registry(folder).items():
@@ -80,7 +79,7 @@ def refresh(dataset_dir: str | None, selected: str | None = None) -> list:
     """[table, registered-dataset picker, data file picker], re-read from the folder; ``selected``
     (when given) becomes the picker's value."""
     try:
-        rows, names = registry_rows(dataset_dir), list(read_registry(dataset_dir_path(dataset_dir)))
+        rows, names = registry_rows(dataset_dir), list(read_registry(dataset_folder(dataset_dir)))
     except DatasetError as e:
         gr.Warning(str(e))
         rows, names = [], []
@@ -90,7 +89,7 @@ def refresh(dataset_dir: str | None, selected: str | None = None) -> list:
 
 def on_load() -> list:
     """refresh() for a page load: the dataset folder field then shows its default, which
-    dataset_dir_path(None) resolves; later changes of the field refresh the tab themselves."""
+    dataset_folder(None) resolves; later changes of the field refresh the tab themselves."""
     return refresh(None)
 
 
@@ -109,7 +108,7 @@ def _source_path(kind: str, upload: str | None, path: str | None, dataset_dir: s
     if not path:
         return None
     given = Path(path).expanduser()
-    return given if given.is_absolute() else dataset_dir_path(dataset_dir) / given
+    return given if given.is_absolute() else dataset_folder(dataset_dir) / given
 
 
 def load_source(kind: str, upload: str | None, path: str | None, dataset_dir: str | None) -> list:
@@ -185,7 +184,7 @@ def register(dataset_dir, model, template, cutoff_len, version, name, source, fo
              *columns) -> list:
     """Validate again (never trust an earlier check), then copy (uploads) and write the entry.
     Returns [report, message, table, registered picker, data file picker, registry version]."""
-    folder = dataset_dir_path(dataset_dir)
+    folder = dataset_folder(dataset_dir)
     if not source:
         return ["", "❌ Upload a file or pick one first.", *_listing(dataset_dir, version, False)]
     try:
@@ -209,7 +208,7 @@ def register(dataset_dir, model, template, cutoff_len, version, name, source, fo
 
 def inspect_registered(dataset_dir, model, template, cutoff_len, start, name) -> list:
     """[report, entry (JSON), preview] of a registered dataset, checked like a new one."""
-    folder = dataset_dir_path(dataset_dir)
+    folder = dataset_folder(dataset_dir)
     try:
         info = read_registry(folder).get(name or "")
         if info is None:
@@ -227,7 +226,7 @@ def inspect_registered(dataset_dir, model, template, cutoff_len, start, name) ->
 def rename(dataset_dir, old, new, version) -> list:
     """[message, table, registered picker, data file picker, registry version]."""
     try:
-        new = rename_dataset(dataset_dir_path(dataset_dir), old or "", new)
+        new = rename_dataset(dataset_folder(dataset_dir), old or "", new)
     except DatasetError as e:
         return [f"❌ Not renamed: {e}", *_listing(dataset_dir, version, False)]
     return [f"✅ Renamed **{old}** to **{new}**. Runs that used the old name keep it in their config.yaml.",
@@ -237,7 +236,7 @@ def rename(dataset_dir, old, new, version) -> list:
 def ask_remove(dataset_dir, name) -> list:
     """First step of a removal: say what goes and what stays, and show the confirm buttons."""
     try:
-        info = read_registry(dataset_dir_path(dataset_dir)).get(name or "")
+        info = read_registry(dataset_folder(dataset_dir)).get(name or "")
     except DatasetError as e:
         return [gr.update(visible=False), f"❌ {e}"]
     if info is None:
@@ -249,7 +248,7 @@ def ask_remove(dataset_dir, name) -> list:
 def confirm_remove(dataset_dir, name, version) -> list:
     """[confirm row, message, table, registered picker, data file picker, registry version]."""
     try:
-        info = remove_dataset(dataset_dir_path(dataset_dir), name or "")
+        info = remove_dataset(dataset_folder(dataset_dir), name or "")
     except DatasetError as e:
         return [gr.update(visible=False), f"❌ Not removed: {e}", *_listing(dataset_dir, version, False)]
     return [gr.update(visible=False), f"✅ Removed **{name}** from the registry; its file `{info.get('file_name')}` "

@@ -20,13 +20,13 @@ import gradio as gr
 import pandas as pd
 import plotly.graph_objects as go
 
-from engine.evaluate import BASELINE, DEFAULT_MAX_NEW_TOKENS, DEFAULT_PROMPTS, EVAL_FILE, read_eval, table_headers, \
-    table_rows
+from engine.evaluate import BASELINE, EVAL_FILE, read_eval, table_headers, table_rows
 from engine.launch import REPO_ROOT
-from engine.registry import DatasetError, read_registry
+from engine.registry import DatasetError, dataset_folder, read_registry
 from engine.rundir import raw_config, resolve_run, runs_root
+from engine.config import GENERATIVE_STAGES, EvalSettings
 from webui import charts, runinfo
-from webui.train import dataset_dir_path
+from webui.forms import setting_slider
 
 BASE_VALUE = "base"  # the models picker's value for the bare base model
 NO_REWARD = "none"   # the reward picker's value for "no RM scores"
@@ -48,18 +48,18 @@ def run_choices() -> list[tuple[str, str]]:
 
 def model_choices() -> list[tuple[str, str]]:
     """The bare base model and the finished runs that write answers (not reward models)."""
-    return [("base model", BASE_VALUE), *runinfo.finished_runs(generative_only=True)]
+    return [("base model", BASE_VALUE), *runinfo.finished_runs(GENERATIVE_STAGES)]
 
 
 def reward_choices() -> list[tuple[str, str]]:
-    return [NO_REWARD_CHOICE] + [(label, name) for label, name in runinfo.finished_runs() if _stage(name) == "rm"]
+    return [NO_REWARD_CHOICE] + [(label, path.name) for label, path in runinfo.reward_model_runs()]
 
 
 def dataset_choices(name: str | None) -> list[str]:
     """The datasets registered in the run's dataset folder (preference ones give both measurements)."""
     data = (raw_config(runinfo.run_path(name)).get("data") or {}) if name else {}
     try:
-        return list(read_registry(dataset_dir_path(data.get("dataset_dir"))))
+        return list(read_registry(dataset_folder(data.get("dataset_dir"))))
     except DatasetError as e:
         gr.Warning(str(e))
         return []
@@ -273,10 +273,9 @@ def build_tab() -> dict[str, Any]:
         reward = gr.Dropdown(label="reward model (rm run) that scores the answers", choices=[NO_REWARD_CHOICE],
                              value=NO_REWARD, scale=2, elem_id="wb-eval-reward")
     with gr.Row():
-        prompts = gr.Slider(1, 200, value=DEFAULT_PROMPTS, step=1, label="held-out prompts",
-                            elem_id="wb-eval-prompts")
-        max_tokens = gr.Slider(8, 512, value=DEFAULT_MAX_NEW_TOKENS, step=8, label="max new tokens",
-                               elem_id="wb-eval-max-new-tokens")
+        prompts = setting_slider(EvalSettings, "prompts", 1, label="held-out prompts", elem_id="wb-eval-prompts")
+        max_tokens = setting_slider(EvalSettings, "max_new_tokens", 1, label="max new tokens",
+                                    elem_id="wb-eval-max-new-tokens")
         start_btn = gr.Button("Evaluate", variant="primary", scale=0, elem_id="wb-eval-start")
     status = gr.Markdown(elem_id="wb-eval-status")
     summary = gr.Markdown(elem_id="wb-eval-summary")

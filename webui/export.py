@@ -15,6 +15,7 @@ import gradio as gr
 
 from engine.export import ExportError, export_path, exports_root, fmt_size, list_exports
 from engine.weights import run_weights
+from engine.config import GENERATIVE_STAGES
 from webui import runinfo
 
 HEADERS = ["export", "source run", "stage", "kind", "base model", "size", "exported"]
@@ -28,7 +29,7 @@ def exports_table() -> list[list[str]]:
 
 def refresh(run: str | None = None) -> list:
     """[run picker, exports table], re-read from disk."""
-    choices = runinfo.finished_runs(generative_only=True)
+    choices = runinfo.finished_runs(GENERATIVE_STAGES)
     names = [name for _label, name in choices]
     return [gr.update(choices=choices, value=run if run in names else (names[0] if names else None)),
             exports_table()]

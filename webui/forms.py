@@ -210,3 +210,11 @@ def build_section(specs: list[FieldSpec], advanced_label: str = "Advanced") -> l
                 for spec in advanced:
                     made[spec.key] = make_component(spec, min_width=220)
     return [made[s.key] for s in specs]
+
+
+def setting_slider(settings: type, name: str, step: float, **kwargs) -> gr.Slider:
+    """A slider with the default, bounds and help text of one field of a settings dataclass of
+    engine.config (Sampling, EvalSettings): the widgets outside the run forms are generated too."""
+    f = next(f for f in dataclasses.fields(settings) if f.name == name)
+    return gr.Slider(f.metadata["min"], f.metadata["max"], value=f.default, step=step, info=f.metadata["help"],
+                     **kwargs)

@@ -29,19 +29,27 @@ def runs_in(states: tuple[str, ...]) -> list[tuple[Path, str]]:
     return [(path, state) for path, state in found if state in states]
 
 
-# Stages whose weights write answers (a reward model only scores them: no chat, export or parent).
-GENERATIVE_STAGES = ("sft", "ppo", "dpo")
-
-
-def finished_runs(generative_only: bool = False) -> list[tuple[str, str]]:
-    """(label, folder name) of the runs with final weights, newest first. Labels show name, stage
-    and state; generative_only leaves out reward models (for chat, export, comparisons)."""
+def finished_runs(stages: tuple[str, ...] | None = None) -> list[tuple[str, str]]:
+    """(label, folder name) of the runs with final weights, newest first, of the given stages (all
+    when None); labels show name, stage and state."""
     found = []
     for path, state in runs_in(FINISHED):
         stage = raw_config(path).get("stage", "?")
-        if output_dir(path) is not None and (stage in GENERATIVE_STAGES or not generative_only):
+        if output_dir(path) is not None and (stages is None or stage in stages):
             found.append((f"{path.name} · {stage} · {state}", path.name))
     return found
+
+
+def reward_model_runs() -> list[tuple[str, Path]]:
+    """(label, folder) of the finished reward-model runs, newest first, labelled with their held-out
+    accuracy (else their state): what PPO's reward_run and the Evaluate tab's judge are picked from."""
+    runs = []
+    for path, state in runs_in(FINISHED):
+        if raw_config(path).get("stage") == "rm" and output_dir(path) is not None:
+            accuracy = last_value(read_metrics(path), "eval_accuracy")
+            runs.append((f"{path.name} (eval accuracy {accuracy:.2f})" if accuracy is not None
+                         else f"{path.name} ({state})", path))
+    return runs
 
 
 def run_path(name: str) -> Path:

@@ -10,6 +10,7 @@ import plotly.graph_objects as go
 
 from engine.launch import engine_running
 from engine.rundir import list_runs, raw_config, read_metrics, read_status
+from engine import health
 from webui import charts, runinfo
 
 # Final values worth comparing across runs, in TRL's names (eval_ keys from the eval lines).
@@ -25,8 +26,7 @@ def _fmt(value: Any) -> str:
 
 def warning_marker(status: dict) -> str:
     """The codes of a run's health warnings (engine.health), flagged; the Train tab has the messages."""
-    codes = [str(w.get("code")) for w in status.get("warnings") or [] if isinstance(w, dict)]
-    codes += ["warning"] if isinstance(status.get("warning"), str) else []  # old run folders' single string
+    codes = [str(w["code"]) for w in health.status_warnings(status, beside_error=False)]
     return "⚠️ " + ", ".join(codes) if codes else ""
 
 

@@ -16,8 +16,9 @@ from typing import Any
 import gradio as gr
 import yaml
 
-from engine.config import SECTIONS, STAGE_OPTIONS, TOP_LEVEL, ConfigError, DataConfig, RunConfig, dump_yaml, to_dict
-from engine.registry import DatasetError, read_registry
+from engine.config import (GENERATIVE_STAGES, PAIRED_DATA_STAGES, SECTIONS, STAGE_OPTIONS, TOP_LEVEL, ConfigError,
+                           DataConfig, RunConfig, dump_yaml, to_dict)
+from engine.registry import DatasetError, dataset_folder, read_registry
 from engine import runqueue
 from engine.launch import REPO_ROOT, stop_engine
 from engine.models import model_names
@@ -26,9 +27,6 @@ from engine.rundir import (atomic_write, pin_parent, raw_config, read_metrics, r
 from webui import charts, runinfo
 from webui.forms import FieldSpec, all_specs, to_values, validate, with_none
 
-# Stages whose trainer needs chosen/rejected pairs (registry entries with "ranking": true); PPO
-# only needs prompts, so any dataset will do.
-PREFERENCE_STAGES = ("rm", "dpo")
 # Stages that continue an SFT run by default (DPO's and PPO's reference model is that SFT model).
 AFTER_SFT = ("rm", "ppo", "dpo")
 # Runs a new run can start from: finished ones with saved weights, and ones still queued or running
@@ -38,20 +36,14 @@ _QUEUE_LOCK = threading.Lock()  # the Start handler and the queue thread must no
 NO_PARENT = ("(none: start from the base model)", "")
 
 
-def dataset_dir_path(dataset_dir: str | None) -> Path:
-    """Relative dataset folders are resolved like the engine does: it runs in the repository root."""
-    path = Path(dataset_dir or DataConfig().dataset_dir)
-    return path if path.is_absolute() else REPO_ROOT / path
-
-
 def dataset_choices(stage: str, dataset_dir: str | None) -> list[str]:
     """Registered datasets the stage can train on: preference data for RM and DPO, any for SFT and PPO."""
     try:
-        registry = read_registry(dataset_dir_path(dataset_dir))
+        registry = read_registry(dataset_folder(dataset_dir))
     except DatasetError as e:
         gr.Warning(str(e))
         return []
-    preference = stage in PREFERENCE_STAGES
+    preference = stage in PAIRED_DATA_STAGES
     return [name for name, info in registry.items() if info["ranking"] or not preference]
 
 
@@ -59,7 +51,7 @@ def parent_choices() -> list[tuple[str, str]]:
     """Finished runs with weights to start from, labelled with their state; values are folder paths,
     as the CLI records them in config.yaml."""
     return [NO_PARENT] + [(f"{p.name} ({state})", str(p)) for p, state in runinfo.runs_in(PARENT_STATES)
-                          if raw_config(p).get("stage") in runinfo.GENERATIVE_STAGES]
+                          if raw_config(p).get("stage") in GENERATIVE_STAGES]
 
 
 def _latest(stage: str) -> str:
@@ -75,14 +67,8 @@ def default_parent(stage: str) -> str:
 
 
 def reward_choices() -> list[tuple[str, str]]:
-    """Finished reward-model runs PPO can score with, labelled with their eval accuracy."""
-    choices = []
-    for path, state in runinfo.runs_in(("completed", "stopped")):
-        if raw_config(path).get("stage") == "rm":
-            accuracy = next((m["eval_accuracy"] for m in reversed(read_metrics(path)) if "eval_accuracy" in m), None)
-            label = f"{path.name} (eval accuracy {accuracy:.2f})" if accuracy is not None else f"{path.name} ({state})"
-            choices.append((label, str(path)))
-    return choices
+    """Finished reward-model runs PPO can score with; values are folder paths, like init_from's."""
+    return [(label, str(path)) for label, path in runinfo.reward_model_runs()]
 
 
 def form_specs() -> list[FieldSpec]:
@@ -150,9 +136,9 @@ def preflight(cfg: RunConfig) -> RunConfig:
     names = dataset_choices(cfg.stage, cfg.data.dataset_dir)
     for key, value in (("data.dataset", cfg.data.dataset), ("data.eval_dataset", cfg.data.eval_dataset)):
         if value and value not in names:
-            kind = "a preference (ranking) dataset" if cfg.stage in PREFERENCE_STAGES else "a registered dataset"
+            kind = "a preference (ranking) dataset" if cfg.stage in PAIRED_DATA_STAGES else "a registered dataset"
             raise ConfigError(f"{key}: {value!r} is not {kind} in "
-                              f"{dataset_dir_path(cfg.data.dataset_dir) / 'dataset_info.json'}")
+                              f"{dataset_folder(cfg.data.dataset_dir) / 'dataset_info.json'}")
     return pin_parent(cfg)
 
 

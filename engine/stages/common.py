@@ -23,9 +23,6 @@ log = logging.getLogger("engine")
 
 
 def check_same_model(cfg: RunConfig, parent: Path) -> None:
-    if read_config(parent).stage == "rm":
-        raise ConfigError(f"init_from: {parent.name} is a reward model (rm) run, which scores answers but does "
-                          "not write them; start from an SFT run (PPO takes the RM run as ppo.reward_run)")
     parent_cfg = read_config(parent).model
     if resolve_model(parent_cfg.name_or_path) != resolve_model(cfg.model.name_or_path):
         raise ConfigError(f"model.name_or_path: {cfg.model.name_or_path!r} differs from the parent run's "

@@ -25,7 +25,7 @@ import torch
 from engine import ppo
 from engine.callbacks import STOP
 from engine.config import RunConfig
-from engine.generate import stop_token_ids
+from engine.generate import render_chat, stop_token_ids
 from engine.models import load_tokenizer
 from engine.reward import load_reward_model, reward_run, score
 from engine.rundir import output_dir
@@ -72,7 +72,7 @@ def rollout(m: dict, prompts: list, opts, kl_coef: float, moments: ppo.RunningMo
             greedy: bool = False) -> dict:
     """Answers to the prompts with everything PPO learns from (or, greedy, what evaluation reads)."""
     tok, policy = m["tokenizer"], m["policy"]
-    texts = [tok.apply_chat_template(p, tokenize=False, add_generation_prompt=True) for p in prompts]
+    texts = [render_chat(tok, p) for p in prompts]
     enc = tok(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(policy.device)
     sampling = dict(do_sample=False) if greedy else \
         dict(do_sample=True, temperature=opts.temperature, top_k=0, top_p=1.0)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from safetensors.torch import load_file
 
-from engine.config import ConfigError, from_dict
+from engine.config import GENERATIVE_STAGES, ConfigError, from_dict
 from engine.rundir import create_run, read_metrics, read_status
 from engine.train import run as train_in_process
 from tests.conftest import tiny_config
@@ -95,7 +95,7 @@ def test_ppo_answers_load_like_any_run(ppo_run):
 def test_ppo_needs_a_reward_model_run(sft, tiny_model):
     from engine.stages.ppo import build
 
-    with pytest.raises(ConfigError, match=r"ppo.reward_run: .* is a sft run; pick a reward model"):
+    with pytest.raises(ConfigError, match=r"ppo.reward_run: .* is an sft run; pick a reward model"):
         build(from_dict(tiny_config("ppo", init_from=str(sft), ppo={"reward_run": str(sft)})))
     with pytest.raises(ConfigError, match=r"ppo.reward_run: run 'nope' not found"):
         build(from_dict(tiny_config("ppo", ppo={"reward_run": "nope"})))
@@ -125,7 +125,7 @@ def test_ui_lists_reward_models_only_where_they_belong(rm, sft):
     from webui import chat, runinfo, train
 
     assert rm.name in [name for _label, name in runinfo.finished_runs()]
-    assert rm.name not in [name for _label, name in runinfo.finished_runs(generative_only=True)]
+    assert rm.name not in [name for _label, name in runinfo.finished_runs(GENERATIVE_STAGES)]
     assert rm.name not in [value for _label, value in chat.column_choices()]
     assert str(rm) not in [value for _label, value in train.parent_choices()]
     assert str(rm) in [value for _label, value in train.reward_choices()]

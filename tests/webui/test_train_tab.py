@@ -45,6 +45,8 @@ def test_stage_change_filters_datasets_and_defaults_the_parent(runs_env):
     make_run("sft", "failed", stamp="20250101-000002")
     make_run("dpo", "completed", stamp="20250101-000003")
     rm = make_run("rm", "completed", stamp="20250101-000004")
+    (rm / "adapter").mkdir()
+    (rm / "adapter" / "adapter_config.json").write_text("{}")  # a reward model PPO can load
     dataset, eval_dataset, parent, reward, *boxes = train.stage_changed("dpo", str(DATA), "sql_sft", "sql_sft_eval", "")
     assert "sql_sft" not in dataset["choices"] and dataset["value"] == dataset["choices"][0]
     assert eval_dataset["value"] == "" and eval_dataset["choices"][0] == ("(none)", "")
