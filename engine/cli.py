@@ -8,10 +8,10 @@ import sys
 import time
 from pathlib import Path
 
-from engine import health
 from engine.config import ConfigError, dump_yaml, load_yaml
-from engine.models import DEFAULT_MODEL
-from engine.rundir import create_run, list_runs, pin_parent, read_config, read_metrics, read_status
+from engine.models.store import DEFAULT_MODEL
+from engine.runs import health
+from engine.runs.folder import create_run, list_runs, pin_parent, read_config, read_metrics, read_status
 
 # The metrics worth a glance in a terminal, in TRL's names.
 KEY_METRICS = ("loss", "rewards/accuracies", "rewards/margins", "rewards/chosen", "rewards/rejected")
@@ -26,7 +26,7 @@ def train_run(config: str | None, overrides: list[str], quiet: bool = False) -> 
     """Create a run folder from a config, run the engine on it and show its progress."""
     from tqdm import tqdm
 
-    from engine.launch import follow, start_engine
+    from engine.runs.process import follow, start_engine
 
     run_dir = create_run(pin_parent(load_yaml(config, overrides)))
     print(f"run folder: {run_dir}")
@@ -65,7 +65,7 @@ def train_run(config: str | None, overrides: list[str], quiet: bool = False) -> 
 
 
 def _fmt_warning(w: dict) -> str:
-    """A health warning from status.json (engine.health) as one terminal line."""
+    """A health warning from status.json (engine.runs.health) as one terminal line."""
     return f"warning (step {w.get('step')}): {w.get('message')}"
 
 
@@ -114,7 +114,7 @@ def cmd_runs(args) -> int:
 
 
 def cmd_generate(args) -> int:
-    from engine.generate import generate, load_for_inference
+    from engine.inference.generate import generate, load_for_inference
 
     lm, tokenizer = load_for_inference(args.model, args.adapter)
     for answer in generate(lm, tokenizer, [args.prompt], system=args.system, max_new_tokens=args.max_new_tokens,
@@ -124,7 +124,7 @@ def cmd_generate(args) -> int:
 
 
 def cmd_export(args) -> int:
-    from engine.export import export_run, fmt_size, folder_size
+    from engine.models.export import export_run, fmt_size, folder_size
 
     folder = export_run(args.run, args.out)
     print(f"exported {args.run} to {folder} ({fmt_size(folder_size(folder))})")
@@ -132,12 +132,13 @@ def cmd_export(args) -> int:
 
 
 def cmd_models(args) -> int:
-    from engine import models
+    from engine.models import store as models
+    from engine.paths import models_dir
 
     if args.action == "fetch":
         print(models.fetch_default_model())
     elif args.action == "make-tiny":
-        dest = Path(args.dest) if args.dest else models.models_dir() / "tiny-llama"
+        dest = Path(args.dest) if args.dest else models_dir() / "tiny-llama"
         print(models.make_tiny_model(dest, tokenizer_from=args.tokenizer_from))
     else:
         found = models.list_models()
@@ -145,7 +146,7 @@ def cmd_models(args) -> int:
             params = f"{m['params'] / 1e6:.1f}M params" if m.get("params") else ""
             print(f"{m['name']:32} {params:>16} {m['size_mb']:>8.0f} MB  {m['path']}")
         if not found:
-            print(f"no local models in {models.models_dir()}: run `workbench models fetch`")
+            print(f"no local models in {models_dir()}: run `workbench models fetch`")
     return 0
 
 
@@ -162,7 +163,7 @@ def cmd_demo(args) -> int:
 
 
 def cmd_eval(args) -> int:
-    from engine import evaluate
+    from engine.inference import evaluate
 
     result = evaluate.evaluate(args.run, dataset=args.dataset, compare=args.compare, reward_run=args.reward_run,
                                prompts=args.prompts, max_new_tokens=args.max_new_tokens, pairs=args.pairs,
@@ -203,7 +204,7 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("dest", nargs="?", help="make-tiny: destination folder")
     m.add_argument("--tokenizer-from", help="make-tiny: copy this model's tokenizer instead of training one")
     m.set_defaults(func=cmd_models)
-    from engine.evaluate import DEFAULT_MAX_NEW_TOKENS, DEFAULT_PROMPTS
+    from engine.inference.evaluate import DEFAULT_MAX_NEW_TOKENS, DEFAULT_PROMPTS
 
     v = sub.add_parser("eval", help="held-out preference accuracy and a generation comparison; writes RUN/eval.json")
     v.add_argument("run", help="the run to evaluate: a folder, its name or latest:<stage>")

@@ -193,7 +193,7 @@ class PPOOptions:
 
 @dataclass(frozen=True)
 class EvalSettings:
-    """How much `workbench eval` (engine.evaluate) and the Evaluate tab generate; not part of a run's config."""
+    """How much `workbench eval` (engine.inference.evaluate) and the Evaluate tab generate; not part of a run's config."""
 
     prompts: int = opt(20, "Held-out prompts each model answers (greedy).", min=1, max=1000)
     max_new_tokens: int = opt(96, "Longest answer, in tokens.", min=1, max=1024)
@@ -201,7 +201,7 @@ class EvalSettings:
 
 @dataclass(frozen=True)
 class Sampling:
-    """How the Chat tab (engine.chat) decodes; not part of a run's config."""
+    """How the Chat tab (engine.inference.chat) decodes; not part of a run's config."""
 
     system: str = opt("", "System prompt for every column (empty: none, or the template's own).")
     max_new_tokens: int = opt(256, "Most tokens an answer may have.", min=1, max=1024)

@@ -11,10 +11,11 @@ import json
 import time
 from pathlib import Path
 
-from engine.models import DEFAULT_MODEL
-from engine.rundir import read_metrics, saves_root
+from engine.models.store import DEFAULT_MODEL
+from engine.paths import REPO_ROOT, saves_root
+from engine.runs.folder import read_metrics
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = REPO_ROOT
 
 
 def has_sql_comment(answer: str) -> bool:
@@ -35,7 +36,7 @@ PROBES = {"comment_fraction": has_sql_comment, "formatted_fraction": is_formatte
 
 
 def held_out_prompts(limit: int | None = None) -> list[str]:
-    from engine.data import load_dataset_for_stage
+    from engine.data.rows import load_dataset_for_stage
 
     ds = load_dataset_for_stage("sql_dpo_eval", REPO / "data", preference=True)
     return [row["prompt"][-1]["content"] for row in ds][:limit]
@@ -43,7 +44,7 @@ def held_out_prompts(limit: int | None = None) -> list[str]:
 
 def compare_styles(runs: dict[str, Path | None], prompts: list[str], max_new_tokens: int = 96) -> dict:
     """Greedy answers of each model to the same prompts, and the fraction in the preferred style."""
-    from engine.generate import generate, load_for_inference
+    from engine.inference.generate import generate, load_for_inference
 
     results = {}
     for label, run_dir in runs.items():
@@ -63,7 +64,7 @@ def _minutes(status: dict) -> float:
 
 def main() -> int:
     from engine.cli import train_run
-    from engine.models import fetch_default_model
+    from engine.models.store import fetch_default_model
 
     fetch_default_model()
     print("== 1/3 SFT: examples/sft_sql.yaml")

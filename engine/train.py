@@ -3,8 +3,8 @@
 Reads only RUN_DIR/config.yaml, trains the stage, and keeps status.json, metrics.jsonl and
 engine.log current. SIGTERM ends training at the next step and still saves the adapter
 (state "stopped"); any exception leaves state "failed" with the error text. A NaN/inf metric
-(engine.health) also ends training at once: state "failed", the error naming the metric and step,
-and the adapter saved is the last finite one (see engine.callbacks.RunFolderCallback.halt).
+(engine.runs.health) also ends training at once: state "failed", the error naming the metric and step,
+and the adapter saved is the last finite one (see engine.stages.callbacks.RunFolderCallback.halt).
 """
 
 from __future__ import annotations
@@ -27,8 +27,8 @@ for _var in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "HF_HUB_DISABLE_TELEMETRY"
 # UI shows, and there is nothing a user can do about them; real warnings still get through.
 warnings.filterwarnings("ignore", category=FutureWarning)
 
-from engine.callbacks import STOP, RunFolderCallback, TrainingDiverged  # noqa: E402
-from engine.rundir import read_config, write_status  # noqa: E402
+from engine.runs.folder import read_config, write_status  # noqa: E402
+from engine.stages.callbacks import STOP, RunFolderCallback, TrainingDiverged  # noqa: E402
 
 log = logging.getLogger("engine")
 
@@ -44,13 +44,14 @@ def setup_logging(run_dir: Path) -> None:
 
 def run(run_dir: Path) -> str:
     """Train one run folder in this process and return its final state."""
-    from engine.stages import STAGES  # heavy imports (torch, trl) after the status is written
+    import importlib
 
     write_status(run_dir, state="running", pid=os.getpid(), started=time.time(), error=None)
     try:
         cfg = read_config(run_dir)
         log.info("stage %s, model %s, dataset %s", cfg.stage, cfg.model.name_or_path, cfg.data.dataset)
-        STAGES[cfg.stage](cfg, run_dir, [RunFolderCallback(run_dir)])
+        stage = importlib.import_module(f"engine.stages.{cfg.stage}")  # torch, trl: after the status is written
+        stage.run(cfg, run_dir, [RunFolderCallback(run_dir)])
     except TrainingDiverged as e:  # NaN weights and no finite copy: nothing saved; no traceback to read
         log.error("run failed: %s", e)
         write_status(run_dir, state="failed", ended=time.time(), error=str(e))

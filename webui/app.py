@@ -16,11 +16,8 @@ from pathlib import Path
 import gradio as gr
 
 from engine.config import STAGE_OPTIONS
-from engine.models import model_names
-from webui import charts, resources, runinfo, runs, train
-from webui import chat, export
-from webui import evaluate
-from webui import datasets
+from engine.models.store import model_names
+from webui import charts, chat, datasets, evaluate, export, resources, runinfo, runs, train
 from webui.forms import FieldSpec, build_section, make_component
 
 # Gradio 6 takes css/theme in launch(), not Blocks().

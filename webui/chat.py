@@ -2,7 +2,7 @@
 streamed side by side with the same sampling settings and seed. A single-turn comparison: each
 Send asks every column afresh (no history), which keeps the columns comparable.
 
-The models run in this process (inference, never training) through engine.chat, imported when a
+The models run in this process (inference, never training) through engine.inference.chat, imported when a
 prompt is sent: building the page imports neither torch nor transformers.
 """
 
@@ -16,12 +16,13 @@ from typing import Any, Iterator
 import gradio as gr
 
 from engine.config import GENERATIVE_STAGES, Sampling
-from engine.models import DEFAULT_MODEL, model_names
-from engine.rundir import raw_config, runs_root
+from engine.models.store import DEFAULT_MODEL, model_names
+from engine.paths import runs_root
+from engine.runs.folder import raw_config
 from webui import runinfo
 from webui.forms import setting_slider
 
-BASE_VALUE = "__base__"  # engine.chat.BASE_KEY, spelled here so the page builds without torch
+BASE_VALUE = "__base__"  # engine.inference.chat.BASE_KEY, spelled here so the page builds without torch
 BASE_LABEL = "bare base model"
 MAX_COLUMNS = 4
 _STATE_ICONS = {"loading": "⏳ loading models…", "waiting": "⏳ waits for the batch before it…"}
@@ -103,7 +104,7 @@ def send(base: str | None, keys: list[str] | None, prompt: str | None, system: s
          max_new_tokens: float, temperature: float, top_p: float, seed: float,
          request: gr.Request | None = None) -> Iterator[list]:
     """Stream every column's answer: yields [message, box, answer, stats per slot]."""
-    from engine import chat
+    from engine.inference import chat
 
     keys, stop = list(keys or []), threading.Event()
     _stops[_session(request)] = stop

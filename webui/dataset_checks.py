@@ -10,11 +10,11 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from engine import datacheck as dc
 from engine.config import ConfigError
-from engine.data import load_rows
-from engine.models import load_tokenizer, resolve_model
-from engine.registry import DatasetError, dataset_folder, read_registry
+from engine.data import check as dc
+from engine.data.registry import DatasetError, dataset_folder, read_registry
+from engine.data.rows import load_rows
+from engine.models.store import load_tokenizer, resolve_model
 from webui.dataset_report import preview_html
 
 PREVIEW_ROWS = 3

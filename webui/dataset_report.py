@@ -1,11 +1,11 @@
 """What the Datasets tab shows of a check: the validation report (Markdown) and the preview of rows
-as the model sees them (HTML). Pure rendering of engine.datacheck's results: no Gradio, no I/O."""
+as the model sees them (HTML). Pure rendering of engine.data.check's results: no Gradio, no I/O."""
 
 from __future__ import annotations
 
 import html
 
-from engine import datacheck as dc
+from engine.data import check as dc
 
 
 def _count(n: int, noun: str = "row") -> str:

@@ -2,7 +2,7 @@
 model will see them, rename and remove entries.
 
 Handlers are plain functions over the Train tab's values (dataset folder, model, chat template,
-cutoff_len), so the tab always works on what training will use; engine.datacheck does the checks,
+cutoff_len), so the tab always works on what training will use; engine.data.check does the checks,
 webui.dataset_checks runs them on the form's values and webui.dataset_report renders what they found.
 A file is copied into the dataset folder only when Register is clicked and validation passed; a
 registration that fails leaves both the folder and dataset_info.json as they were.
@@ -20,10 +20,19 @@ from typing import Any
 
 import gradio as gr
 
-from engine import datacheck as dc
-from engine.data import LOADERS, load_rows
-from engine.registry import (DEFAULT_COLUMNS, REGISTRY_FILE, DatasetError, check_new_name, dataset_folder,
-                             read_registry, register_dataset, remove_dataset, rename_dataset)
+from engine.data import check as dc
+from engine.data.registry import (
+    DEFAULT_COLUMNS,
+    REGISTRY_FILE,
+    DatasetError,
+    check_new_name,
+    dataset_folder,
+    read_registry,
+    register_dataset,
+    remove_dataset,
+    rename_dataset,
+)
+from engine.data.rows import LOADERS, load_rows
 from webui import dataset_checks as checks
 from webui.dataset_report import preview_html, report_markdown
 

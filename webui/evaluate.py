@@ -1,7 +1,7 @@
 """The Evaluate tab: did alignment work? Held-out preference accuracy of a DPO or RM run, and the
 answers of several models (base, SFT, DPO, PPO) to held-out prompts, scored by a reward model.
 
-The evaluation runs as `python -m engine.cli eval RUN ...` (engine.evaluate) in a subprocess, so
+The evaluation runs as `python -m engine.cli eval RUN ...` (engine.inference.evaluate) in a subprocess, so
 the page never imports torch; its progress lines go to RUN/eval.log and its results to
 RUN/eval.json, which is all this tab reads back. A run evaluated before shows its saved results
 as soon as it is picked.
@@ -20,11 +20,11 @@ import gradio as gr
 import pandas as pd
 import plotly.graph_objects as go
 
-from engine.evaluate import BASELINE, EVAL_FILE, read_eval, table_headers, table_rows
-from engine.launch import REPO_ROOT
-from engine.registry import DatasetError, dataset_folder, read_registry
-from engine.rundir import raw_config, resolve_run, runs_root
 from engine.config import GENERATIVE_STAGES, EvalSettings
+from engine.data.registry import DatasetError, dataset_folder, read_registry
+from engine.inference.evaluate import BASELINE, EVAL_FILE, read_eval, table_headers, table_rows
+from engine.paths import REPO_ROOT, runs_root
+from engine.runs.folder import raw_config, resolve_run
 from webui import charts, runinfo
 from webui.forms import setting_slider
 
@@ -83,7 +83,7 @@ def default_dataset(name: str, choices: list[str]) -> str | None:
 
 
 def default_models(name: str) -> list[str]:
-    """What engine.evaluate compares a run with: the base, a DPO/PPO run's parent, the run."""
+    """What engine.inference.evaluate compares a run with: the base, a DPO/PPO run's parent, the run."""
     cfg = raw_config(runinfo.run_path(name))
     if cfg.get("stage") == "rm":
         return []

@@ -1,7 +1,7 @@
 """The Export tab: merge a finished run's adapter into its base model and save a standalone
-Hugging Face model under saves/exports/ (engine.export), and list the exports made so far.
+Hugging Face model under saves/exports/ (engine.models.export), and list the exports made so far.
 
-The export runs in the event's worker thread (other events keep running); engine.export imports
+The export runs in the event's worker thread (other events keep running); engine.models.export imports
 torch only inside export_run, so building the page stays light.
 """
 
@@ -13,9 +13,10 @@ from typing import Any, Iterator
 
 import gradio as gr
 
-from engine.export import ExportError, export_path, exports_root, fmt_size, list_exports
-from engine.weights import run_weights
 from engine.config import GENERATIVE_STAGES
+from engine.models.export import ExportError, export_path, fmt_size, list_exports
+from engine.models.loader import run_weights
+from engine.paths import exports_root
 from webui import runinfo
 
 HEADERS = ["export", "source run", "stage", "kind", "base model", "size", "exported"]
@@ -47,7 +48,7 @@ def destination(run: str | None, name: str | None) -> str:
 
 def export(run: str | None, name: str | None) -> Iterator[tuple[str, Any]]:
     """Export the run: yields (status message, exports table) before and after the work."""
-    from engine.export import export_run, folder_size
+    from engine.models.export import export_run, folder_size
 
     try:
         run_dir = runinfo.run_path(run)

@@ -13,8 +13,8 @@ import time
 
 import psutil
 
-from engine import runqueue
-from engine.rundir import read_status
+from engine.runs import queue as runqueue
+from engine.runs.folder import read_status
 
 GPU_CACHE_SECONDS = 5.0
 _gpu_cache: dict = {"at": 0.0, "text": None}

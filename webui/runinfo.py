@@ -8,9 +8,11 @@ import shutil
 import time
 from pathlib import Path
 
-from engine import health, runqueue
-from engine.launch import engine_running, is_alive
-from engine.rundir import FINAL_STATES, list_runs, output_dir, raw_config, read_metrics, read_status, runs_root
+from engine.paths import runs_root
+from engine.runs import health
+from engine.runs import queue as runqueue
+from engine.runs.folder import FINAL_STATES, list_runs, output_dir, raw_config, read_metrics, read_status
+from engine.runs.process import engine_running, is_alive
 
 STALE = "failed-stale"
 FINISHED = ("completed", "stopped")  # runs whose saved weights are final
@@ -127,7 +129,7 @@ def status_markdown(name: str | None) -> str:
                  f"(pid {status.get('pid')}) is gone; see the log.")
     if status.get("error"):
         text += f"\n\n❌ {status['error']}"
-    for w in health.status_warnings(status):  # engine.health's checks, one line each
+    for w in health.status_warnings(status):  # engine.runs.health's checks, one line each
         text += f"\n\n⚠️ **step {w.get('step')}**: {w.get('message')}"
     return text
 

@@ -8,9 +8,9 @@ from typing import Any
 import gradio as gr
 import plotly.graph_objects as go
 
-from engine.launch import engine_running
-from engine.rundir import list_runs, raw_config, read_metrics, read_status
-from engine import health
+from engine.runs import health
+from engine.runs.folder import list_runs, raw_config, read_metrics, read_status
+from engine.runs.process import engine_running
 from webui import charts, runinfo
 
 # Final values worth comparing across runs, in TRL's names (eval_ keys from the eval lines).
@@ -25,7 +25,7 @@ def _fmt(value: Any) -> str:
 
 
 def warning_marker(status: dict) -> str:
-    """The codes of a run's health warnings (engine.health), flagged; the Train tab has the messages."""
+    """The codes of a run's health warnings (engine.runs.health), flagged; the Train tab has the messages."""
     codes = [str(w["code"]) for w in health.status_warnings(status, beside_error=False)]
     return "⚠️ " + ", ".join(codes) if codes else ""
 

@@ -1,7 +1,7 @@
 """The Train tab's handlers: plain functions over form values and run folders.
 
-They never train: Start writes a run folder (engine.runqueue.enqueue) and the queue launches
-``python -m engine.train RUN_DIR`` (engine.launch.start_engine); everything shown afterwards is
+They never train: Start writes a run folder (engine.runs.queue.enqueue) and the queue launches
+``python -m engine.train RUN_DIR`` (engine.runs.process.start_engine); everything shown afterwards is
 re-read from that folder, so the page can be reloaded or the server restarted at any time.
 """
 
@@ -16,14 +16,24 @@ from typing import Any
 import gradio as gr
 import yaml
 
-from engine.config import (GENERATIVE_STAGES, PAIRED_DATA_STAGES, SECTIONS, STAGE_OPTIONS, TOP_LEVEL, ConfigError,
-                           DataConfig, RunConfig, dump_yaml, to_dict)
-from engine.registry import DatasetError, dataset_folder, read_registry
-from engine import runqueue
-from engine.launch import REPO_ROOT, stop_engine
-from engine.models import model_names
-from engine.rundir import (atomic_write, pin_parent, raw_config, read_metrics, read_status,
-                           resolve_run, saves_root, slug)
+from engine.config import (
+    GENERATIVE_STAGES,
+    PAIRED_DATA_STAGES,
+    SECTIONS,
+    STAGE_OPTIONS,
+    TOP_LEVEL,
+    ConfigError,
+    DataConfig,
+    RunConfig,
+    dump_yaml,
+    to_dict,
+)
+from engine.data.registry import DatasetError, dataset_folder, read_registry
+from engine.models.store import model_names
+from engine.paths import REPO_ROOT, saves_root
+from engine.runs import queue as runqueue
+from engine.runs.folder import atomic_write, pin_parent, raw_config, read_metrics, read_status, resolve_run, slug
+from engine.runs.process import stop_engine
 from webui import charts, runinfo
 from webui.forms import FieldSpec, all_specs, to_values, validate, with_none
 

@@ -1,6 +1,5 @@
 """The training stages, each a self-contained module read top to bottom:
-tokenizer -> data -> model + adapter -> trainer -> train -> save."""
+tokenizer -> data -> model + adapter -> trainer -> train -> save.
 
-from engine.stages import dpo, ppo, rm, sft
-
-STAGES = {"sft": sft.run, "rm": rm.run, "ppo": ppo.run, "dpo": dpo.run}
+Nothing is imported here: engine.train imports the one module a run needs, and the callbacks
+and shared helpers can be imported without pulling in every trainer."""

@@ -1,6 +1,6 @@
 """What every stage shares: the starting model (base + parent run), data, TRL arguments.
 
-Which run is the parent, which base its adapter applies to and the dtype are engine.weights'
+Which run is the parent, which base its adapter applies to and the dtype are engine.models.loader'
 rules, shared with inference (chat, export).
 """
 
@@ -12,12 +12,12 @@ from typing import Any
 
 import torch
 
-from engine.callbacks import STOP
 from engine.config import ConfigError, RunConfig
-from engine.data import load_dataset_for_stage, split_train_eval
-from engine.models import resolve_model
-from engine.rundir import output_dir, read_config
-from engine.weights import base_model_path, compute_dtype, parent_run
+from engine.data.rows import load_dataset_for_stage, split_train_eval
+from engine.models.loader import base_model_path, compute_dtype, parent_run
+from engine.models.store import resolve_model
+from engine.runs.folder import output_dir, read_config
+from engine.stages.callbacks import STOP
 
 log = logging.getLogger("engine")
 
@@ -53,9 +53,7 @@ def load_start_model(cfg: RunConfig):
     it as the reference, so the reference is the parent (SFT) model, not the bare base.
     """
     from peft import LoraConfig, PeftModel, get_peft_model, prepare_model_for_kbit_training
-    from transformers import AutoModelForCausalLM
-
-    from transformers import set_seed
+    from transformers import AutoModelForCausalLM, set_seed
 
     parent = parent_run(cfg)
     if parent is not None:

@@ -19,7 +19,7 @@ import warnings
 from pathlib import Path
 
 from engine.config import RunConfig
-from engine.models import load_tokenizer
+from engine.models.store import load_tokenizer
 from engine.stages.common import load_splits, load_start_model, train_and_save, trainer_arguments
 
 # The metrics each loss logs at every logging step beside loss, grad_norm and learning_rate (TRL's

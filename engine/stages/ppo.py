@@ -8,7 +8,7 @@ iterations -> save. One iteration is one step on the charts:
   2. turn scores and KL into per-token rewards, and rewards into advantages (GAE);
   3. learn: ``ppo_epochs`` passes over the answers in mini-batches of
      per_device_train_batch_size x gradient_accumulation_steps, one optimiser step each.
-The arithmetic lives in engine/ppo.py. The value head is a linear layer on the policy's last
+The arithmetic lives in engine/stages/ppo_math.py. The value head is a linear layer on the policy's last
 hidden state (a shared trunk, as in TRL's former PPO trainer); it is saved beside the adapter.
 """
 
@@ -22,15 +22,15 @@ from pathlib import Path
 
 import torch
 
-from engine import ppo
-from engine.callbacks import STOP
 from engine.config import RunConfig
-from engine.generate import render_chat, stop_token_ids
-from engine.models import load_tokenizer
-from engine.reward import load_reward_model, reward_run, score
-from engine.rundir import output_dir
+from engine.inference.generate import render_chat, stop_token_ids
+from engine.inference.reward import load_reward_model, reward_run, score
+from engine.models.loader import parent_run
+from engine.models.store import load_tokenizer
+from engine.runs.folder import output_dir
+from engine.stages import ppo_math
+from engine.stages.callbacks import STOP
 from engine.stages.common import load_splits, load_start_model, save_weights
-from engine.weights import parent_run
 
 log = logging.getLogger("engine")
 
@@ -63,12 +63,12 @@ def forward(model, value_head, sequences, attention_mask, prompt_len: int, tempe
     values = None
     if value_head is not None:
         values = value_head(out.hidden_states[-1][:, prompt_len - 1:-1].float()).squeeze(-1)
-    entropy = ppo.entropy_from_logits(logits) if with_entropy else None
+    entropy = ppo_math.entropy_from_logits(logits) if with_entropy else None
     return logprobs, values, entropy
 
 
 @torch.no_grad()
-def rollout(m: dict, prompts: list, opts, kl_coef: float, moments: ppo.RunningMoments,
+def rollout(m: dict, prompts: list, opts, kl_coef: float, moments: ppo_math.RunningMoments,
             greedy: bool = False) -> dict:
     """Answers to the prompts with everything PPO learns from (or, greedy, what evaluation reads)."""
     tok, policy = m["tokenizer"], m["policy"]
@@ -80,7 +80,7 @@ def rollout(m: dict, prompts: list, opts, kl_coef: float, moments: ppo.RunningMo
     sequences = policy.generate(**enc, max_new_tokens=opts.max_new_tokens, eos_token_id=m["stop_ids"],
                                 pad_token_id=tok.pad_token_id, **sampling)
     prompt_len = enc["input_ids"].shape[1]
-    mask, ended = ppo.answer_mask(sequences[:, prompt_len:], m["stop_ids"])
+    mask, ended = ppo_math.answer_mask(sequences[:, prompt_len:], m["stop_ids"])
     attention = torch.cat([enc["attention_mask"], mask.long()], 1)
     temperature = 1.0 if greedy else opts.temperature
     logprobs, values, _ = forward(policy, m["value_head"], sequences, attention, prompt_len, temperature)
@@ -98,17 +98,17 @@ def rollout(m: dict, prompts: list, opts, kl_coef: float, moments: ppo.RunningMo
     return r
 
 
-def advantages_and_returns(r: dict, opts, kl_coef: float, moments: ppo.RunningMoments) -> dict:
+def advantages_and_returns(r: dict, opts, kl_coef: float, moments: ppo_math.RunningMoments) -> dict:
     scores = r["raw_scores"] - opts.missing_eos_penalty * (~r["ended"]).float()
     if opts.score_norm:
         moments.update(scores)
         scores = moments.normalise(scores)
-    rewards, kl = ppo.token_rewards(r["logprobs"], r["ref_logprobs"], scores, r["mask"], kl_coef)
+    rewards, kl = ppo_math.token_rewards(r["logprobs"], r["ref_logprobs"], scores, r["mask"], kl_coef)
     if opts.whiten_rewards:
-        rewards = ppo.masked_whiten(rewards, r["mask"], shift_mean=False)
-    advantages, returns = ppo.gae(rewards, r["values"], r["mask"], opts.gamma, opts.lam)
+        rewards = ppo_math.masked_whiten(rewards, r["mask"], shift_mean=False)
+    advantages, returns = ppo_math.gae(rewards, r["values"], r["mask"], opts.gamma, opts.lam)
     return dict(kl=kl, non_score_reward=(-kl_coef * kl).sum(1), scores=scores,
-                advantages=ppo.masked_whiten(advantages, r["mask"]), returns=returns)
+                advantages=ppo_math.masked_whiten(advantages, r["mask"]), returns=returns)
 
 
 def learn(m: dict, r: dict, cfg: RunConfig) -> dict[str, float]:
@@ -127,12 +127,12 @@ def learn(m: dict, r: dict, cfg: RunConfig) -> dict[str, float]:
             for part in batch.split(micro):
                 logprobs, values, entropy = forward(policy, value_head, r["sequences"][part], r["attention"][part],
                                                     r["prompt_len"], opts.temperature, with_entropy=True)
-                stats = ppo.ppo_losses(logprobs, r["logprobs"][part], r["advantages"][part], values,
+                stats = ppo_math.ppo_losses(logprobs, r["logprobs"][part], r["advantages"][part], values,
                                        r["values"][part], r["returns"][part], r["mask"][part],
                                        opts.cliprange, opts.cliprange_value)
                 loss = stats["policy_loss"] + opts.vf_coef * stats["value_loss"]
                 (loss * len(part) / len(batch)).backward()
-                stats.update(loss=loss, entropy=ppo.masked_mean(entropy, r["mask"][part]))
+                stats.update(loss=loss, entropy=ppo_math.masked_mean(entropy, r["mask"][part]))
                 for k, v in stats.items():
                     totals[k] = totals.get(k, 0.0) + v.item()
                 count += 1
@@ -238,7 +238,7 @@ def run(cfg: RunConfig, run_dir: Path, callbacks: list) -> Path:
     notify("on_train_begin")
     if held_out:
         emit(held_out_metrics(m, held_out, opts, t.per_device_eval_batch_size))
-    kl_coef, moments = opts.kl_coef, ppo.RunningMoments()
+    kl_coef, moments = opts.kl_coef, ppo_math.RunningMoments()
     order = torch.randperm(len(prompts)).tolist()
     while state.global_step < state.max_steps and not (STOP.requested or control.should_training_stop):
         start = state.global_step * opts.rollout_batch_size
@@ -251,7 +251,7 @@ def run(cfg: RunConfig, run_dir: Path, callbacks: list) -> Path:
         state.num_input_tokens_seen += int(r["attention"].sum())
         emit(iteration_metrics(r, stats, kl_coef, m["scheduler"].get_last_lr()[0]))
         if opts.adaptive_kl:
-            kl_coef = ppo.adaptive_kl_coef(kl_coef, r["kl"].sum(1).mean().item(), opts.kl_target,
+            kl_coef = ppo_math.adaptive_kl_coef(kl_coef, r["kl"].sum(1).mean().item(), opts.kl_target,
                                            opts.kl_horizon, len(batch))
         if held_out and t.eval_steps and state.global_step % t.eval_steps == 0:
             emit(held_out_metrics(m, held_out, opts, t.per_device_eval_batch_size))

@@ -3,7 +3,7 @@ answer above the rejected one (TRL's RewardTrainer, a Bradley-Terry loss).
 
 With LoRA the adapter trains together with the new ``score`` head (``modules_to_save``), and both
 are saved in ``adapter/``. With ``init_from`` an SFT run, the SFT adapter is merged into the base
-first, so the reward model reads answers the way the policy writes them; engine.reward replays
+first, so the reward model reads answers the way the policy writes them; engine.inference.reward replays
 the same chain when PPO or evaluation loads the reward model.
 """
 
@@ -12,8 +12,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from engine.config import RunConfig
-from engine.models import load_tokenizer
-from engine.reward import load_scoring_backbone
+from engine.inference.reward import load_scoring_backbone
+from engine.models.store import load_tokenizer
 from engine.stages.common import load_splits, lora_targets, train_and_save, trainer_arguments
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from engine.config import RunConfig
-from engine.models import load_tokenizer
+from engine.models.store import load_tokenizer
 from engine.stages.common import load_splits, load_start_model, train_and_save, trainer_arguments
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from engine.cli import main
-from engine.rundir import list_runs, read_config, read_status
-from tests.conftest import REPO
+from engine.runs.folder import list_runs, read_config, read_status
+from tests.helpers import REPO
 
 
 def test_bad_override_is_rejected_naming_the_key(capsys, saves):
@@ -51,8 +51,8 @@ def test_generate_with_a_runs_adapter(smoke_runs, capsys):
 def test_runs_and_the_summary_show_health_warnings(saves, capsys):
     from engine.cli import _print_summary
     from engine.config import from_dict
-    from engine.rundir import create_run, write_status
-    from tests.conftest import tiny_config
+    from engine.runs.folder import create_run, write_status
+    from tests.helpers import tiny_config
 
     run = create_run(from_dict(tiny_config("dpo")))
     falling = {"code": "chosen_reward_falling", "message": "rewards/chosen fell from 0 to -0.4", "step": 7}

@@ -3,9 +3,20 @@ import dataclasses
 import pytest
 import yaml
 
-from engine.config import (SECTIONS, STAGE_OPTIONS, ConfigError, DPOOptions, RunConfig, TrainingConfig,
-                           apply_overrides, dump_yaml, from_dict, load_yaml, to_dict)
-from tests.conftest import REPO
+from engine.config import (
+    SECTIONS,
+    STAGE_OPTIONS,
+    ConfigError,
+    DPOOptions,
+    RunConfig,
+    TrainingConfig,
+    apply_overrides,
+    dump_yaml,
+    from_dict,
+    load_yaml,
+    to_dict,
+)
+from tests.helpers import REPO
 
 
 def test_defaults_round_trip_through_yaml():

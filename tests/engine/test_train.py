@@ -10,9 +10,9 @@ import torch
 from safetensors.torch import load_file
 
 from engine.config import from_dict, to_dict
-from engine.launch import follow, start_engine, stop_engine
-from engine.rundir import create_run, read_config, read_metrics, read_status
-from tests.conftest import tiny_config
+from engine.runs.folder import create_run, read_config, read_metrics, read_status
+from engine.runs.process import follow, start_engine, stop_engine
+from tests.helpers import tiny_config
 
 REWARD_KEYS = ("rewards/chosen", "rewards/rejected", "rewards/accuracies", "rewards/margins")
 

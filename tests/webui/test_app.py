@@ -10,8 +10,8 @@ import sys
 import time
 import urllib.request
 
-from engine.rundir import read_metrics
-from tests.conftest import REPO, tiny_config
+from engine.runs.folder import read_metrics
+from tests.helpers import REPO, tiny_config
 from webui import app, train
 from webui.forms import to_values
 

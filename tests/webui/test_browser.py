@@ -10,7 +10,7 @@ import shutil
 
 import pytest
 
-from tests.conftest import DATA
+from tests.helpers import DATA
 from tests.webui import browser as ui
 
 REWARD_TRACES = ("rewards/chosen", "rewards/rejected", "rewards/accuracies", "rewards/margins")

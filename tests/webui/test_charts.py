@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from tests.webui.conftest import dpo_metrics, sft_metrics
+from tests.helpers import dpo_metrics, sft_metrics
 from webui import charts
 
 

@@ -9,10 +9,9 @@ from pathlib import Path
 import gradio as gr
 import pytest
 
-from engine import chat as engine_chat
-from engine.models import make_tiny_model
-from tests.engine.test_chat import make_weight_run
-from tests.webui.conftest import make_run
+from engine.inference import chat as engine_chat
+from engine.models.store import make_tiny_model
+from tests.helpers import make_run, make_weight_run
 from webui import app, chat, runinfo
 
 PROMPT = "Names of users over 30."

@@ -10,11 +10,11 @@ import gradio as gr
 import pytest
 from trl.data_utils import apply_chat_template
 
-import engine.registry
-from engine.data import load_dataset_for_stage, load_rows, to_conversation
-from engine.models import load_tokenizer
-from engine.registry import read_registry
-from tests.conftest import DATA
+import engine.data.registry
+from engine.data.registry import read_registry
+from engine.data.rows import load_dataset_for_stage, load_rows, to_conversation
+from engine.models.store import load_tokenizer
+from tests.helpers import DATA
 from webui import dataset_checks, dataset_report
 from webui import datasets as tab
 
@@ -114,7 +114,7 @@ def test_a_failed_registry_write_removes_the_copied_file(folder, model, tmp_path
     def broken_write(*args, **kwargs):
         raise OSError("disk full")
 
-    monkeypatch.setattr(engine.registry, "_write_json", broken_write)
+    monkeypatch.setattr(engine.data.registry, "_write_json", broken_write)
     before = snapshot(folder)
     out = register(folder, open_file(folder, upload=write_jsonl(tmp_path / "ok.jsonl", pairs(3))), model)
     assert out["message"] == "❌ Not registered: disk full. Nothing was saved." and out["version"] == 0

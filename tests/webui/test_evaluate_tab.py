@@ -11,11 +11,9 @@ import pytest
 import torch
 
 from engine.config import from_dict
-from engine.evaluate import EVAL_FILE, table_headers
-from engine.rundir import create_run, write_status
-from tests.conftest import tiny_config
-from tests.engine.test_chat import make_weight_run
-from tests.webui.conftest import make_run
+from engine.inference.evaluate import EVAL_FILE, table_headers
+from engine.runs.folder import create_run, write_status
+from tests.helpers import make_run, make_weight_run, tiny_config
 from webui import evaluate
 
 
@@ -84,7 +82,7 @@ def test_the_command_labels_models_by_stage(eval_env, tiny_model):
 
 
 def saved_result(run: Path, sft: Path) -> dict:
-    """An eval.json as engine.evaluate writes it (two prompts, base vs sft vs dpo)."""
+    """An eval.json as engine.inference.evaluate writes it (two prompts, base vs sft vs dpo)."""
     row = lambda name, scores, win, comment: {  # noqa: E731
         "run": name, "rm_score": sum(scores) / 2, "win_rate": win, "comment_fraction": comment,
         "formatted_fraction": 0.0, "mean_length": 7.5, "answers": [f"{name} answer 1", ""], "scores": scores}

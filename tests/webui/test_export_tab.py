@@ -8,9 +8,8 @@ from pathlib import Path
 import gradio as gr
 import pytest
 
-from engine.export import list_exports
-from tests.engine.test_chat import make_weight_run
-from tests.webui.conftest import make_run
+from engine.models.export import list_exports
+from tests.helpers import make_run, make_weight_run
 from webui import export
 
 

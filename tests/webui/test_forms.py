@@ -9,7 +9,7 @@ import gradio as gr
 import pytest
 
 from engine.config import SECTIONS, STAGE_OPTIONS, TOP_LEVEL, ConfigError, RunConfig, from_dict, to_dict
-from tests.conftest import tiny_config
+from tests.helpers import tiny_config
 from webui import forms
 
 

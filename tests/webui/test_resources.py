@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from tests.webui.conftest import make_run
+from tests.helpers import make_run
 from webui import resources
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from tests.webui.conftest import dpo_metrics, make_run, sft_metrics
+from tests.helpers import dpo_metrics, make_run, sft_metrics
 from webui import runinfo, runs
 
 
@@ -99,6 +99,6 @@ def test_table_flags_runs_with_health_warnings(runs_env):
     coarse = {"code": "coarse_accuracy", "message": "rewards/accuracies was exactly 0 or 1 ...", "step": 5}
     flagged = make_run("dpo", "completed", name="flagged", warnings=[coarse])
     plain = make_run("sft", "completed", name="plain", warnings=[])
-    old = make_run("sft", "completed", name="old", warning="non-finite values in loss")  # before engine.health
+    old = make_run("sft", "completed", name="old", warning="non-finite values in loss")  # before engine.runs.health
     assert row_of(flagged)["warnings"] == "⚠️ coarse_accuracy"
     assert row_of(plain)["warnings"] == "" and row_of(old)["warnings"] == "⚠️ warning"

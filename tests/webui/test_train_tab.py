@@ -11,10 +11,9 @@ import pytest
 import yaml
 
 from engine.config import STAGE_OPTIONS, apply_overrides, dump_yaml, from_dict
-from engine.registry import read_registry
-from engine.rundir import list_runs, read_status, write_status
-from tests.conftest import DATA, tiny_config
-from tests.webui.conftest import dpo_metrics, make_run, sft_metrics
+from engine.data.registry import read_registry
+from engine.runs.folder import list_runs, read_status, write_status
+from tests.helpers import DATA, dpo_metrics, make_run, sft_metrics, tiny_config
 from webui import charts, runinfo, train
 from webui.forms import to_values
 

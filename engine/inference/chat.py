@@ -1,0 +1,359 @@
+"""Side-by-side chat: one prompt answered by several models at once, streamed as it decodes.
+
+A column is the bare base model, a LoRA run (its adapter over that base) or a full fine-tuned run.
+The base and every LoRA run share ONE copy of the base weights: each adapter is attached as a
+named PEFT adapter and a single batch is decoded with peft's mixed-adapter inference
+(``adapter_names=["__base__", "run0", ...]``, one name per row), so k columns cost about one
+model's memory and one decoding loop. A full fine-tuned run is a model of its own; it is decoded
+after that batch.
+
+Sampling is per row: every row draws from its own torch.Generator seeded with the same seed, so a
+column's answer depends on its model, the prompt and the settings only, not on which other
+columns share the batch (temperature 0 is greedy).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Iterator
+
+import torch
+from transformers import LogitsProcessor, LogitsProcessorList, StoppingCriteria, StoppingCriteriaList
+from transformers.generation.streamers import BaseStreamer
+
+from engine.config import Sampling
+from engine.inference.generate import render_prompt, stop_token_ids
+from engine.models.loader import compute_dtype, run_base_model, run_weights
+from engine.models.store import resolve_model
+from engine.runs.folder import raw_config, resolve_run
+
+BASE_KEY = "__base__"  # also peft's name for "no adapter" in a mixed batch
+MAX_COLUMNS = 4
+
+
+class ChatError(ValueError):
+    """A comparison that cannot run as asked; the message says why and what to pick instead."""
+
+
+@dataclass(frozen=True)
+class Column:
+    key: str  # BASE_KEY or the run's folder name
+    label: str
+    weights: Path | None = None  # the run's adapter/ or model/ folder; None for the bare base
+
+    @property
+    def kind(self) -> str:
+        return "base" if self.weights is None else self.weights.name  # base | adapter | model
+
+
+@dataclass
+class Answer:
+    label: str
+    text: str = ""
+    tokens: int = 0
+    seconds: float = 0.0
+    state: str = "waiting"  # waiting | loading | generating | done (turn ended) | length | stopped
+
+    @property
+    def tokens_per_second(self) -> float:
+        return self.tokens / self.seconds if self.seconds > 0 else 0.0
+
+
+def plan_columns(base_model: str, keys: list[str]) -> list[Column]:
+    """Columns for a base model and picked keys (BASE_KEY or run names/paths), checked to fit:
+    an adapter only fits the base model it was trained on."""
+    if not keys:
+        raise ChatError("pick at least one model to answer")
+    if len(keys) > MAX_COLUMNS:
+        raise ChatError(f"at most {MAX_COLUMNS} columns side by side ({len(keys)} picked)")
+    base = resolve_model(base_model).resolve()
+    columns = []
+    for key in keys:
+        if key == BASE_KEY:
+            columns.append(Column(BASE_KEY, f"{base.name} (base)"))
+            continue
+        run_dir = resolve_run(key)
+        weights = run_weights(run_dir)
+        if weights.name == "adapter":
+            trained_on = run_base_model(run_dir)
+            if trained_on != base:
+                raise ChatError(f"run {run_dir.name} was trained on {trained_on.name} ({trained_on}), not on the "
+                                f"chosen base model {base.name} ({base}): its adapter only fits its own base. "
+                                f"Choose {trained_on.name} as the base model or pick another run.")
+        stage = raw_config(run_dir).get("stage", "?")
+        columns.append(Column(run_dir.name, f"{run_dir.name} ({stage})", weights))
+    return columns
+
+
+@dataclass
+class LoadedModels:
+    """One comparison's models: the shared base (a PeftModel when adapters are attached), the
+    peft adapter name of each LoRA column, full models by column key, a tokenizer per column."""
+    key: tuple
+    shared: Any = None
+    adapter_names: dict[str, str] = field(default_factory=dict)
+    full: dict[str, Any] = field(default_factory=dict)
+    tokenizers: dict[str, Any] = field(default_factory=dict)
+
+
+_cache: LoadedModels | None = None  # at most one set: a second prompt to the same columns reuses it
+# One comparison decodes at a time: the adapter_names hooks are installed on the shared model's
+# layers for the length of a generate call, and the CPU has no cores to spare anyway.
+_lock = threading.Lock()
+
+
+def _cache_key(base: Path, columns: list[Column]) -> tuple:
+    """Base and weights folders with their newest file time (retrained weights are reloaded);
+    in any order, since adapters are looked up by column key."""
+    def stamp(folder: Path | None) -> float:
+        return max((f.stat().st_mtime for f in folder.iterdir()), default=0.0) if folder else 0.0
+    return (str(base),) + tuple(sorted((c.key, str(c.weights), stamp(c.weights)) for c in columns))
+
+
+def _base_tokenizer(base: Path, run_tokenizers: dict):
+    """The base model's own chat template; a base without one is prompted in its first run's format."""
+    from engine.config import ConfigError
+    from engine.inference.generate import load_base_tokenizer, prepare_tokenizer
+
+    try:
+        return load_base_tokenizer(base)
+    except ConfigError:
+        if not run_tokenizers:
+            raise ChatError(f"{base.name} has no chat template of its own; compare it with a run trained "
+                            "with a template (model.template) to borrow that one") from None
+        from transformers import AutoTokenizer
+
+        tokenizer = AutoTokenizer.from_pretrained(base)
+        tokenizer.chat_template = next(iter(run_tokenizers.values())).chat_template
+        return prepare_tokenizer(tokenizer)
+
+
+def _load(base: Path, columns: list[Column]) -> LoadedModels:
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    from engine.inference.generate import inference_device, load_run_tokenizer
+
+    dtype, device = compute_dtype(), inference_device()
+    loaded = LoadedModels(_cache_key(base, columns))
+    loaded.tokenizers = {c.key: load_run_tokenizer(c.weights) for c in columns if c.weights is not None}
+    if any(c.kind == "base" for c in columns):
+        loaded.tokenizers[BASE_KEY] = _base_tokenizer(base, loaded.tokenizers)
+    for column in columns:
+        if column.kind == "model":
+            lm = AutoModelForCausalLM.from_pretrained(column.weights, dtype=dtype)
+            loaded.full[column.key] = lm.to(device).eval()
+    shared = [c for c in columns if c.kind in ("base", "adapter")]
+    if shared:
+        lm = AutoModelForCausalLM.from_pretrained(base, dtype=dtype)
+        for i, column in enumerate(c for c in shared if c.kind == "adapter"):
+            name = f"run{i}"  # run folder names may hold characters a module name must not
+            if i == 0:
+                lm = PeftModel.from_pretrained(lm, column.weights, adapter_name=name)
+            else:
+                lm.load_adapter(column.weights, adapter_name=name)
+            loaded.adapter_names[column.key] = name
+        loaded.shared = lm.to(device).eval()
+    return loaded
+
+
+def load_columns(base: Path, columns: list[Column]) -> LoadedModels:
+    """The models for these columns, from the cache when nothing changed on disk."""
+    global _cache
+    key = _cache_key(base, columns)
+    if _cache is None or _cache.key != key:
+        _cache = None  # free the old set before loading the new one
+        _cache = _load(base, columns)
+    return _cache
+
+
+def _groups(columns: list[Column], loaded: LoadedModels) -> list[tuple[Any, list[int], list[str] | None]]:
+    """(model, column indices, peft adapter names or None): the shared batch, then each full model."""
+    shared = [i for i, c in enumerate(columns) if c.kind in ("base", "adapter")]
+    groups = []
+    if shared:
+        names = [loaded.adapter_names.get(columns[i].key, BASE_KEY) for i in shared]
+        groups.append((loaded.shared, shared, names if loaded.adapter_names else None))
+    groups += [(loaded.full[c.key], [i], None) for i, c in enumerate(columns) if c.kind == "model"]
+    return groups
+
+
+def stream_chat(base_model: str, keys: list[str], prompt: str, sampling: Sampling = Sampling(),
+                stop: threading.Event | None = None) -> Iterator[list[Answer]]:
+    """Stream the answers of every column to one prompt: yields a snapshot of all columns whenever
+    some of them grew. Setting ``stop`` ends the decoding at the next token."""
+    if not prompt.strip():
+        raise ChatError("type a prompt first")
+    columns = plan_columns(base_model, keys)
+    stop = stop or threading.Event()
+    answers = [Answer(c.label, state="loading") for c in columns]
+    yield [replace(a) for a in answers]
+    if not _lock.acquire(timeout=120):
+        raise ChatError("another comparison is still answering; try again when it is done")
+    try:
+        loaded = load_columns(resolve_model(base_model).resolve(), columns)
+        for answer in answers:
+            answer.state = "waiting"
+        yield [replace(a) for a in answers]
+        for lm, rows, adapter_names in _groups(columns, loaded):
+            group = [answers[i] for i in rows]
+            if stop.is_set():  # stopped during an earlier group: the later ones do not start
+                for answer in group:
+                    answer.state = "stopped"
+                continue
+            tokenizers = [loaded.tokenizers[BASE_KEY if columns[i].kind == "base" else columns[i].key] for i in rows]
+            for _ in stream_group(lm, tokenizers, group, prompt, sampling, stop, adapter_names):
+                yield [replace(a) for a in answers]
+        yield [replace(a) for a in answers]
+    finally:
+        _lock.release()
+
+
+class BatchStreamer(BaseStreamer):
+    """Collects each row's new token ids as generate() produces them (TextIteratorStreamer only
+    takes batch size 1); a row ends at its first stop token, later ones are padding."""
+
+    def __init__(self, rows: int, stop_ids: list[int]):
+        self.tokens: list[list[int]] = [[] for _ in range(rows)]
+        self.ended_at: list[float | None] = [None] * rows  # when the row emitted its stop token
+        self.stop_ids = set(stop_ids)
+        self.finished = threading.Event()
+        self._prompt_seen = False
+        self._steps = 0
+        self._new_step = threading.Condition()
+
+    def put(self, value) -> None:
+        if not self._prompt_seen:  # generate() hands over the prompt ids first
+            self._prompt_seen = True
+            return
+        now = time.monotonic()
+        for row, token in enumerate(value.reshape(-1).tolist()):
+            if self.ended_at[row] is None:
+                self.tokens[row].append(token)
+                if token in self.stop_ids:
+                    self.ended_at[row] = now
+        with self._new_step:
+            self._steps += 1
+            self._new_step.notify_all()
+
+    def end(self) -> None:
+        with self._new_step:
+            self.finished.set()
+            self._new_step.notify_all()
+
+    def updates(self, min_interval: float = 0.25) -> Iterator[None]:
+        """Yields whenever new tokens arrived (at most every min_interval seconds), and once at the end."""
+        seen, last = 0, 0.0
+        while True:
+            with self._new_step:
+                self._new_step.wait_for(lambda: self._steps > seen or self.finished.is_set(), timeout=1.0)
+                seen, ended = self._steps, self.finished.is_set()
+            if ended:
+                yield
+                return
+            if time.monotonic() - last >= min_interval:
+                last = time.monotonic()
+                yield
+
+
+class StopOnEvent(StoppingCriteria):
+    """Ends every row at the next step once the event is set (the Stop button)."""
+
+    def __init__(self, event: threading.Event):
+        self.event = event
+
+    def __call__(self, input_ids, scores, **kwargs) -> torch.BoolTensor:
+        return torch.full((input_ids.shape[0],), self.event.is_set(), dtype=torch.bool, device=input_ids.device)
+
+
+class SeededRowSampler(LogitsProcessor):
+    """Samples each row from its own generator, all seeded alike, and leaves only the drawn token,
+    so generate()'s greedy step picks it: a row's draws do not depend on the other rows."""
+
+    def __init__(self, rows: int, seed: int, device):
+        self.generators = [torch.Generator(device=device).manual_seed(seed) for _ in range(rows)]
+
+    def __call__(self, input_ids, scores) -> torch.FloatTensor:
+        probs = scores.float().softmax(dim=-1)
+        drawn = torch.cat([torch.multinomial(probs[row], 1, generator=g) for row, g in enumerate(self.generators)])
+        only = torch.full_like(scores, float("-inf"))
+        return only.scatter_(1, drawn[:, None], 0.0)
+
+
+def _processors(sampling: Sampling, rows: int, device) -> LogitsProcessorList:
+    from transformers.generation.logits_process import TemperatureLogitsWarper, TopPLogitsWarper
+
+    if sampling.temperature <= 0:
+        return LogitsProcessorList()
+    warpers = [TemperatureLogitsWarper(sampling.temperature)]
+    if sampling.top_p < 1.0:
+        warpers.append(TopPLogitsWarper(sampling.top_p))
+    return LogitsProcessorList([*warpers, SeededRowSampler(rows, sampling.seed, device)])
+
+
+def encode_rows(tokenizers: list, prompt: str, system: str, pad_id: int, device) -> dict:
+    """Each row rendered with its own tokenizer's chat template, left-padded into one batch."""
+    ids = [t(render_prompt(t, prompt, system or None), add_special_tokens=False)["input_ids"] for t in tokenizers]
+    width = max(map(len, ids))
+    input_ids = torch.tensor([[pad_id] * (width - len(row)) + row for row in ids], device=device)
+    mask = torch.tensor([[0] * (width - len(row)) + [1] * len(row) for row in ids], device=device)
+    return {"input_ids": input_ids, "attention_mask": mask}
+
+
+def _decode_into(answers: list[Answer], streamer: BatchStreamer, tokenizers: list, start: float) -> None:
+    now = time.monotonic()
+    for row, answer in enumerate(answers):
+        tokens = list(streamer.tokens[row])
+        answer.text = tokenizers[row].decode(tokens, skip_special_tokens=True).strip()
+        answer.tokens = len(tokens)
+        answer.seconds = (streamer.ended_at[row] or now) - start
+        answer.state = "done" if streamer.ended_at[row] is not None else "generating"
+
+
+def stream_group(lm, tokenizers: list, answers: list[Answer], prompt: str, sampling: Sampling,
+                 stop: threading.Event, adapter_names: list[str] | None = None) -> Iterator[None]:
+    """Decode one batch (one row per answer) in a thread and fill ``answers`` as tokens arrive;
+    yields after each update."""
+    pad_id = tokenizers[0].pad_token_id
+    stop_ids = stop_token_ids(lm, *tokenizers)
+    streamer = BatchStreamer(len(answers), stop_ids)
+    kwargs = dict(**encode_rows(tokenizers, prompt, sampling.system, pad_id, lm.device),
+                  max_new_tokens=sampling.max_new_tokens, streamer=streamer, eos_token_id=stop_ids,
+                  pad_token_id=pad_id, do_sample=False, temperature=None, top_p=None, top_k=None,
+                  stopping_criteria=StoppingCriteriaList([StopOnEvent(stop)]),
+                  logits_processor=_processors(sampling, len(answers), lm.device))
+    if adapter_names:
+        kwargs["adapter_names"] = adapter_names
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            with torch.inference_mode():
+                lm.generate(**kwargs)
+        except BaseException as e:  # re-raised in the caller's thread
+            errors.append(e)
+        finally:
+            streamer.end()
+
+    thread = threading.Thread(target=run, name="chat-generate", daemon=True)
+    start = time.monotonic()
+    thread.start()
+    streamed = False
+    try:
+        for _ in streamer.updates():
+            _decode_into(answers, streamer, tokenizers, start)
+            yield
+        streamed = True
+    finally:
+        if not streamed:  # the consumer went away (page closed, Clear) or failed: free the model
+            stop.set()
+        thread.join()
+    if errors:
+        raise errors[0]
+    for answer in answers:
+        if answer.state != "done":
+            answer.state = "stopped" if stop.is_set() else "length"
+    yield

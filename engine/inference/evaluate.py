@@ -1,0 +1,361 @@
+"""Did alignment work? Two held-out measurements, saved as eval.json in the evaluated run's folder.
+
+1. Preference accuracy on held-out pairs. An RM run scores the chosen and the rejected answer;
+   a DPO run (any loss type) gets DPO's implicit reward beta * (log pi(y|x) - log pi_ref(y|x)),
+   summed over the answer tokens, with pi its weights and pi_ref its parent run's (or the base
+   model when it has none). Accuracy = fraction of pairs with chosen > rejected.
+2. A generation comparison: held-out prompts answered greedily by several models (base, SFT, DPO,
+   PPO ...), every answer scored by a reward model (an RM run), and per model: mean RM score, win
+   rate against the SFT model's answers (ties count half), task probe fractions, mean length.
+
+Light at import (torch and the libraries are imported inside the functions that load models), so
+the web UI may import it for the file format and table rows.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Callable
+
+from engine import demo
+from engine.config import (
+    GENERATIVE_STAGES,
+    PAIRED_DATA_STAGES,
+    REFERENCE_FREE_LOSSES,
+    ConfigError,
+    EvalSettings,
+    RunConfig,
+)
+from engine.data.registry import dataset_folder, read_registry
+from engine.data.rows import load_dataset_for_stage
+from engine.models.loader import finished_run, parent_run
+from engine.runs.folder import atomic_write, read_config
+
+EVAL_FILE = "eval.json"
+DEFAULT_PROMPTS = EvalSettings().prompts
+DEFAULT_MAX_NEW_TOKENS = EvalSettings().max_new_tokens
+BASELINE = "sft"  # win rates are against this model's answers
+POLICY_STAGES = ("dpo", "ppo")  # compared with their parent (their reference model)
+# Task probes by name: answer -> bool; each model's row reports the fraction of answers passing.
+# The sample SQL task's come from engine.demo; a task adds its own: PROBES["name"] = fn.
+PROBES: dict[str, Callable[[str], bool]] = dict(demo.PROBES)
+Progress = Callable[[str], None]
+
+
+def check_reward_run(name: str | None, run_dir: Path, cfg: RunConfig, notes: list[str]) -> Path | None:
+    """The RM run that scores answers: the one named, else the evaluated run when it is an RM
+    run, else the newest completed RM run; None (with a note) when there is none or 'none'."""
+    if name is not None and name.lower() == "none":
+        notes.append("RM scores and win rates skipped: --reward-run none")
+        return None
+    if name is None and cfg.stage == "rm":
+        return run_dir
+    try:
+        return finished_run("--reward-run", name or "latest:rm", ("rm",), "an rm run")
+    except ConfigError:
+        if name:
+            raise
+        notes.append("RM scores and win rates skipped: no completed rm run (train one or pass --reward-run)")
+        return None
+
+
+def parse_compare(text: str) -> dict[str, Path | None]:
+    """'base,sft=RUN,dpo=RUN' -> {label: run folder, base: None}."""
+    models: dict[str, Path | None] = {}
+    for item in (part.strip() for part in text.split(",") if part.strip()):
+        label, sep, name = (s.strip() for s in item.partition("="))
+        if label in models:
+            raise ConfigError(f"--compare: label {label!r} appears twice; give each model its own label")
+        if not (sep and label and name) and item != "base":
+            raise ConfigError(f"--compare: {item!r} should be LABEL=RUN (e.g. sft=latest:sft) or base")
+        models[label] = finished_run("--compare", name, GENERATIVE_STAGES, "an sft, dpo or ppo run (an "
+                                      "rm run writes no answers)") if sep else None
+    return models
+
+
+def default_models(run_dir: Path, cfg: RunConfig) -> dict[str, Path | None]:
+    """What a run is compared with: a DPO/PPO run with the base and its parent (labelled by the
+    parent's stage), an SFT run with the base; an RM run writes no answers."""
+    if cfg.stage == "rm":
+        return {}
+    models: dict[str, Path | None] = {"base": None}
+    if cfg.stage in POLICY_STAGES and cfg.init_from:
+        parent = parent_run(cfg)
+        stage = read_config(parent).stage
+        models[stage if stage != cfg.stage else "parent"] = parent
+    models[cfg.stage] = run_dir
+    return models
+
+
+def held_out(run_dir: Path, cfg: RunConfig, dataset: str | None) -> tuple[str, dict]:
+    """(dataset name, its registry entry): the one named, else the run's data.eval_dataset."""
+    name = dataset or cfg.data.eval_dataset
+    if not name:
+        raise ConfigError(f"--dataset: run {run_dir.name} has no data.eval_dataset; name a registered "
+                          "held-out dataset, e.g. --dataset sql_dpo_eval")
+    registry = read_registry(dataset_folder(cfg.data.dataset_dir))
+    if name not in registry:
+        raise ConfigError(f"--dataset: {name!r} is not registered in {dataset_folder(cfg.data.dataset_dir)}; "
+                          f"registered: {', '.join(sorted(registry)) or 'none'}")
+    return name, registry[name]
+
+
+def tokenize_pair(tokenizer, prompt: list[dict], answer: str, max_length: int | None = None) -> tuple[list[int], int]:
+    """(token ids, prompt length) as TRL's DPO trainer tokenises a conversational pair: the prompt
+    with the generation prompt, the whole conversation, the answer from where the two diverge;
+    truncated to max_length keeping the start."""
+    prompt_ids = tokenizer.apply_chat_template(prompt, tokenize=True, add_generation_prompt=True,
+                                               return_dict=True)["input_ids"]
+    ids = tokenizer.apply_chat_template(prompt + [{"role": "assistant", "content": answer}], tokenize=True,
+                                        return_dict=True)["input_ids"]
+    ids = ids[:max_length] if max_length else ids
+    return ids, len(os.path.commonprefix([prompt_ids, ids]))
+
+
+def answer_logps(lm, tokenizer, prompts: list[list[dict]], answers: list[str], max_length: int | None = None,
+                 batch_size: int = 4) -> list[float]:
+    """log p(answer | prompt) under a causal LM, summed over the answer tokens."""
+    import torch
+
+    seqs = [tokenize_pair(tokenizer, p, a, max_length) for p, a in zip(prompts, answers, strict=True)]
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    out: list[float] = []
+    with torch.inference_mode():
+        for start in range(0, len(seqs), batch_size):
+            chunk = seqs[start:start + batch_size]
+            width = max(len(ids) for ids, _ in chunk)
+            ids = torch.tensor([s + [pad] * (width - len(s)) for s, _ in chunk], device=lm.device)
+            attention = torch.tensor([[1] * len(s) + [0] * (width - len(s)) for s, _ in chunk], device=lm.device)
+            answer = torch.tensor([[0] * n + [1] * (len(s) - n) + [0] * (width - len(s)) for s, n in chunk],
+                                  device=lm.device)
+            logits = lm(input_ids=ids, attention_mask=attention).logits[:, :-1].float()
+            token_logps = logits.log_softmax(-1).gather(-1, ids[:, 1:, None]).squeeze(-1)
+            out += (token_logps * answer[:, 1:]).sum(-1).tolist()
+    return out
+
+
+def summarise_pairs(chosen: list[float], rejected: list[float]) -> dict:
+    n = len(chosen)
+    return {"pairs": n, "accuracy": sum(c > r for c, r in zip(chosen, rejected)) / n,
+            "margin": sum(c - r for c, r in zip(chosen, rejected)) / n,
+            "chosen": sum(chosen) / n, "rejected": sum(rejected) / n,
+            "pair_scores": [[c, r] for c, r in zip(chosen, rejected)]}
+
+
+def rm_preference(run_dir: Path, pairs: list[dict]) -> dict:
+    """The RM run's scores of the chosen and the rejected answers."""
+    from engine.inference.reward import load_reward_model, score
+
+    model, tokenizer = load_reward_model(run_dir)
+    prompts = [p["prompt"] for p in pairs]
+    chosen = score(model, tokenizer, prompts, [p["chosen"][0]["content"] for p in pairs])
+    rejected = score(model, tokenizer, prompts, [p["rejected"][0]["content"] for p in pairs])
+    return {"kind": "rm", "model": run_dir.name, "beta": None, "reference": None,
+            **summarise_pairs(chosen, rejected)}
+
+
+def dpo_preference(run_dir: Path, cfg: RunConfig, pairs: list[dict]) -> dict:
+    """DPO's implicit rewards beta * (log pi - log pi_ref) of the chosen and rejected answers, with
+    the run's own tokenizer (its chat template) for both models. The reference is the parent run's
+    weights, or the base model."""
+    from engine.inference.generate import load_for_inference
+
+    prompts = [p["prompt"] for p in pairs]
+    texts = {k: [p[k][0]["content"] for p in pairs] for k in ("chosen", "rejected")}
+    cutoff = cfg.data.cutoff_len
+    policy, tokenizer = load_for_inference(run=run_dir)
+    logps = {k: answer_logps(policy, tokenizer, prompts, v, cutoff) for k, v in texts.items()}
+    del policy  # one model in memory at a time
+    parent = parent_run(cfg)
+    ref = load_for_inference(cfg.model.name_or_path, parent)[0]
+    ref_logps = {k: answer_logps(ref, tokenizer, prompts, v, cutoff) for k, v in texts.items()}
+    beta = cfg.stage_options.beta
+    rewards = {k: [beta * (a - b) for a, b in zip(logps[k], ref_logps[k])] for k in texts}
+    return {"kind": "dpo", "model": run_dir.name, "beta": beta, "reference": parent.name if parent else "base",
+            **summarise_pairs(rewards["chosen"], rewards["rejected"])}
+
+
+def load_policy(run: Path | None, cfg: RunConfig):
+    """(causal LM, tokenizer): a run's weights, or (None) the evaluated run's base model with its
+    chat template."""
+    from engine.inference.generate import load_base_tokenizer, load_for_inference
+    from engine.models.store import resolve_model
+
+    lm, tokenizer = load_for_inference(cfg.model.name_or_path, run)
+    if run is None:  # in the chat format of the runs it is compared with
+        tokenizer = load_base_tokenizer(resolve_model(cfg.model.name_or_path), cfg.model.template)
+    return lm, tokenizer
+
+
+def win_rate(scores: list[float], baseline: list[float]) -> float:
+    """Fraction of prompts where the answer outscores the baseline's; ties count half."""
+    return sum(1.0 if s > b else 0.5 if s == b else 0.0 for s, b in zip(scores, baseline, strict=True)) / len(scores)
+
+
+def compare_generations(prompts: list[list[dict]], models: dict[str, Path | None], cfg: RunConfig,
+                        max_new_tokens: int, reward_run: Path | None, probes: list[str],
+                        progress: Progress) -> dict:
+    """Each model's greedy answers, probe fractions and mean length (tokens); with a reward run,
+    each answer's RM score, the mean, and the win rate against the BASELINE model's answers."""
+    from engine.inference.generate import answer_conversations
+
+    rows = {}
+    for label, run in models.items():
+        progress(f"generating: {label} ({run.name if run else 'base model'}), {len(prompts)} prompts")
+        lm, tokenizer = load_policy(run, cfg)
+        answers, lengths = answer_conversations(lm, tokenizer, prompts, max_new_tokens)
+        rows[label] = {"run": run.name if run else None, "rm_score": None, "win_rate": None,
+                       **{name: sum(map(PROBES[name], answers)) / len(answers) for name in probes},
+                       "mean_length": sum(lengths) / len(answers), "answers": answers, "scores": None}
+        del lm
+    if reward_run is not None:
+        from engine.inference.reward import load_reward_model, score
+
+        progress(f"scoring the answers with {reward_run.name}")
+        rm, rm_tokenizer = load_reward_model(reward_run)
+        for row in rows.values():
+            row["scores"] = score(rm, rm_tokenizer, prompts, row["answers"])
+            row["rm_score"] = sum(row["scores"]) / len(prompts)
+        if BASELINE in rows:
+            for row in rows.values():
+                row["win_rate"] = win_rate(row["scores"], rows[BASELINE]["scores"])
+    return {"prompts": [p[-1]["content"] for p in prompts], "models": rows}
+
+
+def _load(name: str, cfg: RunConfig, preference: bool, limit: int | None) -> list[dict]:
+    return list(load_dataset_for_stage(name, dataset_folder(cfg.data.dataset_dir), preference, limit))
+
+
+@dataclass
+class Plan:  # the checked arguments of one evaluation
+    run_dir: Path
+    cfg: RunConfig
+    dataset: str
+    ranking: bool
+    models: dict[str, Path | None]
+    reward_run: Path | None
+    probes: list[str]
+    notes: list[str] = field(default_factory=list)
+
+
+def plan(run: str | Path, dataset: str | None = None, compare: str | dict | None = None,
+         reward_run: str | None = None, prompts: int = DEFAULT_PROMPTS, max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS,
+         pairs: int | None = None, probes: list[str] | None = None) -> Plan:
+    """Check every argument before any model loads; each error names the argument to fix."""
+    run_dir = finished_run("RUN", run)
+    cfg = read_config(run_dir)
+    name, info = held_out(run_dir, cfg, dataset)
+    models = parse_compare(compare) if isinstance(compare, str) else \
+        dict(compare) if compare is not None else default_models(run_dir, cfg)
+    probes = list(PROBES) if probes is None else probes
+    unknown = [p for p in probes if p not in PROBES]
+    if unknown:
+        raise ConfigError(f"--probes: unknown probe {unknown[0]!r}; known: {', '.join(PROBES)}")
+    for arg, value in (("--prompts", prompts), ("--max-new-tokens", max_new_tokens), ("--pairs", pairs)):
+        if value is not None and value < 1:
+            raise ConfigError(f"{arg}: must be at least 1, got {value}")
+    notes: list[str] = []
+    rm = check_reward_run(reward_run, run_dir, cfg, notes) if models else None
+    return Plan(run_dir, cfg, name, bool(info.get("ranking")), models, rm, probes, notes)
+
+
+def preference_block(p: Plan, pairs: int | None, progress: Progress) -> dict | None:
+    """Held-out preference accuracy of a DPO or RM run (None, with a note, for other runs)."""
+    if p.cfg.stage not in PAIRED_DATA_STAGES:
+        p.notes.append(f"preference accuracy skipped: it measures dpo and rm runs, this is a {p.cfg.stage} run")
+        return None
+    if not p.ranking:
+        p.notes.append(f"preference accuracy skipped: dataset {p.dataset!r} has no chosen/rejected pairs")
+        return None
+    rows = _load(p.dataset, p.cfg, True, pairs)
+    progress(f"preference accuracy: {len(rows)} held-out pairs of {p.dataset}")
+    if p.cfg.stage == "rm":
+        return rm_preference(p.run_dir, rows)
+    block = dpo_preference(p.run_dir, p.cfg, rows)
+    if p.cfg.stage_options.loss_type in REFERENCE_FREE_LOSSES:
+        p.notes.append(f"{p.cfg.stage_options.loss_type} trains without a reference model; the implicit "
+                       f"rewards are still measured against {block['reference']}")
+    return block
+
+
+def evaluate(run: str | Path, dataset: str | None = None, compare: str | dict | None = None,
+             reward_run: str | None = None, prompts: int = DEFAULT_PROMPTS,
+             max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS, pairs: int | None = None,
+             probes: list[str] | None = None, progress: Progress | None = None) -> dict:
+    """Both measurements on a run, written to RUN/eval.json; returns what it wrote.
+    compare: 'base,sft=RUN,...' or {label: run folder or None for the base}; None: default_models.
+    reward_run: an rm run, 'none', or None for the default (check_reward_run)."""
+    start, progress = time.time(), progress or (lambda _message: None)
+    p = plan(run, dataset, compare, reward_run, prompts, max_new_tokens, pairs, probes)
+    import torch
+
+    # As in engine.train: denormal floats (small LoRA deltas) make x86 CPUs several times slower.
+    torch.set_flush_denormal(True)
+    preference, generation = preference_block(p, pairs, progress), None
+    if p.models:
+        chats = [row["prompt"] for row in _load(p.dataset, p.cfg, False, prompts)]
+        generation = compare_generations(chats, p.models, p.cfg, max_new_tokens, p.reward_run, p.probes, progress)
+        if p.reward_run is not None and BASELINE not in p.models:
+            p.notes.append(f"win rates skipped: no model labelled {BASELINE!r} among those compared")
+    else:
+        p.notes.append("generation comparison skipped: " + ("an rm run writes no answers (pass --compare to "
+                       "compare policies)" if p.cfg.stage == "rm" else "no models to compare"))
+    result = {
+        "run": p.run_dir.name, "stage": p.cfg.stage, "created": datetime.now().isoformat(timespec="seconds"),
+        "seconds": round(time.time() - start, 1),
+        "settings": {"dataset": p.dataset, "pairs": preference["pairs"] if preference else None,
+                     "prompts": len(generation["prompts"]) if generation else None,
+                     "max_new_tokens": max_new_tokens, "reward_run": p.reward_run.name if p.reward_run else None,
+                     "baseline": BASELINE, "probes": p.probes,
+                     "models": {k: v.name if v else None for k, v in p.models.items()}},
+        "preference": preference, "generation": generation, "notes": p.notes,
+    }
+    atomic_write(p.run_dir / EVAL_FILE, json.dumps(result, indent=1))
+    progress(f"wrote {p.run_dir / EVAL_FILE}")
+    return result
+
+
+def read_eval(run_dir: Path) -> dict | None:
+    """A run's eval.json, or None when it has none (or an unreadable one)."""
+    try:
+        data = json.loads((Path(run_dir) / EVAL_FILE).read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def table_headers(result: dict) -> list[str]:
+    return ["model", "run", "RM score", f"win rate vs {BASELINE}", *result["settings"]["probes"],
+            "mean length (tokens)"]
+
+
+def table_rows(result: dict) -> list[list]:
+    """One row per compared model: label, run, RM score, win rate, probe fractions, length."""
+    gen = result.get("generation") or {"models": {}}
+    return [[label, row["run"] or "(base model)", row["rm_score"], row["win_rate"],
+             *[row[p] for p in result["settings"]["probes"]], row["mean_length"]]
+            for label, row in gen["models"].items()]
+
+
+def format_report(result: dict) -> str:
+    """The results as a terminal table, with the preference block and the notes."""
+    lines = [f"evaluation of {result['run']} on {result['settings']['dataset']}"]
+    pref = result.get("preference")
+    if pref:
+        scale = f"implicit reward, beta {pref['beta']}, reference {pref['reference']}" if pref["kind"] == "dpo" \
+            else "reward model scores"
+        lines.append(f"preference ({scale}), {pref['pairs']} pairs: accuracy {pref['accuracy']:.1%}, "
+                     f"margin {pref['margin']:.4g}, chosen {pref['chosen']:.4g}, rejected {pref['rejected']:.4g}")
+    rows = [table_headers(result)] + [["-" if c is None else f"{c:.3g}" if isinstance(c, float) else str(c)
+                                       for c in row] for row in table_rows(result)]
+    if len(rows) > 1:
+        widths = [max(len(str(r[i])) for r in rows) for i in range(len(rows[0]))]
+        lines += ["", *("  ".join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows)]
+    lines += [f"note: {n}" for n in result.get("notes", [])]
+    return "\n".join(lines)
+

@@ -1,0 +1,142 @@
+"""Export a run as a standalone Hugging Face model: `saves/exports/<name>/`.
+
+A LoRA run's adapter is merged into its base model (``merge_and_unload``); a full fine-tune's
+model/ is re-saved as it is. Either way the folder holds safetensors weights, the run's tokenizer
+(with the chat template it trained with), a generation config that stops at that template's turn
+end, and ``workbench_export.json`` + README.md naming the source. It loads with plain
+``AutoModelForCausalLM.from_pretrained(path)``: no peft, no workbench.
+
+The folder is written beside its destination under a dot-name and renamed into place, so a failed
+or interrupted export never leaves a half model that looks usable. Heavy imports (torch,
+transformers, peft) happen inside export_run: listing exports stays light for the UI.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+from engine.models.loader import run_base_model, run_weights
+from engine.paths import exports_root
+from engine.runs.folder import raw_config, resolve_run
+
+METADATA = "workbench_export.json"
+_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
+
+
+class ExportError(ValueError):
+    """An export that cannot be made as asked; the message says why."""
+
+
+
+def export_path(name: str) -> Path:
+    """The folder for an export name typed in the UI: a plain folder name under exports_root()."""
+    if not _NAME.fullmatch(name or ""):
+        raise ExportError(f"export name {name!r}: use letters, digits, '_', '-' and '.', not starting with '.' or '-'")
+    return exports_root() / name
+
+
+def folder_size(path: Path) -> int:
+    return sum(f.stat().st_size for f in Path(path).rglob("*") if f.is_file())
+
+
+def fmt_size(size: int) -> str:
+    return f"{size / 2**30:.2f} GB" if size >= 2**30 else f"{size / 2**20:.1f} MB"
+
+
+def _generation_config(lm, tokenizer):
+    """The model's generation config, stopping at the tokenizer's eos as well: a run trained with
+    a chat template whose turns end in their own token must stop there in any generate()."""
+    from engine.inference.generate import stop_token_ids
+
+    config = lm.generation_config
+    ids = stop_token_ids(lm, tokenizer)
+    config.eos_token_id = ids[0] if len(ids) == 1 else ids
+    if config.pad_token_id is None:
+        config.pad_token_id = tokenizer.pad_token_id
+    return config
+
+
+def _merged_model(run_dir: Path, weights: Path):
+    """The run's complete model in the base's own dtype (a bf16 base stays bf16 on disk)."""
+    from transformers import AutoModelForCausalLM
+
+    if weights.name == "model":
+        return AutoModelForCausalLM.from_pretrained(weights, dtype="auto"), weights
+    from peft import PeftModel
+
+    base = run_base_model(run_dir)
+    lm = AutoModelForCausalLM.from_pretrained(base, dtype="auto")
+    return PeftModel.from_pretrained(lm, weights).merge_and_unload(), base
+
+
+def _write_metadata(folder: Path, dest: Path, run_dir: Path, weights: Path, base: Path) -> dict:
+    """workbench_export.json and a README into ``folder``, naming ``dest``, where it will live."""
+    cfg = raw_config(run_dir)
+    model = cfg.get("model") if isinstance(cfg.get("model"), dict) else {}
+    meta = {"source_run": run_dir.name, "source_path": str(run_dir.resolve()), "stage": cfg.get("stage"),
+            "kind": "merged LoRA adapter" if weights.name == "adapter" else "full fine-tune",
+            "base_model": str(base), "finetuning_type": model.get("finetuning_type"),
+            "template": model.get("template", "model"), "exported": time.strftime("%Y-%m-%d %H:%M:%S")}
+    (folder / METADATA).write_text(json.dumps(meta, indent=1), encoding="utf-8")
+    (folder / "README.md").write_text(
+        f"# {dest.name}\n\nExported by workbench from run `{run_dir.name}` ({meta['stage']}, "
+        f"{meta['kind']}; base model `{base}`, chat template `{meta['template']}`).\n\n"
+        "```python\nfrom transformers import AutoModelForCausalLM, AutoTokenizer\n\n"
+        f"model = AutoModelForCausalLM.from_pretrained(\"{dest}\")\n"
+        f"tokenizer = AutoTokenizer.from_pretrained(\"{dest}\")\n```\n", encoding="utf-8")
+    return meta
+
+
+def export_run(run: str | Path, out_dir: str | Path | None = None) -> Path:
+    """Write the run's complete model to ``out_dir`` (default: exports_root()/<run folder name>),
+    which must not exist yet. Returns the folder."""
+    from transformers import AutoTokenizer
+
+    run_dir = resolve_run(str(run))
+    weights = run_weights(run_dir)
+    dest = Path(out_dir) if out_dir is not None else exports_root() / run_dir.name
+    if dest.exists():
+        raise ExportError(f"{dest} already exists: pick another name or delete it first")
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{dest.name}.partial-", dir=dest.parent))
+    try:
+        lm, base = _merged_model(run_dir, weights)
+        tokenizer = AutoTokenizer.from_pretrained(weights)  # saved by the engine with the run's template
+        if tokenizer.pad_token is None:
+            tokenizer.pad_token = tokenizer.eos_token
+        lm.generation_config = _generation_config(lm, tokenizer)
+        lm.save_pretrained(staging)
+        tokenizer.save_pretrained(staging)
+        _write_metadata(staging, dest.resolve(), run_dir, weights, base)
+        staging.chmod(0o755)  # mkdtemp makes it private; exports are meant to be shared
+        for file in staging.iterdir():
+            file.chmod(0o644)
+        os.replace(staging, dest)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return dest
+
+
+def list_exports() -> list[dict]:
+    """Finished exports (dot-folders are exports in progress), newest first."""
+    root = exports_root()
+    if not root.is_dir():
+        return []
+    found = []
+    for folder in root.iterdir():
+        if folder.name.startswith(".") or not (folder / "config.json").is_file():
+            continue
+        try:
+            meta = json.loads((folder / METADATA).read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError):
+            meta = {}  # a model folder put there by hand: list it all the same
+        found.append({"name": folder.name, "path": str(folder), "size": folder_size(folder),
+                      "mtime": folder.stat().st_mtime, **meta})
+    return sorted(found, key=lambda e: e["mtime"], reverse=True)

@@ -1,0 +1,29 @@
+"""Where things live on disk: the repository, and the saves folder with its runs, models and exports.
+
+``WORKBENCH_SAVES`` relocates the whole saves folder (tests and deployments do); the engine
+processes the UI and CLI start inherit it, so every process finds the same runs and models.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def saves_root() -> Path:
+    return Path(os.environ.get("WORKBENCH_SAVES", REPO_ROOT / "saves"))
+
+
+def runs_root() -> Path:
+    return saves_root() / "runs"
+
+
+def models_dir() -> Path:
+    """Where named models live (`workbench models`)."""
+    return saves_root() / "models"
+
+
+def exports_root() -> Path:
+    return saves_root() / "exports"

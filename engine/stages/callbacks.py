@@ -1,0 +1,202 @@
+"""The trainer callback that keeps the run folder live: metrics.jsonl, status.json (with the
+training-health warnings of engine.runs.health), graceful stop, and a stop on NaN/inf."""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections import deque
+from pathlib import Path
+
+import psutil
+import torch
+from transformers import TrainerCallback
+
+from engine.runs import health
+from engine.runs.folder import append_metrics, write_status
+
+log = logging.getLogger("engine")
+# Metric lines kept in memory for the health rules: they look back at most health.CHOSEN_WINDOW
+# train lines, and eval lines can come in between. The run stops at the first NaN, so a tail suffices.
+HISTORY = 100
+# The last finite weights are copied at every step only when they are a small part of the model
+# (LoRA trains a few percent of it): a copy of a fully fine-tuned model would add a whole model's
+# memory to every run to insure against a rare event, so full fine-tuning goes without.
+SNAPSHOT_MAX_FRACTION = 0.5
+
+
+class StopRequest:
+    """Set by the SIGTERM handler, or by the callback when training diverges (with a reason); the
+    callback turns it into a clean end of training, and engine.train into the final state."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self.reason: str | None = None  # why training stopped itself; None for a user's stop
+
+    def set(self, *_args) -> None:
+        self.requested = True
+
+    def halt(self, reason: str) -> None:
+        self.requested, self.reason = True, reason
+
+
+STOP = StopRequest()  # one engine process trains one run, so one flag
+
+
+class TrainingDiverged(RuntimeError):
+    """The weights are NaN/inf and no finite copy exists: raised so that nothing is saved, rather
+    than NaN weights under a normal-looking adapter/ or model/."""
+
+
+def _all_finite(params: list) -> bool:
+    return not params or bool(torch.stack([torch.isfinite(p).all() for p in params]).all())
+
+
+class LastFiniteWeights:
+    """A copy of the trainable weights as they were when the current step began, renewed only while
+    they are finite, so the step that turned them into NaN/inf can be undone before the final save."""
+
+    def __init__(self) -> None:
+        self.copies: list[torch.Tensor] | None = None
+        self.step: int | None = None
+        self.enabled: bool | None = None  # decided on the first step (see SNAPSHOT_MAX_FRACTION)
+
+    @staticmethod
+    def trainable(model) -> list:
+        return [p for p in model.parameters() if p.requires_grad] if model is not None else []
+
+    def take(self, model, step: int) -> None:
+        params = self.trainable(model)
+        if self.enabled is None and params:
+            total = sum(p.numel() for p in model.parameters())
+            self.enabled = sum(p.numel() for p in params) <= SNAPSHOT_MAX_FRACTION * total
+        if not self.enabled or not _all_finite(params):
+            return  # NaN weights keep the older copy: it is the last finite one
+        with torch.no_grad():
+            if self.copies is None:
+                self.copies = [p.detach().clone() for p in params]
+            else:
+                for copy, p in zip(self.copies, params):
+                    copy.copy_(p)
+        self.step = step
+
+    def finite(self, model) -> bool:
+        return _all_finite(self.trainable(model))
+
+    def restore(self, model) -> int | None:
+        """Put the copy back into the model; the step it is from, or None without a copy."""
+        if self.copies is None:
+            return None
+        with torch.no_grad():
+            for p, copy in zip(self.trainable(model), self.copies):
+                p.copy_(copy)
+        return self.step
+
+
+def pairs_per_log(args) -> int | None:
+    """Examples (pairs) averaged into each logged train value: the health rules' batch size."""
+    try:
+        return (args.per_device_train_batch_size * args.gradient_accumulation_steps
+                * max(1, args.world_size) * max(1, int(args.logging_steps)))
+    except (AttributeError, TypeError):
+        return None
+
+
+def last_checkpoint(output_dir: str | None, before: int) -> Path | None:
+    """The newest checkpoint-N folder saved before step ``before`` (its weights predate the NaN)."""
+    found = []
+    for path in Path(output_dir).glob("checkpoint-*") if output_dir else []:
+        n = path.name.removeprefix("checkpoint-")
+        if n.isdigit() and int(n) < before:
+            found.append((int(n), path))
+    return max(found)[1] if found else None
+
+
+class RunFolderCallback(TrainerCallback):
+    """Writes every value the trainer logs to metrics.jsonl, verbatim, plus throughput and memory.
+
+    TRL's metric names (``loss``, ``rewards/chosen``, ``eval_rewards/margins`` ...) are kept as they
+    are, so charts and users can match them with TRL's documentation.
+    """
+
+    def __init__(self, run_dir: Path, stop: StopRequest = STOP) -> None:
+        self.run_dir = Path(run_dir)
+        self.stop = stop
+        self.process = psutil.Process(os.getpid())
+        self.start_time = time.time()
+        self.last_time = self.start_time
+        self.last_tokens = 0
+        self.history: deque[dict] = deque(maxlen=HISTORY)
+        self.warnings: list[dict] | None = None  # as last written to status.json
+        self.first_seen: dict[str, object] = {}  # code -> step, for the warnings that hold now
+        self.logged: set[str] = set()  # codes already written to engine.log (once each)
+        self.weights = LastFiniteWeights()
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        self.start_time = self.last_time = time.time()
+        write_status(self.run_dir, max_steps=state.max_steps, step=state.global_step)
+        control.should_training_stop = self.stop.requested
+
+    def on_step_begin(self, args, state, control, **kwargs):
+        self.weights.take(kwargs.get("model"), state.global_step)
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        now = time.time()
+        record = {"step": state.global_step, "epoch": state.epoch}
+        record.update(logs or {})
+        tokens = state.num_input_tokens_seen or 0
+        if "loss" in record and tokens > self.last_tokens and now > self.last_time:
+            record["tokens_per_second"] = (tokens - self.last_tokens) / (now - self.last_time)
+            self.last_tokens, self.last_time = tokens, now
+        record["num_input_tokens_seen"] = tokens
+        record["wall_time"] = now - self.start_time
+        record["memory_rss_mb"] = self.process.memory_info().rss / 2**20
+        append_metrics(self.run_dir, record)
+        self.history.append(record)
+        self.check_health(args, control, kwargs.get("model"))
+
+    def check_health(self, args, control, model) -> None:
+        """Evaluate engine.runs.health's rules; status.json gets the warnings that hold now (each with the
+        step it was first seen at), engine.log each code once; NaN/inf stops training."""
+        # fp16 loss scaling skips steps whose gradients overflow and logs grad_norm=inf for them: expected.
+        ignore = ("grad_norm",) if getattr(args, "fp16", False) else ()
+        found = health.check(list(self.history), pairs_per_log(args), ignore)
+        self.first_seen = {w["code"]: self.first_seen.get(w["code"], w["step"]) for w in found}
+        for w in found:
+            w["step"] = self.first_seen[w["code"]]
+            if w["code"] not in self.logged:
+                self.logged.add(w["code"])
+                log.warning("health: %s", w["message"])
+        if found != self.warnings:
+            self.warnings = found
+            write_status(self.run_dir, warnings=found)
+        diverged = next((w for w in found if w["code"] == health.NON_FINITE), None)
+        if diverged is not None and self.stop.reason is None:
+            self.halt(diverged, args, control, model)
+
+    def halt(self, diverged: dict, args, control, model) -> None:
+        """Stop training on NaN/inf and make sure the weights the engine saves next are finite: the
+        current ones if still finite, else the copy from before the step that broke them; with
+        neither, raise so that nothing is saved."""
+        control.should_training_stop = True
+        checkpoint = last_checkpoint(getattr(args, "output_dir", None), int(diverged["step"] or 0))
+        if checkpoint is not None and checkpoint.is_relative_to(self.run_dir):
+            checkpoint = checkpoint.relative_to(self.run_dir)
+        older = f"; the last checkpoint before it is {checkpoint}" if checkpoint else ""
+        if model is None:  # a training loop that does not hand its model to callbacks
+            kept = "the weights saved are the current ones (not checked for NaN)"
+        elif self.weights.finite(model):
+            kept = "the weights saved are the current ones (still finite)"
+        elif (step := self.weights.restore(model)) is not None:
+            kept = f"the weights saved are those after step {step}, the last finite ones"
+        else:
+            raise TrainingDiverged(f"{diverged['message']} The weights are NaN/inf: nothing was saved{older}.")
+        self.stop.halt(f"{diverged['message']} Training stopped; {kept}{older}.")
+        log.error("training stopped: %s", self.stop.reason)
+
+    def on_step_end(self, args, state, control, **kwargs):
+        write_status(self.run_dir, step=state.global_step, max_steps=state.max_steps,
+                     elapsed=time.time() - self.start_time)
+        if self.stop.requested:
+            control.should_training_stop = True

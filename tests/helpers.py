@@ -1,0 +1,99 @@
+"""Plain helpers the tests share (fixtures live in the conftest.py files): configs for
+seconds-long runs on the tiny model, and run folders made by hand, without training."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import torch
+
+from engine.config import from_dict
+from engine.runs.folder import append_metrics, create_run, write_status
+
+REPO = Path(__file__).resolve().parent.parent
+DATA = REPO / "data"
+
+
+def tiny_config(stage: str, **sections) -> dict:
+    """A config mapping for a seconds-long run on the tiny model and the shipped SQL data."""
+    data = {"dataset": "sql_sft" if stage == "sft" else "sql_dpo", "max_samples": 32, "cutoff_len": 192,
+            "dataset_dir": str(DATA)}
+    cfg = {"stage": stage, "name": "test", "model": {"name_or_path": "tiny"},
+           "data": data,
+           "training": {"max_steps": 4, "logging_steps": 1, "per_device_train_batch_size": 4,
+                        "gradient_accumulation_steps": 1, "learning_rate": 1e-3, "warmup_ratio": 0.0}}
+    for name, values in sections.items():
+        cfg[name] = {**cfg.get(name, {}), **values} if isinstance(values, dict) else values
+    return cfg
+
+
+def make_weight_run(root: Path, model_dir: Path, stage: str = "sft", seed: int = 0, full: bool = False,
+                    init_from: Path | None = None, model_name: str = "tiny") -> Path:
+    """A completed run folder whose adapter/ (random LoRA, B != 0 so it changes the answers) or
+    model/ (perturbed weights) is made directly with peft, without training."""
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    cfg = tiny_config(stage, model={"name_or_path": model_name, "finetuning_type": "full" if full else "lora"})
+    if init_from is not None:
+        cfg["init_from"] = str(init_from)
+    run_dir = create_run(from_dict({**cfg, "name": f"w{seed}"}), root=root)
+    model = AutoModelForCausalLM.from_pretrained(model_dir)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        if full:
+            for p in model.parameters():
+                p.data += 0.05 * torch.randn_like(p)
+            out = run_dir / "model"
+        else:
+            model = get_peft_model(model, LoraConfig(r=4, lora_alpha=8, target_modules="all-linear",
+                                                     init_lora_weights=False))
+            out = run_dir / "adapter"
+    model.save_pretrained(out)
+    AutoTokenizer.from_pretrained(model_dir).save_pretrained(out)
+    write_status(run_dir, state="completed", step=4, max_steps=4)
+    return run_dir
+
+
+def make_run(stage: str = "sft", state: str = "completed", metrics: list[dict] = (), name: str = "test",
+             log: str = "", stamp: str | None = None, **status) -> Path:
+    """A run folder as the engine leaves it, without training: config, status, metrics, log.
+
+    ``stamp`` renames the folder to ``<stamp>-<stage>-<name>``: folders are ordered by name, and
+    runs made within one second would otherwise order by stage, not by age.
+    """
+    run_dir = create_run(from_dict({**tiny_config(stage), "name": name}))
+    if stamp:
+        run_dir = run_dir.rename(run_dir.with_name(f"{stamp}-{stage}-{name}"))
+    now = time.time()
+    write_status(run_dir, **{"state": state, "pid": None, "started": now - 90,
+                             "ended": now if state in ("completed", "failed", "stopped") else None,
+                             "step": 4, "max_steps": 4, **status})
+    for record in metrics:
+        append_metrics(run_dir, record)
+    if log:
+        (run_dir / "engine.log").write_text(log, encoding="utf-8")
+    return run_dir
+
+
+def dpo_metrics() -> list[dict]:
+    """Two train lines and one eval line with TRL's DPO keys."""
+    lines = []
+    for step in (1, 2):
+        lines.append({"step": step, "epoch": step / 4, "loss": 0.7 - 0.1 * step, "learning_rate": 1e-3,
+                      "grad_norm": 1.5, "rewards/chosen": 0.01 * step, "rewards/rejected": -0.02 * step,
+                      "rewards/accuracies": 0.5 + 0.25 * step, "rewards/margins": 0.03 * step,
+                      "logps/chosen": -40.0, "logps/rejected": -45.0, "wall_time": step * 1.0,
+                      "tokens_per_second": 100.0, "memory_rss_mb": 500.0})
+    lines.append({"step": 2, "epoch": 0.5, "eval_loss": 0.6, "eval_rewards/chosen": 0.02,
+                  "eval_rewards/rejected": -0.01, "eval_rewards/accuracies": 0.8, "eval_rewards/margins": 0.03,
+                  "eval_logps/chosen": -41.0, "eval_logps/rejected": -44.0, "wall_time": 2.5,
+                  "memory_rss_mb": 510.0})
+    return lines
+
+
+def sft_metrics() -> list[dict]:
+    return [{"step": s, "epoch": s / 4, "loss": 2.0 / s, "learning_rate": 1e-3, "grad_norm": 1.0,
+             "wall_time": float(s), "memory_rss_mb": 400.0} for s in (1, 2, 3)] + \
+           [{"step": 3, "epoch": 0.75, "eval_loss": 1.1, "wall_time": 3.5, "memory_rss_mb": 400.0}]
