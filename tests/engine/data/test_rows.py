@@ -5,9 +5,6 @@ from __future__ import annotations
 import csv
 import json
 import re
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -15,7 +12,6 @@ import pytest
 from engine.data.registry import DatasetError, read_registry, write_registry
 from engine.data.rows import load_dataset_for_stage, load_rows, split_train_eval, to_conversation
 from tests.helpers import DATA
-
 
 
 def user(text):
@@ -309,15 +305,6 @@ def test_shipped_eval_sets_are_held_out():
     helpful_eval = {r["instruction"] for r in json.loads((DATA / "helpful_pref_eval.json").read_text("utf-8"))}
     helpful_train = {r["instruction"] for r in json.loads((DATA / "helpful_pref_train.json").read_text("utf-8"))}
     assert not helpful_eval & helpful_train
-
-
-def test_make_samples_is_deterministic(tmp_path):
-    shutil.copy(DATA / "make_samples.py", tmp_path / "make_samples.py")
-    subprocess.run([sys.executable, str(tmp_path / "make_samples.py")], check=True, capture_output=True)
-    shipped = sorted(p.name for p in DATA.glob("*.json"))
-    assert shipped == sorted(p.name for p in tmp_path.glob("*.json"))
-    for name in shipped:
-        assert (tmp_path / name).read_bytes() == (DATA / name).read_bytes(), name
 
 
 def test_a_broken_json_line_is_named_by_file_and_line(tmp_path):
