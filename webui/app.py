@@ -15,7 +15,7 @@ from pathlib import Path
 
 import gradio as gr
 
-from engine.config import STAGE_OPTIONS
+from engine.config import STAGES
 from engine.models.store import model_names
 from webui import charts, chat, datasets, evaluate, export, resources, runinfo, runs, train
 from webui.forms import FieldSpec, build_section, make_component
@@ -28,7 +28,7 @@ CSS = """
 TOP_BAR = ("model.name_or_path", "model.template", "model.finetuning_type", "model.dtype")
 RUN_BAR = ("stage", "name", "init_from", "data.dataset", "data.eval_dataset")
 SECTION_TITLES = {"lora": "LoRA", "data": "Data", "training": "Training",
-                  **{s: f"{s.upper()} options" for s in STAGE_OPTIONS}}
+                  **{name: f"{stage.title}: options" for name, stage in STAGES.items()}}
 TICK_SECONDS = 1.0
 
 
@@ -51,7 +51,7 @@ def _form(specs: list[FieldSpec], top: dict) -> tuple[dict, dict]:
     boxes = {}
     for section, title in SECTION_TITLES.items():
         rest = [s for s in specs if s.section == section and s.key not in comps]
-        visible = section not in STAGE_OPTIONS or section == stage
+        visible = section not in STAGES or section == stage
         with gr.Accordion(title, open=True, visible=visible) as boxes[section]:
             comps.update(zip((s.key for s in rest), build_section(rest)))
     return comps, boxes
@@ -83,9 +83,9 @@ def _train_tab(specs: list[FieldSpec], top: dict) -> dict:
         status_md = gr.Markdown(runinfo.status_markdown(None), elem_id="wb-status")
     resources_md = gr.Markdown(resources.resources_markdown(), elem_id="wb-resources")
     plots = []
-    for start in range(0, len(charts.RUN_CHARTS), 2):  # two charts a row; one plot per chart
+    for start in range(0, charts.CHART_SLOTS, 2):  # two charts a row; the followed run's stage fills them
         with gr.Row():
-            plots += [gr.Plot(show_label=False) for _ in charts.RUN_CHARTS[start:start + 2]]
+            plots += [gr.Plot(show_label=False) for _ in range(start, min(start + 2, charts.CHART_SLOTS))]
     log_box = gr.Textbox(label=f"engine.log (last {runinfo.LOG_TAIL_LINES} lines)", lines=12, max_lines=12,
                          interactive=False, autoscroll=True, elem_classes=["wb-log"])
     seen = gr.State({})
@@ -98,9 +98,9 @@ def _train_tab(specs: list[FieldSpec], top: dict) -> dict:
           outputs=[yaml_box, cli_box, error_md], show_progress="hidden", trigger_mode="always_last",
           api_name="preview", preprocess=False)
     stage_inputs = [comps[k] for k in ("stage", "data.dataset_dir", "data.dataset", "data.eval_dataset", "init_from",
-                                       "ppo.reward_run")]
-    stage_outputs = [comps[k] for k in ("data.dataset", "data.eval_dataset", "init_from", "ppo.reward_run")] + \
-        [boxes[s] for s in STAGE_OPTIONS]
+                                       *train.RUN_PICKERS)]
+    stage_outputs = [comps[k] for k in ("data.dataset", "data.eval_dataset", "init_from", *train.RUN_PICKERS)] + \
+        [boxes[s] for s in STAGES]
     gr.on([comps["stage"].change, comps["data.dataset_dir"].change], train.stage_changed,
           inputs=stage_inputs, outputs=stage_outputs, show_progress="hidden")
     comps["model.finetuning_type"].change(lambda kind: gr.update(visible=kind != "full"),
@@ -154,12 +154,12 @@ def _runs_tab() -> dict:
     return {"table": table, "overlay_runs": overlay_runs, "view_run": view_run}
 
 
-def on_load(stage: str, dataset_dir: str, dataset: str, eval_dataset: str, init_from: str, reward_run: str) -> list:
+def on_load(stage: str, dataset_dir: str, dataset: str, eval_dataset: str, init_from: str, *run_picks: str) -> list:
     """Everything a page (re)load re-discovers from disk: model and run lists, and the run to
     follow (a live one first), so a reload or a server restart loses nothing."""
     names = runinfo.run_names()
     return [gr.update(choices=model_names()),
-            *train.stage_changed(stage, dataset_dir, dataset, eval_dataset, init_from, reward_run),
+            *train.stage_changed(stage, dataset_dir, dataset, eval_dataset, init_from, *run_picks),
             gr.update(choices=names, value=runinfo.attach_candidate()),
             gr.update(choices=names),
             *runs.refresh()]

@@ -12,6 +12,8 @@ from typing import Iterable
 
 import plotly.graph_objects as go
 
+from engine.config.stages import LEARNING_RATE, LOSS, STAGES, stage_of
+
 WAITING = "waiting for the first metrics"
 EVAL_PREFIX = "eval_"
 # Bookkeeping columns: plotted against, or not worth a curve of their own.
@@ -20,39 +22,10 @@ NOT_METRICS = ("step", "epoch")
 FIXED_COLOURS = {"chosen": "#2ca02c", "rejected": "#d62728"}
 PALETTE = ("#1f77b4", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22", "#7f7f7f")
 
-# (title, train keys) for each chart of a run; eval_ twins are added when present.
-LOSS = ("loss", ("loss",))
-LEARNING_RATE = ("learning rate", ("learning_rate",))
-# DPO family (TRL's names)
-REWARDS = ("rewards (chosen vs rejected)", ("rewards/chosen", "rewards/rejected"))
-ACCURACIES = ("rewards/accuracies", ("rewards/accuracies",))
-MARGINS = ("rewards/margins", ("rewards/margins",))
-LOGPS = ("log-probabilities (chosen vs rejected)", ("logps/chosen", "logps/rejected"))
-LOSS_TERMS = ("terms of the loss", ("dpop/penalty", "nll_loss", "log_odds_ratio", "log_odds_chosen", "kl"))
-# Reward model (TRL's RewardTrainer)
-RM_ACCURACY = ("accuracy (chosen scored above rejected)", ("accuracy",))
-RM_MARGIN = ("margin (chosen - rejected score)", ("margin",))
-RM_REWARDS = ("scores (min / mean / max)", ("min_reward", "mean_reward", "max_reward"))
-# PPO (engine/stages/ppo.py, named after TRL's former PPO trainer); eval_ = greedy held-out answers
-PPO_SCORE = ("reward-model score of the answers", ("objective/scores",))
-PPO_KL = ("KL to the reference (nats per answer)", ("objective/kl",))
-PPO_LOSSES = ("policy and value loss", ("loss/policy_avg", "loss/value_avg"))
-PPO_ENTROPY = ("entropy (per token)", ("policy/entropy_avg",))
-PPO_CLIP = ("clip fraction and approx. KL", ("policy/clipfrac_avg", "val/clipfrac_avg", "policy/approxkl_avg"))
-PPO_LENGTH = ("answer length (tokens)", ("completions/mean_length",))
-PPO_KL_COEF = ("kl_coef", ("objective/kl_coef",))
-RUN_CHARTS = (LOSS, LEARNING_RATE, REWARDS, ACCURACIES, MARGINS, LOGPS, LOSS_TERMS,
-              RM_ACCURACY, RM_MARGIN, RM_REWARDS,
-              PPO_SCORE, PPO_KL, PPO_LOSSES, PPO_ENTROPY, PPO_CLIP, PPO_LENGTH, PPO_KL_COEF)
-# Which of RUN_CHARTS a stage logs; the others stay hidden for it.
-STAGE_CHARTS = {
-    "sft": (LOSS, LEARNING_RATE),
-    "rm": (LOSS, LEARNING_RATE, RM_ACCURACY, RM_MARGIN, RM_REWARDS),
-    "ppo": (PPO_SCORE, PPO_KL, LOSS, PPO_LOSSES, PPO_ENTROPY, PPO_CLIP, PPO_LENGTH, LEARNING_RATE, PPO_KL_COEF),
-    "dpo": (LOSS, LEARNING_RATE, REWARDS, ACCURACIES, MARGINS, LOGPS, LOSS_TERMS),
-}
-# Charts only some settings of a stage fill (each DPO loss logs its own terms): hidden while empty.
-OPTIONAL_CHARTS = (LOSS_TERMS, PPO_KL_COEF)
+# A run's charts are its stage's (engine.config.stages); the Train tab has a plot slot for each chart of
+# the stage with the most, and hides the slots a stage does not use.
+CHART_SLOTS = max(len(stage.charts) for stage in STAGES.values())
+DEFAULT_CHARTS = (LOSS, LEARNING_RATE)  # a run of a stage this version does not know
 
 
 def _number(value) -> float | None:
@@ -113,12 +86,14 @@ def line_chart(records: list[dict], keys: Iterable[str], title: str) -> go.Figur
 
 
 def run_charts(records: list[dict], stage: str) -> list[go.Figure | None]:
-    """One entry per RUN_CHARTS chart: a figure, or None where the stage never logs that metric."""
-    shown = STAGE_CHARTS.get(stage, (LOSS, LEARNING_RATE))
+    """One entry per plot slot: the stage's charts in its order, then None for the unused slots; an
+    optional chart none of whose metrics the run logged is None too."""
+    known = stage_of(stage)
+    charts = known.charts if known else DEFAULT_CHARTS
     logged = set(metric_names(records))
-    return [line_chart(records, keys, title) if (title, keys) in shown and not (
-                (title, keys) in OPTIONAL_CHARTS and not logged & {*keys, *(EVAL_PREFIX + k for k in keys)})
-            else None for title, keys in RUN_CHARTS]
+    figures = [None if chart.optional and not logged & {*chart.keys, *(EVAL_PREFIX + k for k in chart.keys)}
+               else line_chart(records, chart.keys, chart.title) for chart in charts]
+    return figures + [None] * (CHART_SLOTS - len(figures))
 
 
 def overlay_chart(runs: dict[str, list[dict]], metric: str) -> go.Figure:

@@ -15,7 +15,7 @@ from typing import Any, Iterator
 
 import gradio as gr
 
-from engine.config import GENERATIVE_STAGES, Sampling
+from engine.config import Sampling, policy_stages
 from engine.models.store import DEFAULT_MODEL, model_names
 from engine.paths import runs_root
 from engine.runs.folder import raw_config
@@ -33,13 +33,13 @@ SAMPLING = {f.name: f for f in dataclasses.fields(Sampling)}  # the sampling wid
 
 
 def column_choices() -> list[tuple[str, str]]:
-    return [(BASE_LABEL, BASE_VALUE), *runinfo.finished_runs(GENERATIVE_STAGES)]
+    return [(BASE_LABEL, BASE_VALUE), *runinfo.finished_runs(policy_stages())]
 
 
 def default_base(models: list[str]) -> str | None:
     """The base of the newest finished run (what one most likely compares against), else the
     default model, else any."""
-    for _label, name in runinfo.finished_runs(GENERATIVE_STAGES):
+    for _label, name in runinfo.finished_runs(policy_stages()):
         model = (raw_config(runs_root() / name).get("model") or {}).get("name_or_path")
         if model in models:
             return model

@@ -20,11 +20,11 @@ import gradio as gr
 import pandas as pd
 import plotly.graph_objects as go
 
-from engine.config import GENERATIVE_STAGES, EvalSettings
+from engine.config import EvalConfig, policy_stages, reward_model_stages, stage_of
 from engine.data.registry import DatasetError, dataset_folder, read_registry
 from engine.inference.evaluate import BASELINE, EVAL_FILE, read_eval, table_headers, table_rows
 from engine.paths import REPO_ROOT, runs_root
-from engine.runs.folder import raw_config, resolve_run
+from engine.runs.folder import latest_run, raw_config
 from webui import charts, runinfo
 from webui.forms import setting_slider
 
@@ -48,11 +48,11 @@ def run_choices() -> list[tuple[str, str]]:
 
 def model_choices() -> list[tuple[str, str]]:
     """The bare base model and the finished runs that write answers (not reward models)."""
-    return [("base model", BASE_VALUE), *runinfo.finished_runs(GENERATIVE_STAGES)]
+    return [("base model", BASE_VALUE), *runinfo.finished_runs(policy_stages())]
 
 
 def reward_choices() -> list[tuple[str, str]]:
-    return [NO_REWARD_CHOICE] + [(label, path.name) for label, path in runinfo.reward_model_runs()]
+    return [NO_REWARD_CHOICE] + [(label, path.name) for label, path in runinfo.labelled_runs(reward_model_stages())]
 
 
 def dataset_choices(name: str | None) -> list[str]:
@@ -85,20 +85,20 @@ def default_dataset(name: str, choices: list[str]) -> str | None:
 def default_models(name: str) -> list[str]:
     """What engine.inference.evaluate compares a run with: the base, a DPO/PPO run's parent, the run."""
     cfg = raw_config(runinfo.run_path(name))
-    if cfg.get("stage") == "rm":
+    stage = stage_of(cfg.get("stage"))
+    if stage is None or not stage.writes_answers:
         return []
-    parent = Path(cfg.get("init_from") or "").name if cfg.get("stage") in ("dpo", "ppo") else ""
+    parent = Path(cfg.get("init_from") or "").name if stage.compared_with_parent else ""
     has_parent = parent and (runs_root() / parent / "config.yaml").is_file()
     return [BASE_VALUE, *([parent] if has_parent else []), name]
 
 
 def default_reward(name: str) -> str:
-    if _stage(name) == "rm":
+    """A reward model judges with itself; other runs with the newest reward model, if any."""
+    if _stage(name) in reward_model_stages():
         return name
-    try:
-        return resolve_run("latest:rm").name
-    except FileNotFoundError:
-        return NO_REWARD
+    latest = latest_run(reward_model_stages())
+    return latest.name if latest else NO_REWARD
 
 
 def select_run(name: str | None) -> list:
@@ -201,7 +201,7 @@ def summary_markdown(result: dict) -> str:
              f"reward model: {s['reward_run'] or 'none'}"]
     pref = result.get("preference")
     if pref:
-        how = f"DPO implicit reward, β={pref['beta']}, reference `{pref['reference']}`" if pref["kind"] == "dpo" \
+        how = f"DPO implicit reward, β={pref['beta']}, reference `{pref['reference']}`" if pref["kind"] == "implicit_reward" \
             else "reward model scores"
         lines.append(f"**Preference accuracy {pref['accuracy']:.0%}** on {pref['pairs']} held-out pairs ({how}) · "
                      f"margin {_fmt(pref['margin'])} · chosen {_fmt(pref['chosen'])} · "
@@ -273,8 +273,8 @@ def build_tab() -> dict[str, Any]:
         reward = gr.Dropdown(label="reward model (rm run) that scores the answers", choices=[NO_REWARD_CHOICE],
                              value=NO_REWARD, scale=2, elem_id="wb-eval-reward")
     with gr.Row():
-        prompts = setting_slider(EvalSettings, "prompts", 1, label="held-out prompts", elem_id="wb-eval-prompts")
-        max_tokens = setting_slider(EvalSettings, "max_new_tokens", 1, label="max new tokens",
+        prompts = setting_slider(EvalConfig, "prompts", 1, label="held-out prompts", elem_id="wb-eval-prompts")
+        max_tokens = setting_slider(EvalConfig, "max_new_tokens", 1, label="max new tokens",
                                     elem_id="wb-eval-max-new-tokens")
         start_btn = gr.Button("Evaluate", variant="primary", scale=0, elem_id="wb-eval-start")
     status = gr.Markdown(elem_id="wb-eval-status")

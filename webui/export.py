@@ -13,7 +13,7 @@ from typing import Any, Iterator
 
 import gradio as gr
 
-from engine.config import GENERATIVE_STAGES
+from engine.config import policy_stages
 from engine.models.export import ExportError, export_path, fmt_size, list_exports
 from engine.models.loader import run_weights
 from engine.paths import exports_root
@@ -30,7 +30,7 @@ def exports_table() -> list[list[str]]:
 
 def refresh(run: str | None = None) -> list:
     """[run picker, exports table], re-read from disk."""
-    choices = runinfo.finished_runs(GENERATIVE_STAGES)
+    choices = runinfo.finished_runs(policy_stages())
     names = [name for _label, name in choices]
     return [gr.update(choices=choices, value=run if run in names else (names[0] if names else None)),
             exports_table()]

@@ -19,7 +19,7 @@ from typing import Any
 
 import gradio as gr
 
-from engine.config import SECTIONS, STAGE_OPTIONS, TOP_LEVEL, RunConfig, from_dict, to_dict
+from engine.config import SECTIONS, STAGES, TOP_LEVEL, RunConfig, from_dict, to_dict
 
 KINDS = ("number", "checkbox", "dropdown", "textbox")
 
@@ -120,7 +120,7 @@ def all_specs(overrides: dict[str, dict] | None = None) -> list[FieldSpec]:
                 if k.startswith(prefix) and "." not in k[len(prefix):]}
 
     specs = top_level_specs(for_section(""))
-    for section, cls in {**SECTIONS, **STAGE_OPTIONS}.items():
+    for section, cls in {**SECTIONS, **{name: stage.options for name, stage in STAGES.items()}}.items():
         specs += section_specs(section, cls, for_section(section))
     return specs
 
@@ -145,7 +145,7 @@ def collect(specs: list[FieldSpec], values: list[Any]) -> dict:
     stage = by_key.get("stage") or RunConfig().stage
     data: dict[str, Any] = {}
     for spec, value in zip(specs, values):
-        if spec.section in STAGE_OPTIONS and spec.section != stage:
+        if spec.section in STAGES and spec.section != stage:
             continue
         if spec.section:
             data.setdefault(spec.section, {})[spec.name] = value

@@ -8,6 +8,7 @@ import shutil
 import time
 from pathlib import Path
 
+from engine.config import stage_of
 from engine.paths import runs_root
 from engine.runs import health
 from engine.runs import queue as runqueue
@@ -42,15 +43,19 @@ def finished_runs(stages: tuple[str, ...] | None = None) -> list[tuple[str, str]
     return found
 
 
-def reward_model_runs() -> list[tuple[str, Path]]:
-    """(label, folder) of the finished reward-model runs, newest first, labelled with their held-out
-    accuracy (else their state): what PPO's reward_run and the Evaluate tab's judge are picked from."""
+def labelled_runs(stages: tuple[str, ...]) -> list[tuple[str, Path]]:
+    """(label, folder) of the finished runs of some stages, newest first, labelled with their first
+    held-out summary metric (a reward model's eval_accuracy), else their state: what an option that
+    names a run (PPO's reward_run) and the Evaluate tab's judge are picked from."""
     runs = []
     for path, state in runs_in(FINISHED):
-        if raw_config(path).get("stage") == "rm" and output_dir(path) is not None:
-            accuracy = last_value(read_metrics(path), "eval_accuracy")
-            runs.append((f"{path.name} (eval accuracy {accuracy:.2f})" if accuracy is not None
-                         else f"{path.name} ({state})", path))
+        stage = stage_of(raw_config(path).get("stage"))
+        if stage is None or stage.name not in stages or output_dir(path) is None:
+            continue
+        key = next((k for k in stage.summary if k.startswith("eval_")), None)
+        value = last_value(read_metrics(path), key) if key else None
+        runs.append((f"{path.name} ({key.removeprefix('eval_')} {value:.2f} held out)" if value is not None
+                     else f"{path.name} ({state})", path))
     return runs
 
 

@@ -17,15 +17,14 @@ import gradio as gr
 import yaml
 
 from engine.config import (
-    GENERATIVE_STAGES,
-    PAIRED_DATA_STAGES,
     SECTIONS,
-    STAGE_OPTIONS,
+    STAGES,
     TOP_LEVEL,
     ConfigError,
     DataConfig,
     RunConfig,
     dump_yaml,
+    policy_stages,
     to_dict,
 )
 from engine.data.registry import DatasetError, dataset_folder, read_registry
@@ -37,8 +36,8 @@ from engine.runs.process import stop_engine
 from webui import charts, runinfo
 from webui.forms import FieldSpec, all_specs, to_values, validate, with_none
 
-# Stages that continue an SFT run by default (DPO's and PPO's reference model is that SFT model).
-AFTER_SFT = ("rm", "ppo", "dpo")
+# Stage options that name a run (PPO's reward_run): form key -> the stage of the runs it offers.
+RUN_PICKERS = {f"{s.name}.{option}": wanted for s in STAGES.values() for option, wanted in s.run_settings.items()}
 # Runs a new run can start from: finished ones with saved weights, and ones still queued or running
 # (the queue runs them first, so a DPO run can be queued right behind its SFT run).
 PARENT_STATES = ("completed", "stopped", "running", "queued")
@@ -47,13 +46,14 @@ NO_PARENT = ("(none: start from the base model)", "")
 
 
 def dataset_choices(stage: str, dataset_dir: str | None) -> list[str]:
-    """Registered datasets the stage can train on: preference data for RM and DPO, any for SFT and PPO."""
+    """Registered datasets the stage can train on: preference (ranking) data for the stages that need
+    pairs, any for the others."""
     try:
         registry = read_registry(dataset_folder(dataset_dir))
     except DatasetError as e:
         gr.Warning(str(e))
         return []
-    preference = stage in PAIRED_DATA_STAGES
+    preference = STAGES[stage].needs_pairs
     return [name for name, info in registry.items() if info["ranking"] or not preference]
 
 
@@ -61,7 +61,7 @@ def parent_choices() -> list[tuple[str, str]]:
     """Finished runs with weights to start from, labelled with their state; values are folder paths,
     as the CLI records them in config.yaml."""
     return [NO_PARENT] + [(f"{p.name} ({state})", str(p)) for p, state in runinfo.runs_in(PARENT_STATES)
-                          if raw_config(p).get("stage") in GENERATIVE_STAGES]
+                          if raw_config(p).get("stage") in policy_stages()]
 
 
 def _latest(stage: str) -> str:
@@ -72,13 +72,16 @@ def _latest(stage: str) -> str:
 
 
 def default_parent(stage: str) -> str:
-    """For RM, PPO and DPO, the newest completed SFT run (PPO's and DPO's reference model)."""
-    return _latest("sft") if stage in AFTER_SFT else ""
+    """The newest completed run of the stage's parent stage (for RM, PPO and DPO an SFT run: PPO's
+    and DPO's reference model)."""
+    parent_stage = STAGES[stage].parent_stage
+    return _latest(parent_stage) if parent_stage else ""
 
 
-def reward_choices() -> list[tuple[str, str]]:
-    """Finished reward-model runs PPO can score with; values are folder paths, like init_from's."""
-    return [(label, str(path)) for label, path in runinfo.reward_model_runs()]
+def run_picker_choices(wanted: str) -> list[tuple[str, str]]:
+    """Finished runs of a stage for an option that names one (PPO's reward_run), labelled with their
+    held-out result; values are folder paths, like init_from's."""
+    return [(label, str(path)) for label, path in runinfo.labelled_runs((wanted,))]
 
 
 def form_specs() -> list[FieldSpec]:
@@ -90,22 +93,26 @@ def form_specs() -> list[FieldSpec]:
         "data.dataset": {"choices": datasets, "allow_custom_value": True},
         "data.eval_dataset": {"choices": with_none(datasets), "allow_custom_value": True},
         "init_from": {"choices": parent_choices(), "allow_custom_value": True},
-        "ppo.reward_run": {"choices": reward_choices(), "allow_custom_value": True},
+        **{key: {"choices": run_picker_choices(wanted), "allow_custom_value": True}
+           for key, wanted in RUN_PICKERS.items()},
     })
 
 
 def stage_changed(stage: str, dataset_dir: str, dataset: str, eval_dataset: str, init_from: str,
-                  reward_run: str = "") -> list:
-    """Refilter the dataset pickers, default the parent run (and PPO's reward model), and show only
-    this stage's options."""
+                  *run_picks: str) -> list:
+    """Refilter the dataset pickers, default the parent run (and the runs the stage's options name,
+    PPO's reward model: the newest of its stage), and show only this stage's options. ``run_picks``
+    and the updates for them follow RUN_PICKERS' order."""
     names = dataset_choices(stage, dataset_dir)
     keep = dataset if dataset in names else (names[0] if names else "")
     parent = init_from or default_parent(stage)
+    picks = dict(zip(RUN_PICKERS, run_picks))
     return [gr.update(choices=names, value=keep),
             gr.update(choices=with_none(names), value=eval_dataset if eval_dataset in names else ""),
             gr.update(choices=parent_choices(), value=parent),
-            gr.update(choices=reward_choices(), value=reward_run or _latest("rm")),
-            *[gr.update(visible=s == stage) for s in STAGE_OPTIONS]]
+            *[gr.update(choices=run_picker_choices(wanted), value=picks.get(key) or _latest(wanted))
+              for key, wanted in RUN_PICKERS.items()],
+            *[gr.update(visible=s == stage) for s in STAGES]]
 
 
 def _scalar(value: Any) -> str:
@@ -146,7 +153,7 @@ def preflight(cfg: RunConfig) -> RunConfig:
     names = dataset_choices(cfg.stage, cfg.data.dataset_dir)
     for key, value in (("data.dataset", cfg.data.dataset), ("data.eval_dataset", cfg.data.eval_dataset)):
         if value and value not in names:
-            kind = "a preference (ranking) dataset" if cfg.stage in PAIRED_DATA_STAGES else "a registered dataset"
+            kind = "a preference (ranking) dataset" if STAGES[cfg.stage].needs_pairs else "a registered dataset"
             raise ConfigError(f"{key}: {value!r} is not {kind} in "
                               f"{dataset_folder(cfg.data.dataset_dir) / 'dataset_info.json'}")
     return pin_parent(cfg)
@@ -296,7 +303,7 @@ def refresh(name: str | None, seen: dict | None) -> list:
     out.append(gr.skip() if seen.get("log") == log_key else (runinfo.log_tail(path) if path else ""))
     metrics_key = _fingerprint(path, "metrics.jsonl")
     if seen.get("metrics") == metrics_key:
-        out += [gr.skip()] * len(charts.RUN_CHARTS)
+        out += [gr.skip()] * charts.CHART_SLOTS
     else:
         stage = raw_config(path).get("stage", "") if path else ""
         figures = charts.run_charts(read_metrics(path) if path else [], stage)

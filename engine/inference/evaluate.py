@@ -24,23 +24,24 @@ from typing import Callable
 
 from engine import demo
 from engine.config import (
-    GENERATIVE_STAGES,
-    PAIRED_DATA_STAGES,
+    BASE_POLICY,
     REFERENCE_FREE_LOSSES,
+    STAGES,
     ConfigError,
-    EvalSettings,
+    EvalConfig,
     RunConfig,
+    policy_stages,
+    reward_model_stages,
 )
 from engine.data.registry import dataset_folder, read_registry
 from engine.data.rows import load_dataset_for_stage
 from engine.models.loader import finished_run, parent_run
-from engine.runs.folder import atomic_write, read_config
+from engine.runs.folder import atomic_write, latest_run, read_config
 
 EVAL_FILE = "eval.json"
-DEFAULT_PROMPTS = EvalSettings().prompts
-DEFAULT_MAX_NEW_TOKENS = EvalSettings().max_new_tokens
-BASELINE = "sft"  # win rates are against this model's answers
-POLICY_STAGES = ("dpo", "ppo")  # compared with their parent (their reference model)
+DEFAULT_PROMPTS = EvalConfig().prompts
+DEFAULT_MAX_NEW_TOKENS = EvalConfig().max_new_tokens
+BASELINE = BASE_POLICY  # win rates are against the answers of the model with this label
 # Task probes by name: answer -> bool; each model's row reports the fraction of answers passing.
 # The sample SQL task's come from engine.demo; a task adds its own: PROBES["name"] = fn.
 PROBES: dict[str, Callable[[str], bool]] = dict(demo.PROBES)
@@ -48,20 +49,20 @@ Progress = Callable[[str], None]
 
 
 def check_reward_run(name: str | None, run_dir: Path, cfg: RunConfig, notes: list[str]) -> Path | None:
-    """The RM run that scores answers: the one named, else the evaluated run when it is an RM
-    run, else the newest completed RM run; None (with a note) when there is none or 'none'."""
+    """The reward-model run that scores answers: the one named, else the evaluated run when it is a
+    reward model, else the newest completed one; None (with a note) when there is none or 'none'."""
     if name is not None and name.lower() == "none":
         notes.append("RM scores and win rates skipped: --reward-run none")
         return None
-    if name is None and cfg.stage == "rm":
+    if name is None and not STAGES[cfg.stage].writes_answers:
         return run_dir
-    try:
-        return finished_run("--reward-run", name or "latest:rm", ("rm",), "an rm run")
-    except ConfigError:
-        if name:
-            raise
-        notes.append("RM scores and win rates skipped: no completed rm run (train one or pass --reward-run)")
-        return None
+    if name:
+        return finished_run("--reward-run", name, reward_model_stages(), "a reward model run")
+    latest = latest_run(reward_model_stages())
+    if latest is None:
+        notes.append("RM scores and win rates skipped: no completed reward-model run (train one or pass "
+                     "--reward-run)")
+    return latest
 
 
 def parse_compare(text: str) -> dict[str, Path | None]:
@@ -73,18 +74,18 @@ def parse_compare(text: str) -> dict[str, Path | None]:
             raise ConfigError(f"--compare: label {label!r} appears twice; give each model its own label")
         if not (sep and label and name) and item != "base":
             raise ConfigError(f"--compare: {item!r} should be LABEL=RUN (e.g. sft=latest:sft) or base")
-        models[label] = finished_run("--compare", name, GENERATIVE_STAGES, "an sft, dpo or ppo run (an "
-                                      "rm run writes no answers)") if sep else None
+        models[label] = finished_run("--compare", name, policy_stages(), "a run whose weights write answers "
+                                      f"({', '.join(policy_stages())}); a reward model only scores them") if sep else None
     return models
 
 
 def default_models(run_dir: Path, cfg: RunConfig) -> dict[str, Path | None]:
-    """What a run is compared with: a DPO/PPO run with the base and its parent (labelled by the
-    parent's stage), an SFT run with the base; an RM run writes no answers."""
-    if cfg.stage == "rm":
+    """What a run is compared with: the base model and the run, and for a run trained against its
+    parent (DPO, PPO) the parent too, labelled by its stage; a reward model writes no answers."""
+    if not STAGES[cfg.stage].writes_answers:
         return {}
     models: dict[str, Path | None] = {"base": None}
-    if cfg.stage in POLICY_STAGES and cfg.init_from:
+    if STAGES[cfg.stage].compared_with_parent and cfg.init_from:
         parent = parent_run(cfg)
         stage = read_config(parent).stage
         models[stage if stage != cfg.stage else "parent"] = parent
@@ -155,7 +156,7 @@ def rm_preference(run_dir: Path, pairs: list[dict]) -> dict:
     prompts = [p["prompt"] for p in pairs]
     chosen = score(model, tokenizer, prompts, [p["chosen"][0]["content"] for p in pairs])
     rejected = score(model, tokenizer, prompts, [p["rejected"][0]["content"] for p in pairs])
-    return {"kind": "rm", "model": run_dir.name, "beta": None, "reference": None,
+    return {"kind": "reward_model", "model": run_dir.name, "beta": None, "reference": None,
             **summarise_pairs(chosen, rejected)}
 
 
@@ -176,7 +177,7 @@ def dpo_preference(run_dir: Path, cfg: RunConfig, pairs: list[dict]) -> dict:
     ref_logps = {k: answer_logps(ref, tokenizer, prompts, v, cutoff) for k, v in texts.items()}
     beta = cfg.stage_options.beta
     rewards = {k: [beta * (a - b) for a, b in zip(logps[k], ref_logps[k])] for k in texts}
-    return {"kind": "dpo", "model": run_dir.name, "beta": beta, "reference": parent.name if parent else "base",
+    return {"kind": "implicit_reward", "model": run_dir.name, "beta": beta, "reference": parent.name if parent else "base",
             **summarise_pairs(rewards["chosen"], rewards["rejected"])}
 
 
@@ -265,16 +266,18 @@ def plan(run: str | Path, dataset: str | None = None, compare: str | dict | None
 
 
 def preference_block(p: Plan, pairs: int | None, progress: Progress) -> dict | None:
-    """Held-out preference accuracy of a DPO or RM run (None, with a note, for other runs)."""
-    if p.cfg.stage not in PAIRED_DATA_STAGES:
-        p.notes.append(f"preference accuracy skipped: it measures dpo and rm runs, this is a {p.cfg.stage} run")
+    """Held-out preference accuracy of a run trained on pairs: a reward model's scores, or a
+    policy's implicit reward (None, with a note, for other runs)."""
+    if not STAGES[p.cfg.stage].needs_pairs:
+        p.notes.append(f"preference accuracy skipped: it measures runs trained on preference pairs, this is "
+                       f"{STAGES[p.cfg.stage].a_run}")
         return None
     if not p.ranking:
         p.notes.append(f"preference accuracy skipped: dataset {p.dataset!r} has no chosen/rejected pairs")
         return None
     rows = _load(p.dataset, p.cfg, True, pairs)
     progress(f"preference accuracy: {len(rows)} held-out pairs of {p.dataset}")
-    if p.cfg.stage == "rm":
+    if not STAGES[p.cfg.stage].writes_answers:
         return rm_preference(p.run_dir, rows)
     block = dpo_preference(p.run_dir, p.cfg, rows)
     if p.cfg.stage_options.loss_type in REFERENCE_FREE_LOSSES:
@@ -303,8 +306,8 @@ def evaluate(run: str | Path, dataset: str | None = None, compare: str | dict | 
         if p.reward_run is not None and BASELINE not in p.models:
             p.notes.append(f"win rates skipped: no model labelled {BASELINE!r} among those compared")
     else:
-        p.notes.append("generation comparison skipped: " + ("an rm run writes no answers (pass --compare to "
-                       "compare policies)" if p.cfg.stage == "rm" else "no models to compare"))
+        p.notes.append("generation comparison skipped: " + ("a reward model writes no answers (pass --compare "
+                       "to compare policies)" if not STAGES[p.cfg.stage].writes_answers else "no models to compare"))
     result = {
         "run": p.run_dir.name, "stage": p.cfg.stage, "created": datetime.now().isoformat(timespec="seconds"),
         "seconds": round(time.time() - start, 1),
@@ -347,7 +350,7 @@ def format_report(result: dict) -> str:
     lines = [f"evaluation of {result['run']} on {result['settings']['dataset']}"]
     pref = result.get("preference")
     if pref:
-        scale = f"implicit reward, beta {pref['beta']}, reference {pref['reference']}" if pref["kind"] == "dpo" \
+        scale = f"implicit reward, beta {pref['beta']}, reference {pref['reference']}" if pref["kind"] == "implicit_reward" \
             else "reward model scores"
         lines.append(f"preference ({scale}), {pref['pairs']} pairs: accuracy {pref['accuracy']:.1%}, "
                      f"margin {pref['margin']:.4g}, chosen {pref['chosen']:.4g}, rejected {pref['rejected']:.4g}")

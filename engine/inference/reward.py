@@ -11,7 +11,7 @@ from pathlib import Path
 
 import torch
 
-from engine.config import RunConfig
+from engine.config import RunConfig, reward_model_stages
 from engine.models.loader import base_model_path, compute_dtype, finished_run, parent_run, run_weights
 from engine.runs.folder import output_dir, read_config
 
@@ -40,9 +40,9 @@ def load_scoring_backbone(cfg: RunConfig):
     return model, base_path
 
 
-def reward_run(run: str | Path) -> Path:
-    """The folder of a finished RM run; the error says what was given instead."""
-    return finished_run("ppo.reward_run", run, ("rm",), "a reward model (rm) run")
+def reward_run(run: str | Path, arg: str = "reward model") -> Path:
+    """The folder of a finished reward-model run; the error names ``arg`` and what was given instead."""
+    return finished_run(arg, run, reward_model_stages(), "a reward model run")
 
 
 def load_reward_model(run: str | Path, device: str | None = None):

@@ -15,7 +15,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from engine.config import GENERATIVE_STAGES, ConfigError, RunConfig
+from engine.config import ConfigError, RunConfig, stage_of
 from engine.models.store import resolve_model
 from engine.runs.folder import output_dir, read_config, read_status, resolve_run
 
@@ -67,9 +67,11 @@ def parent_run(cfg: RunConfig) -> Path | None:
         state = read_status(parent).get("state")
         raise ConfigError(f"init_from: run {parent.name} has no saved adapter or model (state: {state}); "
                           "pick a completed or stopped run")
-    if read_config(parent).stage not in GENERATIVE_STAGES:
-        raise ConfigError(f"init_from: {parent.name} is a reward model (rm) run, which scores answers but does "
-                          "not write them; start from an SFT run (PPO takes the RM run as ppo.reward_run)")
+    stage = stage_of(read_config(parent).stage)
+    if not stage.writes_answers:
+        raise ConfigError(f"init_from: {parent.name} is {stage.a_run} (a reward model), which scores answers but "
+                          "does not write them; start from a run whose weights answer, e.g. an SFT run (PPO takes "
+                          "the reward model as ppo.reward_run)")
     return parent
 
 
@@ -82,8 +84,7 @@ def finished_run(arg: str, name: str | Path, stages: tuple[str, ...] = (), want:
         raise ConfigError(f"{arg}: {e}") from None
     stage = read_config(run_dir).stage
     if stages and stage not in stages:
-        article = "an" if stage in ("sft", "rm") else "a"
-        raise ConfigError(f"{arg}: run {run_dir.name} is {article} {stage} run; pick {want}")
+        raise ConfigError(f"{arg}: run {run_dir.name} is {stage_of(stage).a_run}; pick {want}")
     if output_dir(run_dir) is None:
         raise ConfigError(f"{arg}: run {run_dir.name} has no saved adapter or model yet; pick a finished run")
     return run_dir

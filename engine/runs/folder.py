@@ -27,7 +27,7 @@ from typing import Any
 
 import yaml
 
-from engine.config import ConfigError, RunConfig, dump_yaml, from_dict
+from engine.config import STAGES, ConfigError, RunConfig, dump_yaml, from_dict
 from engine.paths import runs_root
 
 STATES = ("queued", "running", "completed", "failed", "stopped", "cancelled")
@@ -137,6 +137,12 @@ def list_runs(root: Path | None = None) -> list[Path]:
     return sorted((p for p in root.iterdir() if (p / "config.yaml").exists()), reverse=True)
 
 
+def latest_run(stages: tuple[str, ...], root: Path | None = None) -> Path | None:
+    """The newest completed run of one of the stages, or None."""
+    return next((run for run in list_runs(root) if raw_config(run).get("stage") in stages
+                 and read_status(run).get("state") == "completed"), None)
+
+
 def resolve_run(name_or_path: str, root: Path | None = None) -> Path:
     """A run folder from its path, its folder name (or a unique prefix of it), or
     ``latest:<stage>``: the newest completed run of that stage."""
@@ -146,10 +152,10 @@ def resolve_run(name_or_path: str, root: Path | None = None) -> Path:
     runs = list_runs(root)
     if name_or_path.startswith("latest:"):
         stage = name_or_path.split(":", 1)[1]
-        for run in runs:
-            if read_status(run).get("state") == "completed" and raw_config(run).get("stage") == stage:
-                return run
-        raise FileNotFoundError(f"{name_or_path}: no completed {stage} run in {root or runs_root()}")
+        latest = latest_run((stage,), root)
+        if latest is None:
+            raise FileNotFoundError(f"{name_or_path}: no completed {stage} run in {root or runs_root()}")
+        return latest
     matches = [p for p in runs if p.name == name_or_path] or \
               [p for p in runs if p.name.startswith(name_or_path)]
     if len(matches) == 1:
@@ -160,18 +166,20 @@ def resolve_run(name_or_path: str, root: Path | None = None) -> Path:
 
 
 def pin_parent(cfg: RunConfig) -> RunConfig:
-    """Replace init_from (a name, a prefix or latest:<stage>) by the parent's folder, and likewise
-    PPO's reward_run, so the config.yaml written for a new run reproduces it whatever runs come later."""
+    """Replace init_from (a name, a prefix or latest:<stage>) by the parent's folder, and likewise the
+    stage's options that name runs (PPO's reward_run), so the config.yaml written for a new run
+    reproduces it whatever runs come later."""
     if cfg.init_from:
         try:
             cfg.init_from = str(resolve_run(cfg.init_from))
         except FileNotFoundError as e:
             raise ConfigError(f"init_from: {e}") from None
-    if cfg.stage == "ppo":
-        if not cfg.stage_options.reward_run:
-            raise ConfigError("ppo.reward_run: pick a finished reward model (rm) run to score the answers")
+    for option, wanted in STAGES[cfg.stage].run_settings.items():
+        key, value = f"{cfg.stage}.{option}", getattr(cfg.stage_options, option)
+        if not value:
+            raise ConfigError(f"{key}: pick a finished {wanted} run")
         try:
-            cfg.stage_options.reward_run = str(resolve_run(cfg.stage_options.reward_run))
+            setattr(cfg.stage_options, option, str(resolve_run(value)))
         except FileNotFoundError as e:
-            raise ConfigError(f"ppo.reward_run: {e}") from None
+            raise ConfigError(f"{key}: {e}") from None
     return cfg

@@ -22,20 +22,6 @@ from engine.config import RunConfig
 from engine.models.store import load_tokenizer
 from engine.stages.common import load_splits, load_start_model, train_and_save, trainer_arguments
 
-# The metrics each loss logs at every logging step beside loss, grad_norm and learning_rate (TRL's
-# names; "eval_" in front in evaluation); tests/engine/test_dpo_losses.py checks them. rewards/* are
-# beta x the log-ratio to the reference, but for simpo and orpo (no reference) beta x the policy's
-# mean log-prob per answer token; logps/* are summed over the answer, for simpo and orpo averaged.
-REWARDS = ("rewards/chosen", "rewards/rejected", "rewards/accuracies", "rewards/margins",
-           "logps/chosen", "logps/rejected")
-KEY_METRICS = {
-    "sigmoid": REWARDS, "ipo": REWARDS, "hinge": REWARDS, "robust": REWARDS,
-    "dpop": REWARDS + ("dpop/penalty",),  # mean max(0, ref - policy log-prob of the chosen answer)
-    "simpo": REWARDS + ("nll_loss",),  # nll_loss: the pref_ftx term before its weight (0 if unused)
-    "orpo": REWARDS + ("nll_loss", "log_odds_ratio", "log_odds_chosen"),
-    "kto": ("kl", "rewards/chosen", "rewards/rejected", "rewards/margins", "logps/chosen", "logps/rejected"),
-}
-
 
 def build_trainer(cfg: RunConfig, run_dir: Path, callbacks: list):
     train_ds, eval_ds = load_splits(cfg, preference=True)

@@ -181,7 +181,7 @@ def build(cfg: RunConfig) -> tuple[dict, list, list]:
     """Everything an iteration needs, and the (train, held-out) prompt lists."""
     from transformers import get_scheduler
 
-    rm_dir = reward_run(cfg.stage_options.reward_run)  # fail before loading anything
+    rm_dir = reward_run(cfg.stage_options.reward_run, "ppo.reward_run")  # fail before loading anything
     if not cfg.init_from:
         log.warning("PPO without init_from: the policy and the reference are the bare base model; "
                     "PPO normally continues an SFT run")

@@ -5,7 +5,7 @@ import yaml
 
 from engine.config import (
     SECTIONS,
-    STAGE_OPTIONS,
+    STAGES,
     ConfigError,
     DPOOptions,
     RunConfig,
@@ -20,7 +20,7 @@ from tests.helpers import REPO
 
 
 def test_defaults_round_trip_through_yaml():
-    for stage in STAGE_OPTIONS:
+    for stage in STAGES:
         cfg = from_dict({"stage": stage})
         again = from_dict(yaml.safe_load(dump_yaml(cfg)))
         assert again == cfg
@@ -35,7 +35,7 @@ def test_defaults_come_from_the_dataclasses():
 
 
 def test_every_field_has_help_text():
-    for cls in [RunConfig, *SECTIONS.values(), *STAGE_OPTIONS.values()]:
+    for cls in [RunConfig, *SECTIONS.values(), *(st.options for st in STAGES.values())]:
         for f in dataclasses.fields(cls):
             if f.name != "stage_options" and f.name not in SECTIONS:
                 assert f.metadata.get("help"), f"{cls.__name__}.{f.name} has no help text"
@@ -76,4 +76,4 @@ def test_overrides_parse_yaml_scalars():
 @pytest.mark.parametrize("path", sorted((REPO / "examples").rglob("*.yaml")), ids=lambda p: p.name)
 def test_examples_are_valid(path):
     cfg = load_yaml(path)
-    assert cfg.stage in STAGE_OPTIONS
+    assert cfg.stage in STAGES

@@ -17,7 +17,7 @@ def annotation_texts(fig) -> list[str]:
 
 
 def test_loss_chart_has_train_and_dashed_eval_curves():
-    fig = charts.line_chart(sft_metrics(), *reversed(charts.LOSS))
+    fig = charts.line_chart(sft_metrics(), charts.LOSS.keys, charts.LOSS.title)
     assert names(fig) == ["loss", "eval_loss"]
     train, evaluation = fig.data
     assert list(train.x) == [1, 2, 3] and list(train.y) == [2.0, 1.0, 2.0 / 3]
@@ -29,29 +29,33 @@ def test_loss_chart_has_train_and_dashed_eval_curves():
 
 def test_dpo_run_charts_keep_trl_names():
     figs = charts.run_charts(dpo_metrics(), "dpo")
-    by_title = {title: fig for (title, _keys), fig in zip(charts.RUN_CHARTS, figs)}
-    assert names(by_title["loss"]) == ["loss", "eval_loss"]
-    assert names(by_title["learning rate"]) == ["learning_rate"]
-    rewards = by_title["rewards (chosen vs rejected)"]
+    shown = {fig.layout.title.text: fig for fig in figs if fig is not None}
+    assert names(shown["loss"]) == ["loss", "eval_loss"]
+    assert names(shown["learning rate"]) == ["learning_rate"]
+    rewards = shown["rewards (chosen vs rejected)"]
     assert names(rewards) == ["rewards/chosen", "eval_rewards/chosen", "rewards/rejected", "eval_rewards/rejected"]
     assert rewards.data[0].line.color == charts.FIXED_COLOURS["chosen"]
     assert rewards.data[2].line.color == charts.FIXED_COLOURS["rejected"]
     assert [t.line.dash for t in rewards.data] == ["solid", "dash", "solid", "dash"]
-    assert names(by_title["rewards/accuracies"]) == ["rewards/accuracies", "eval_rewards/accuracies"]
-    assert list(by_title["rewards/accuracies"].data[0].y) == [0.75, 1.0]
-    assert names(by_title["rewards/margins"]) == ["rewards/margins", "eval_rewards/margins"]
-    assert names(by_title["log-probabilities (chosen vs rejected)"]) == [
+    assert names(shown["rewards/accuracies"]) == ["rewards/accuracies", "eval_rewards/accuracies"]
+    assert list(shown["rewards/accuracies"].data[0].y) == [0.75, 1.0]
+    assert names(shown["rewards/margins"]) == ["rewards/margins", "eval_rewards/margins"]
+    assert names(shown["log-probabilities (chosen vs rejected)"]) == [
         "logps/chosen", "eval_logps/chosen", "logps/rejected", "eval_logps/rejected"]
 
 
 def test_sft_run_charts_hide_preference_charts():
     figs = charts.run_charts(sft_metrics(), "sft")
-    assert len(figs) == len(charts.RUN_CHARTS)
+    assert len(figs) == charts.CHART_SLOTS
     assert visible_titles(figs) == ["loss", "learning rate"]
 
 
 def visible_titles(figs) -> list[str]:
-    return [title for (title, _keys), fig in zip(charts.RUN_CHARTS, figs) if fig is not None]
+    return [fig.layout.title.text for fig in figs if fig is not None]
+
+
+def by_title(figs, title):
+    return next(fig for fig in figs if fig is not None and fig.layout.title.text == title)
 
 
 def test_each_stage_shows_its_own_charts():
@@ -60,14 +64,14 @@ def test_each_stage_shows_its_own_charts():
     figs = charts.run_charts(rm, "rm")
     assert visible_titles(figs) == ["loss", "learning rate", "accuracy (chosen scored above rejected)",
                                     "margin (chosen - rejected score)", "scores (min / mean / max)"]
-    assert names(figs[[t for t, _ in charts.RUN_CHARTS].index("accuracy (chosen scored above rejected)")]) == [
+    assert names(by_title(figs, "accuracy (chosen scored above rejected)")) == [
         "accuracy", "eval_accuracy"]
     ppo = [{"step": 0, "eval_objective/scores": 0.1, "eval_objective/kl": 0.0},
            {"step": 1, "loss": 0.1, "objective/scores": 0.2, "objective/kl": 0.5, "loss/policy_avg": 0.0,
             "loss/value_avg": 0.3, "policy/entropy_avg": 2.0, "policy/clipfrac_avg": 0.1,
             "completions/mean_length": 30.0, "learning_rate": 1e-5, "objective/kl_coef": 0.05}]
     figs = charts.run_charts(ppo, "ppo")
-    score = figs[[t for t, _ in charts.RUN_CHARTS].index("reward-model score of the answers")]
+    score = by_title(figs, "reward-model score of the answers")
     assert names(score) == ["objective/scores", "eval_objective/scores"]  # held-out greedy answers dashed
     assert "KL to the reference (nats per answer)" in visible_titles(figs)
     # a DPO loss's own terms get a chart only when that loss logs them

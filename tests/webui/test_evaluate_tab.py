@@ -91,7 +91,7 @@ def saved_result(run: Path, sft: Path) -> dict:
         "settings": {"dataset": "sql_dpo_eval", "pairs": 4, "prompts": 2, "max_new_tokens": 16,
                      "reward_run": "some-rm", "baseline": "sft", "probes": ["comment_fraction", "formatted_fraction"],
                      "models": {"base": None, "sft": sft.name, "dpo": run.name}},
-        "preference": {"kind": "dpo", "model": run.name, "beta": 0.1, "reference": sft.name, "pairs": 4,
+        "preference": {"kind": "implicit_reward", "model": run.name, "beta": 0.1, "reference": sft.name, "pairs": 4,
                        "accuracy": 0.75, "margin": 0.125, "chosen": 0.5, "rejected": 0.375,
                        "pair_scores": [[1, 0], [1, 0], [1, 0], [0, 1]]},
         "generation": {"prompts": ["first prompt", "second prompt"],
@@ -146,7 +146,7 @@ def test_evaluate_runs_the_cli_and_shows_its_results(eval_env, monkeypatch):
 def test_evaluate_reports_what_to_fix(eval_env):
     dpo, sft = eval_env["dpo"].name, eval_env["sft"].name
     status, *rest = list(evaluate.start(dpo, "sql_dpo_eval", [evaluate.BASE_VALUE], sft, 2, 8))[-1]
-    assert status.startswith(f"❌ error: --reward-run: run {sft} is an sft run; pick an rm run")
+    assert status.startswith(f"❌ error: --reward-run: run {sft} is an sft run; pick a reward model run")
     assert not (eval_env["dpo"] / EVAL_FILE).exists()
     assert list(evaluate.start(None, None, [], None, 2, 8))[-1][0] == "❌ no run selected (None)"
     assert list(evaluate.start(dpo, None, ["../../etc"], None, 2, 8))[-1][0].startswith("❌ no run selected")

@@ -8,7 +8,7 @@ import typing
 import gradio as gr
 import pytest
 
-from engine.config import SECTIONS, STAGE_OPTIONS, TOP_LEVEL, ConfigError, RunConfig, from_dict, to_dict
+from engine.config import SECTIONS, STAGES, TOP_LEVEL, ConfigError, RunConfig, from_dict, to_dict
 from tests.helpers import tiny_config
 from webui import forms
 
@@ -19,7 +19,7 @@ def every_field():
     for f in dataclasses.fields(RunConfig):
         if f.name in TOP_LEVEL:
             yield f.name, f, hints[f.name]
-    for section, cls in {**SECTIONS, **STAGE_OPTIONS}.items():
+    for section, cls in {**SECTIONS, **{n: st.options for n, st in STAGES.items()}}.items():
         hints = typing.get_type_hints(cls)
         for f in dataclasses.fields(cls):
             yield f"{section}.{f.name}", f, hints[f.name]
@@ -89,7 +89,7 @@ def test_stage_choice_picks_its_options_section():
     specs = forms.all_specs()
     values = [("dpo" if s.key == "stage" else s.kwargs["value"]) for s in specs]
     cfg = forms.validate(specs, values)
-    assert cfg.stage == "dpo" and cfg.stage_options == STAGE_OPTIONS["dpo"]()
+    assert cfg.stage == "dpo" and cfg.stage_options == STAGES["dpo"].options()
     assert "sft" not in forms.collect(specs, values)
 
 

@@ -10,7 +10,7 @@ import gradio as gr
 import pytest
 import yaml
 
-from engine.config import STAGE_OPTIONS, apply_overrides, dump_yaml, from_dict
+from engine.config import STAGES, apply_overrides, dump_yaml, from_dict
 from engine.data.registry import read_registry
 from engine.runs.folder import list_runs, read_status, write_status
 from tests.helpers import DATA, dpo_metrics, make_run, sft_metrics, tiny_config
@@ -50,13 +50,13 @@ def test_stage_change_filters_datasets_and_defaults_the_parent(runs_env):
     assert "sql_sft" not in dataset["choices"] and dataset["value"] == dataset["choices"][0]
     assert eval_dataset["value"] == "" and eval_dataset["choices"][0] == ("(none)", "")
     assert parent["value"] == str(sft)  # newest *completed* SFT run
-    assert [b["visible"] for b in boxes] == [s == "dpo" for s in STAGE_OPTIONS]
+    assert [b["visible"] for b in boxes] == [s == "dpo" for s in STAGES]
     assert reward["value"] == str(rm) and reward["choices"] == [(f"{rm.name} (completed)", str(rm))]
     # PPO takes prompts from any dataset, starts from the SFT run, and scores with the newest RM run
     dataset, eval_dataset, parent, reward, *boxes = train.stage_changed("ppo", str(DATA), "sql_sft", "", "")
     assert dataset["value"] == "sql_sft" and "sql_sft" in dataset["choices"]
     assert parent["value"] == str(sft) and reward["value"] == str(rm)
-    assert [b["visible"] for b in boxes] == [s == "ppo" for s in STAGE_OPTIONS]
+    assert [b["visible"] for b in boxes] == [s == "ppo" for s in STAGES]
     # back to SFT: datasets kept when valid, an explicit parent kept
     dataset, eval_dataset, parent, reward, *boxes = train.stage_changed("sft", str(DATA), "sql_dpo", "sql_dpo_eval", "x")
     assert (dataset["value"], eval_dataset["value"], parent["value"]) == ("sql_dpo", "sql_dpo_eval", "x")
@@ -129,8 +129,8 @@ def test_refresh_reports_status_log_and_charts(runs_env):
     assert f"**{run.name}**" in status and "state: **running**" in status and "step 2/4" in status
     assert "ETA 0:10" in status  # 10 s for 2 steps, 2 to go
     assert log.splitlines() == [f"line {i}" for i in range(60, 100)]
-    assert len(plots) == len(charts.RUN_CHARTS)
-    shown = [title for (title, _keys), p in zip(charts.RUN_CHARTS, plots) if p["visible"]]
+    assert len(plots) == charts.CHART_SLOTS
+    shown = [p["value"].layout.title.text for p in plots if p["visible"]]
     assert shown == ["loss", "learning rate", "rewards (chosen vs rejected)", "rewards/accuracies",
                      "rewards/margins", "log-probabilities (chosen vs rejected)"]
     assert [t.name for t in plots[0]["value"].data] == ["loss", "eval_loss"]
@@ -148,7 +148,7 @@ def test_refresh_hides_preference_charts_for_sft(runs_env):
     run = make_run("sft", "completed", metrics=sft_metrics())
     status, _log, *plots, _seen = train.refresh(run.name, {})
     assert "state: **completed**" in status and "ETA" not in status
-    assert [p["visible"] for p in plots] == [True, True] + [False] * (len(charts.RUN_CHARTS) - 2)
+    assert [p["visible"] for p in plots] == [True, True] + [False] * (charts.CHART_SLOTS - 2)
 
 
 def test_refresh_without_a_run_or_with_a_missing_one(runs_env):
@@ -200,8 +200,8 @@ def test_page_load_reattaches_the_live_run(runs_env, dead_pid):
     make_run("sft", "running", pid=dead_pid, stamp="20250101-000003")
     assert runinfo.attach_candidate() == live.name
     out = on_load("sft", str(DATA), "sql_sft", "", "", "")
-    assert len(out) == 1 + 4 + len(STAGE_OPTIONS) + 2 + 3
-    monitor = out[5 + len(STAGE_OPTIONS)]
+    assert len(out) == 1 + 4 + len(STAGES) + 2 + 3
+    monitor = out[5 + len(STAGES)]
     assert monitor["value"] == live.name and len(monitor["choices"]) == 3
     write_status(live, state="completed", pid=None)
     assert runinfo.attach_candidate() == "20250101-000003-sft-test"  # no live run: the newest

@@ -66,13 +66,13 @@ def test_rm_preference_accuracy_is_a_hand_count_of_the_rm_scores(runs):
     chosen = score(model, tokenizer, prompts, [r["chosen"][0]["content"] for r in rows])
     rejected = score(model, tokenizer, prompts, [r["rejected"][0]["content"] for r in rows])
     pref = result["preference"]
-    assert pref["kind"] == "rm" and pref["model"] == runs["rm"].name and pref["pairs"] == 8
+    assert pref["kind"] == "reward_model" and pref["model"] == runs["rm"].name and pref["pairs"] == 8
     assert pref["accuracy"] == sum(c > r for c, r in zip(chosen, rejected)) / 8
     assert pref["margin"] == pytest.approx(sum(chosen) / 8 - sum(rejected) / 8, abs=1e-5)
     assert [s for pair in pref["pair_scores"] for s in pair] == \
         pytest.approx([s for pair in zip(chosen, rejected) for s in pair], abs=1e-5)
     assert result["generation"] is None and result["settings"]["reward_run"] is None
-    assert any("an rm run writes no answers" in note for note in result["notes"])
+    assert any("a reward model writes no answers" in note for note in result["notes"])
 
 
 def sequence_logp(model, tokenizer, prompt: list[dict], answer: str) -> float:
@@ -96,7 +96,7 @@ def test_dpo_implicit_rewards_are_beta_times_the_log_ratio_to_the_sft_model(runs
     result = evaluate.evaluate(runs["dpo"], compare={})  # held-out split: the run's data.eval_dataset
     pref = result["preference"]
     assert result["settings"]["dataset"] == EVAL_DATA and pref["pairs"] == len(pairs()) == 50
-    assert pref["kind"] == "dpo" and pref["beta"] == 0.1 and pref["reference"] == runs["sft"].name
+    assert pref["kind"] == "implicit_reward" and pref["beta"] == 0.1 and pref["reference"] == runs["sft"].name
     # one pair by hand, with the adapters unmerged on the base model
     row = pairs()[1]
     tokenizer = AutoTokenizer.from_pretrained(runs["dpo"] / "adapter")
@@ -204,7 +204,7 @@ def test_reward_run_none_skips_the_scores(runs, capsys):
     assert saved["preference"] is None and list(saved["generation"]["models"]) == ["base", "sft"]
     assert all(row["rm_score"] is None and row["win_rate"] is None for row in saved["generation"]["models"].values())
     assert "RM scores and win rates skipped: --reward-run none" in saved["notes"]
-    assert "note: preference accuracy skipped: it measures dpo and rm runs" in capsys.readouterr().out
+    assert "note: preference accuracy skipped: it measures runs trained on preference pairs, this is an sft run" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("args, error", [
@@ -212,10 +212,10 @@ def test_reward_run_none_skips_the_scores(runs, capsys):
     (["{unfinished}", "--dataset", EVAL_DATA], "RUN: run {unfinished} has no saved adapter or model yet"),
     (["{rm}"], "--dataset: run {rm} has no data.eval_dataset; name a registered held-out dataset"),
     (["{dpo}", "--dataset", "nope"], "--dataset: 'nope' is not registered in"),
-    (["{dpo}", "--reward-run", "{sft}"], "--reward-run: run {sft} is an sft run; pick an rm run"),
+    (["{dpo}", "--reward-run", "{sft}"], "--reward-run: run {sft} is an sft run; pick a reward model run"),
     (["{dpo}", "--reward-run", "nope"], "--reward-run: run 'nope' not found"),
     (["{dpo}", "--compare", "base,sft"], "--compare: 'sft' should be LABEL=RUN (e.g. sft=latest:sft) or base"),
-    (["{dpo}", "--compare", "base,rm={rm}"], "--compare: run {rm} is an rm run; pick an sft, dpo or ppo run"),
+    (["{dpo}", "--compare", "base,rm={rm}"], "--compare: run {rm} is an rm run; pick a run whose weights write answers"),
     (["{dpo}", "--compare", "a={sft},a={dpo}"], "--compare: label 'a' appears twice"),
     (["{dpo}", "--prompts", "0"], "--prompts: must be at least 1, got 0"),
     (["{dpo}", "--probes", "comment_fraction,bogus"], "--probes: unknown probe 'bogus'; known: comment_fraction"),

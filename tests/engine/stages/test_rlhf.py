@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from safetensors.torch import load_file
 
-from engine.config import GENERATIVE_STAGES, ConfigError, from_dict
+from engine.config import ConfigError, from_dict, policy_stages
 from engine.runs.folder import create_run, read_metrics, read_status
 from engine.train import run as train_in_process
 from tests.helpers import tiny_config
@@ -117,7 +117,7 @@ def test_reward_model_stands_on_the_sft_model(rm, tiny_model):
 def test_a_reward_model_is_no_parent(rm):
     from engine.stages.common import load_start_model
 
-    with pytest.raises(ConfigError, match=r"init_from: .* is a reward model \(rm\) run"):
+    with pytest.raises(ConfigError, match=r"init_from: .* is an rm run \(a reward model\)"):
         load_start_model(from_dict(tiny_config("dpo", init_from=str(rm))))
 
 
@@ -125,7 +125,7 @@ def test_ui_lists_reward_models_only_where_they_belong(rm, sft):
     from webui import chat, runinfo, train
 
     assert rm.name in [name for _label, name in runinfo.finished_runs()]
-    assert rm.name not in [name for _label, name in runinfo.finished_runs(GENERATIVE_STAGES)]
+    assert rm.name not in [name for _label, name in runinfo.finished_runs(policy_stages())]
     assert rm.name not in [value for _label, value in chat.column_choices()]
     assert str(rm) not in [value for _label, value in train.parent_choices()]
-    assert str(rm) in [value for _label, value in train.reward_choices()]
+    assert str(rm) in [value for _label, value in train.run_picker_choices("rm")]
