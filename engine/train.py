@@ -27,14 +27,15 @@ for _var in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "HF_HUB_DISABLE_TELEMETRY"
 # UI shows, and there is nothing a user can do about them; real warnings still get through.
 warnings.filterwarnings("ignore", category=FutureWarning)
 
-from engine.runs.folder import read_config, write_status  # noqa: E402
+from engine.runs.folder import RunFolder  # noqa: E402
+from engine.runs.status import State  # noqa: E402
 from engine.stages.callbacks import STOP, RunFolderCallback, TrainingDiverged  # noqa: E402
 
 log = logging.getLogger("engine")
 
 
-def setup_logging(run_dir: Path) -> None:
-    handler = logging.FileHandler(run_dir / "engine.log", encoding="utf-8")
+def setup_logging(run: RunFolder) -> None:
+    handler = logging.FileHandler(run.log_file, encoding="utf-8")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     for name in ("engine", "transformers", "trl", "peft"):
         logging.getLogger(name).addHandler(handler)
@@ -42,30 +43,30 @@ def setup_logging(run_dir: Path) -> None:
     logging.getLogger("transformers").setLevel(logging.WARNING)
 
 
-def run(run_dir: Path) -> str:
+def run(run: RunFolder) -> State:
     """Train one run folder in this process and return its final state."""
     import importlib
 
-    write_status(run_dir, state="running", pid=os.getpid(), started=time.time(), error=None)
+    run.update_status(state=State.RUNNING, pid=os.getpid(), started=time.time(), error=None)
     try:
-        cfg = read_config(run_dir)
+        cfg = run.config()
         log.info("stage %s, model %s, dataset %s", cfg.stage, cfg.model.name_or_path, cfg.data.dataset)
         stage = importlib.import_module(f"engine.stages.{cfg.stage}")  # torch, trl: after the status is written
-        stage.run(cfg, run_dir, [RunFolderCallback(run_dir)])
+        stage.run(cfg, run, [RunFolderCallback(run)])
     except TrainingDiverged as e:  # NaN weights and no finite copy: nothing saved; no traceback to read
         log.error("run failed: %s", e)
-        write_status(run_dir, state="failed", ended=time.time(), error=str(e))
-        return "failed"
+        run.update_status(state=State.FAILED, ended=time.time(), error=str(e))
+        return State.FAILED
     except BaseException as e:  # noqa: BLE001 - every failure must reach status.json
         log.error("run failed:\n%s", traceback.format_exc())
-        write_status(run_dir, state="failed", ended=time.time(), error=f"{type(e).__name__}: {e}")
-        return "failed"
+        run.update_status(state=State.FAILED, ended=time.time(), error=f"{type(e).__name__}: {e}")
+        return State.FAILED
     if STOP.reason:  # training stopped itself (NaN/inf): the saved weights predate it, but it failed
-        write_status(run_dir, state="failed", ended=time.time(), error=STOP.reason)
+        run.update_status(state=State.FAILED, ended=time.time(), error=STOP.reason)
         log.error("run failed: %s", STOP.reason)
-        return "failed"
-    state = "stopped" if STOP.requested else "completed"
-    write_status(run_dir, state=state, ended=time.time())
+        return State.FAILED
+    state = State.STOPPED if STOP.requested else State.COMPLETED
+    run.update_status(state=state, ended=time.time())
     log.info("run %s", state)
     return state
 
@@ -75,15 +76,15 @@ def main(argv: list[str] | None = None) -> int:
     if len(argv) != 1 or not (Path(argv[0]) / "config.yaml").exists():
         print("usage: python -m engine.train RUN_DIR  (a folder holding config.yaml)", file=sys.stderr)
         return 2
-    run_dir = Path(argv[0]).resolve()
-    setup_logging(run_dir)
+    folder = RunFolder(Path(argv[0]).resolve())
+    setup_logging(folder)
     signal.signal(signal.SIGTERM, STOP.set)
     import torch
 
     # Tiny values (LoRA updates early in training, small gradients) can become denormal floats,
     # which x86 CPUs process many times slower; flushing them to zero costs no accuracy that matters.
     torch.set_flush_denormal(True)
-    return 0 if run(run_dir) != "failed" else 1
+    return 0 if run(folder) != State.FAILED else 1
 
 
 if __name__ == "__main__":

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -19,6 +21,34 @@ def saves(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_model(saves) -> Path:
-    from engine.models.store import make_tiny_model
+    from engine.models.tiny import make_tiny_model
 
     return make_tiny_model(saves / "models" / "tiny")
+
+
+@pytest.fixture
+def runs_env(tmp_path, monkeypatch) -> Path:
+    """An empty saves/ of this test's own, so run listings hold only the test's runs."""
+    monkeypatch.setenv("WORKBENCH_SAVES", str(tmp_path))
+    return tmp_path
+
+
+@pytest.fixture(scope="session")
+def dead_pid() -> int:
+    """The pid of a process that has exited (and been reaped)."""
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+def pytest_addoption(parser):
+    parser.addoption("--reverse-files", action="store_true",
+                     help="run the test files in reverse order (make test does: no test may lean on a file "
+                          "that ran before it)")
+
+
+def pytest_collection_modifyitems(config, items):
+    if config.getoption("--reverse-files"):
+        files = list(dict.fromkeys(item.path for item in items))
+        rank = {path: i for i, path in enumerate(reversed(files))}
+        items.sort(key=lambda item: rank[item.path])  # a stable sort: each file keeps its own order

@@ -9,7 +9,9 @@ from pathlib import Path
 import torch
 
 from engine.config import from_dict
-from engine.runs.folder import append_metrics, create_run, write_status
+from engine.models.loader import causal_lm, tokenizer_files
+from engine.runs.folder import RunFolder, create_run
+from engine.runs.status import State
 
 REPO = Path(__file__).resolve().parent.parent
 DATA = REPO / "data"
@@ -29,52 +31,50 @@ def tiny_config(stage: str, **sections) -> dict:
 
 
 def make_weight_run(root: Path, model_dir: Path, stage: str = "sft", seed: int = 0, full: bool = False,
-                    init_from: Path | None = None, model_name: str = "tiny") -> Path:
+                    init_from: RunFolder | None = None, model_name: str = "tiny") -> RunFolder:
     """A completed run folder whose adapter/ (random LoRA, B != 0 so it changes the answers) or
     model/ (perturbed weights) is made directly with peft, without training."""
     from peft import LoraConfig, get_peft_model
-    from transformers import AutoModelForCausalLM, AutoTokenizer
 
     cfg = tiny_config(stage, model={"name_or_path": model_name, "finetuning_type": "full" if full else "lora"})
     if init_from is not None:
         cfg["init_from"] = str(init_from)
-    run_dir = create_run(from_dict({**cfg, "name": f"w{seed}"}), root=root)
-    model = AutoModelForCausalLM.from_pretrained(model_dir)
+    run = create_run(from_dict({**cfg, "name": f"w{seed}"}), root=root)
+    model = causal_lm(model_dir)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         if full:
             for p in model.parameters():
                 p.data += 0.05 * torch.randn_like(p)
-            out = run_dir / "model"
+            out = run.model_dir
         else:
             model = get_peft_model(model, LoraConfig(r=4, lora_alpha=8, target_modules="all-linear",
                                                      init_lora_weights=False))
-            out = run_dir / "adapter"
+            out = run.adapter_dir
     model.save_pretrained(out)
-    AutoTokenizer.from_pretrained(model_dir).save_pretrained(out)
-    write_status(run_dir, state="completed", step=4, max_steps=4)
-    return run_dir
+    tokenizer_files(model_dir).save_pretrained(out)
+    run.update_status(state=State.COMPLETED, step=4, max_steps=4)
+    return run
 
 
 def make_run(stage: str = "sft", state: str = "completed", metrics: list[dict] = (), name: str = "test",
-             log: str = "", stamp: str | None = None, **status) -> Path:
+             log: str = "", stamp: str | None = None, **status) -> RunFolder:
     """A run folder as the engine leaves it, without training: config, status, metrics, log.
 
     ``stamp`` renames the folder to ``<stamp>-<stage>-<name>``: folders are ordered by name, and
     runs made within one second would otherwise order by stage, not by age.
     """
-    run_dir = create_run(from_dict({**tiny_config(stage), "name": name}))
+    run = create_run(from_dict({**tiny_config(stage), "name": name}))
     if stamp:
-        run_dir = run_dir.rename(run_dir.with_name(f"{stamp}-{stage}-{name}"))
+        run = RunFolder(run.path.rename(run.path.with_name(f"{stamp}-{stage}-{name}")))
     now = time.time()
-    write_status(run_dir, **{"state": state, "pid": None, "started": now - 90,
-                             "ended": now if state in ("completed", "failed", "stopped") else None,
-                             "step": 4, "max_steps": 4, **status})
+    run.update_status(**{"state": state, "pid": None, "started": now - 90,
+                         "ended": now if State(state).final else None, "step": 4, "max_steps": 4, **status})
     for record in metrics:
-        append_metrics(run_dir, record)
+        run.append_metrics(record)
     if log:
-        (run_dir / "engine.log").write_text(log, encoding="utf-8")
-    return run_dir
+        run.log_file.write_text(log, encoding="utf-8")
+    return run
 
 
 def dpo_metrics() -> list[dict]:

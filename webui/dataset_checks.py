@@ -14,7 +14,8 @@ from engine.config import ConfigError
 from engine.data import check as dc
 from engine.data.registry import DatasetError, dataset_folder, read_registry
 from engine.data.rows import load_rows
-from engine.models.store import load_tokenizer, resolve_model
+from engine.models.loader import load_tokenizer
+from engine.models.store import resolve_model
 from webui.dataset_report import preview_html
 
 PREVIEW_ROWS = 3

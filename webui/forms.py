@@ -89,7 +89,7 @@ def field_spec(section: str, f: dataclasses.Field, hint: Any, **override: Any) -
     if "choices" in override and kind == "textbox":
         kind = "dropdown"
         kwargs.pop("placeholder", None)
-    if kind == "dropdown" and optional:
+    if kind == "dropdown" and optional and not kwargs.get("multiselect"):
         kwargs["choices"] = with_none(kwargs["choices"])
     key = f"{section}.{f.name}" if section else f.name
     return FieldSpec(key=key, section=section, name=f.name, kind=kind, default=default,
@@ -212,9 +212,12 @@ def build_section(specs: list[FieldSpec], advanced_label: str = "Advanced") -> l
     return [made[s.key] for s in specs]
 
 
-def setting_slider(settings: type, name: str, step: float, **kwargs) -> gr.Slider:
-    """A slider with the default, bounds and help text of one field of a settings dataclass of
-    engine.config (Sampling, EvalSettings): the widgets outside the run forms are generated too."""
+def setting(settings: type, name: str, **kwargs: Any) -> gr.components.Component:
+    """The widget of one field of a settings dataclass outside the run form (Sampling, EvalConfig), with
+    the field's default, bounds and help: a number with both bounds is a slider, anything else what
+    the run form would use. ``kwargs`` add to or replace the component's (``choices`` make a dropdown)."""
     f = next(f for f in dataclasses.fields(settings) if f.name == name)
-    return gr.Slider(f.metadata["min"], f.metadata["max"], value=f.default, step=step, info=f.metadata["help"],
-                     **kwargs)
+    spec = field_spec("", f, typing.get_type_hints(settings)[name], **kwargs)
+    if spec.kind == "number" and spec.kwargs.get("minimum") is not None and spec.kwargs.get("maximum") is not None:
+        return gr.Slider(**{k: v for k, v in spec.kwargs.items() if k != "precision"})
+    return COMPONENTS[spec.kind](**spec.kwargs)

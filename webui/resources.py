@@ -13,8 +13,7 @@ import time
 
 import psutil
 
-from engine.runs import queue as runqueue
-from engine.runs.folder import read_status
+from engine.runs import queue
 
 GPU_CACHE_SECONDS = 5.0
 _gpu_cache: dict = {"at": 0.0, "text": None}
@@ -45,17 +44,17 @@ def gpu_memory() -> str | None:
 
 def engine_usage() -> str | None:
     """The running engine's name, RSS and CPU share, or None when nothing trains."""
-    run_dir = runqueue.active_run()
-    if run_dir is None:
+    run = queue.active_run()
+    if run is None:
         return None
     try:
-        pid = read_status(run_dir).get("pid")
+        pid = run.status().pid
         proc = _engine_procs.get(pid) or _engine_procs.setdefault(pid, psutil.Process(pid))
         with proc.oneshot():
             rss, cpu = proc.memory_info().rss, proc.cpu_percent(interval=None)
     except (psutil.Error, TypeError, ValueError):
         return None
-    return f"engine `{run_dir.name}`: {_gb(rss)} RSS, {cpu:.0f}% CPU"
+    return f"engine `{run.name}`: {_gb(rss)} RSS, {cpu:.0f}% CPU"
 
 
 def resources_markdown() -> str:

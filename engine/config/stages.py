@@ -157,6 +157,7 @@ class Chart:
 
 
 LOSS = Chart("loss", ("loss",))
+DEFAULT_SUMMARY = ("loss", "eval_loss")
 LEARNING_RATE = Chart("learning rate", ("learning_rate",))
 
 
@@ -174,7 +175,7 @@ class Stage:
     run_settings: dict[str, str] = field(default_factory=dict)  # option -> stage of the run it names
     logged: Callable[[Any], tuple[str, ...]] = lambda options: ()  # keys of each train log line (with loss)
     charts: tuple[Chart, ...] = (LOSS, LEARNING_RATE)
-    summary: tuple[str, ...] = ("loss", "eval_loss")  # the final values a runs table shows
+    summary: tuple[str, ...] = DEFAULT_SUMMARY  # the final values a runs table shows
     check: Callable[[RunConfig], None] | None = None  # checks across settings, when a config is read
 
     @property

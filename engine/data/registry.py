@@ -20,7 +20,7 @@ from typing import Any
 
 from engine.config import DataConfig
 from engine.paths import REPO_ROOT
-from engine.runs.folder import atomic_write
+from engine.files import atomic_write
 
 REGISTRY_FILE = "dataset_info.json"
 FORMATTINGS = ("alpaca", "sharegpt")

@@ -21,14 +21,14 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import torch
-from transformers import LogitsProcessor, LogitsProcessorList, StoppingCriteria, StoppingCriteriaList
 from transformers.generation.streamers import BaseStreamer
 
-from engine.config import Sampling
-from engine.inference.generate import render_prompt, stop_token_ids
-from engine.models.loader import compute_dtype, run_base_model, run_weights
+from engine.config import ConfigError, Sampling
+from engine.inference.generate import generate, user_turn
+from engine.models import loader
+from engine.models.loader import run_base_model, run_weights, stop_token_ids
 from engine.models.store import resolve_model
-from engine.runs.folder import raw_config, resolve_run
+from engine.runs.folder import Weights, resolve_run
 
 BASE_KEY = "__base__"  # also peft's name for "no adapter" in a mixed batch
 MAX_COLUMNS = 4
@@ -42,11 +42,7 @@ class ChatError(ValueError):
 class Column:
     key: str  # BASE_KEY or the run's folder name
     label: str
-    weights: Path | None = None  # the run's adapter/ or model/ folder; None for the bare base
-
-    @property
-    def kind(self) -> str:
-        return "base" if self.weights is None else self.weights.name  # base | adapter | model
+    weights: Weights | None = None  # the run's final weights; None for the bare base
 
 
 @dataclass
@@ -75,17 +71,21 @@ def plan_columns(base_model: str, keys: list[str]) -> list[Column]:
         if key == BASE_KEY:
             columns.append(Column(BASE_KEY, f"{base.name} (base)"))
             continue
-        run_dir = resolve_run(key)
-        weights = run_weights(run_dir)
-        if weights.name == "adapter":
-            trained_on = run_base_model(run_dir)
+        run = resolve_run(key)
+        weights = run_weights(run)
+        if not weights.full:
+            trained_on = run_base_model(run)
             if trained_on != base:
-                raise ChatError(f"run {run_dir.name} was trained on {trained_on.name} ({trained_on}), not on the "
+                raise ChatError(f"run {run.name} was trained on {trained_on.name} ({trained_on}), not on the "
                                 f"chosen base model {base.name} ({base}): its adapter only fits its own base. "
                                 f"Choose {trained_on.name} as the base model or pick another run.")
-        stage = raw_config(run_dir).get("stage", "?")
-        columns.append(Column(run_dir.name, f"{run_dir.name} ({stage})", weights))
+        columns.append(Column(run.name, f"{run.name} ({run.stage or '?'})", weights))
     return columns
+
+
+def shares_base(column: Column) -> bool:
+    """The bare base and LoRA runs decode together on one copy of the base model."""
+    return column.weights is None or not column.weights.full
 
 
 @dataclass
@@ -108,54 +108,39 @@ _lock = threading.Lock()
 def _cache_key(base: Path, columns: list[Column]) -> tuple:
     """Base and weights folders with their newest file time (retrained weights are reloaded);
     in any order, since adapters are looked up by column key."""
-    def stamp(folder: Path | None) -> float:
-        return max((f.stat().st_mtime for f in folder.iterdir()), default=0.0) if folder else 0.0
+    def stamp(weights: Weights | None) -> float:
+        return max((f.stat().st_mtime for f in weights.path.iterdir()), default=0.0) if weights else 0.0
     return (str(base),) + tuple(sorted((c.key, str(c.weights), stamp(c.weights)) for c in columns))
 
 
 def _base_tokenizer(base: Path, run_tokenizers: dict):
     """The base model's own chat template; a base without one is prompted in its first run's format."""
-    from engine.config import ConfigError
-    from engine.inference.generate import load_base_tokenizer, prepare_tokenizer
-
     try:
-        return load_base_tokenizer(base)
+        return loader.load_tokenizer(base)
     except ConfigError:
         if not run_tokenizers:
             raise ChatError(f"{base.name} has no chat template of its own; compare it with a run trained "
                             "with a template (model.template) to borrow that one") from None
-        from transformers import AutoTokenizer
-
-        tokenizer = AutoTokenizer.from_pretrained(base)
+        tokenizer = loader.tokenizer_files(base)
         tokenizer.chat_template = next(iter(run_tokenizers.values())).chat_template
-        return prepare_tokenizer(tokenizer)
+        return tokenizer
 
 
 def _load(base: Path, columns: list[Column]) -> LoadedModels:
-    from peft import PeftModel
-    from transformers import AutoModelForCausalLM
-
-    from engine.inference.generate import inference_device, load_run_tokenizer
-
-    dtype, device = compute_dtype(), inference_device()
+    dtype, device = loader.compute_dtype(), loader.inference_device()
     loaded = LoadedModels(_cache_key(base, columns))
-    loaded.tokenizers = {c.key: load_run_tokenizer(c.weights) for c in columns if c.weights is not None}
-    if any(c.kind == "base" for c in columns):
+    loaded.tokenizers = {c.key: loader.run_tokenizer(c.weights) for c in columns if c.weights is not None}
+    if any(c.weights is None for c in columns):
         loaded.tokenizers[BASE_KEY] = _base_tokenizer(base, loaded.tokenizers)
     for column in columns:
-        if column.kind == "model":
-            lm = AutoModelForCausalLM.from_pretrained(column.weights, dtype=dtype)
-            loaded.full[column.key] = lm.to(device).eval()
-    shared = [c for c in columns if c.kind in ("base", "adapter")]
-    if shared:
-        lm = AutoModelForCausalLM.from_pretrained(base, dtype=dtype)
-        for i, column in enumerate(c for c in shared if c.kind == "adapter"):
-            name = f"run{i}"  # run folder names may hold characters a module name must not
-            if i == 0:
-                lm = PeftModel.from_pretrained(lm, column.weights, adapter_name=name)
-            else:
-                lm.load_adapter(column.weights, adapter_name=name)
-            loaded.adapter_names[column.key] = name
+        if not shares_base(column):
+            loaded.full[column.key] = loader.causal_lm(column.weights.path, dtype).to(device).eval()
+    if any(shares_base(c) for c in columns):
+        # peft names adapters as modules: run folder names may hold characters a module name must not
+        adapters = [c for c in columns if c.weights is not None and not c.weights.full]
+        loaded.adapter_names = {c.key: f"run{i}" for i, c in enumerate(adapters)}
+        lm = loader.with_adapters(loader.causal_lm(base, dtype),
+                                  {loaded.adapter_names[c.key]: c.weights.path for c in adapters})
         loaded.shared = lm.to(device).eval()
     return loaded
 
@@ -172,12 +157,12 @@ def load_columns(base: Path, columns: list[Column]) -> LoadedModels:
 
 def _groups(columns: list[Column], loaded: LoadedModels) -> list[tuple[Any, list[int], list[str] | None]]:
     """(model, column indices, peft adapter names or None): the shared batch, then each full model."""
-    shared = [i for i, c in enumerate(columns) if c.kind in ("base", "adapter")]
+    shared = [i for i, c in enumerate(columns) if shares_base(c)]
     groups = []
     if shared:
         names = [loaded.adapter_names.get(columns[i].key, BASE_KEY) for i in shared]
         groups.append((loaded.shared, shared, names if loaded.adapter_names else None))
-    groups += [(loaded.full[c.key], [i], None) for i, c in enumerate(columns) if c.kind == "model"]
+    groups += [(loaded.full[c.key], [i], None) for i, c in enumerate(columns) if not shares_base(c)]
     return groups
 
 
@@ -204,7 +189,7 @@ def stream_chat(base_model: str, keys: list[str], prompt: str, sampling: Samplin
                 for answer in group:
                     answer.state = "stopped"
                 continue
-            tokenizers = [loaded.tokenizers[BASE_KEY if columns[i].kind == "base" else columns[i].key] for i in rows]
+            tokenizers = [loaded.tokenizers[BASE_KEY if columns[i].weights is None else columns[i].key] for i in rows]
             for _ in stream_group(lm, tokenizers, group, prompt, sampling, stop, adapter_names):
                 yield [replace(a) for a in answers]
         yield [replace(a) for a in answers]
@@ -259,50 +244,6 @@ class BatchStreamer(BaseStreamer):
                 yield
 
 
-class StopOnEvent(StoppingCriteria):
-    """Ends every row at the next step once the event is set (the Stop button)."""
-
-    def __init__(self, event: threading.Event):
-        self.event = event
-
-    def __call__(self, input_ids, scores, **kwargs) -> torch.BoolTensor:
-        return torch.full((input_ids.shape[0],), self.event.is_set(), dtype=torch.bool, device=input_ids.device)
-
-
-class SeededRowSampler(LogitsProcessor):
-    """Samples each row from its own generator, all seeded alike, and leaves only the drawn token,
-    so generate()'s greedy step picks it: a row's draws do not depend on the other rows."""
-
-    def __init__(self, rows: int, seed: int, device):
-        self.generators = [torch.Generator(device=device).manual_seed(seed) for _ in range(rows)]
-
-    def __call__(self, input_ids, scores) -> torch.FloatTensor:
-        probs = scores.float().softmax(dim=-1)
-        drawn = torch.cat([torch.multinomial(probs[row], 1, generator=g) for row, g in enumerate(self.generators)])
-        only = torch.full_like(scores, float("-inf"))
-        return only.scatter_(1, drawn[:, None], 0.0)
-
-
-def _processors(sampling: Sampling, rows: int, device) -> LogitsProcessorList:
-    from transformers.generation.logits_process import TemperatureLogitsWarper, TopPLogitsWarper
-
-    if sampling.temperature <= 0:
-        return LogitsProcessorList()
-    warpers = [TemperatureLogitsWarper(sampling.temperature)]
-    if sampling.top_p < 1.0:
-        warpers.append(TopPLogitsWarper(sampling.top_p))
-    return LogitsProcessorList([*warpers, SeededRowSampler(rows, sampling.seed, device)])
-
-
-def encode_rows(tokenizers: list, prompt: str, system: str, pad_id: int, device) -> dict:
-    """Each row rendered with its own tokenizer's chat template, left-padded into one batch."""
-    ids = [t(render_prompt(t, prompt, system or None), add_special_tokens=False)["input_ids"] for t in tokenizers]
-    width = max(map(len, ids))
-    input_ids = torch.tensor([[pad_id] * (width - len(row)) + row for row in ids], device=device)
-    mask = torch.tensor([[0] * (width - len(row)) + [1] * len(row) for row in ids], device=device)
-    return {"input_ids": input_ids, "attention_mask": mask}
-
-
 def _decode_into(answers: list[Answer], streamer: BatchStreamer, tokenizers: list, start: float) -> None:
     now = time.monotonic()
     for row, answer in enumerate(answers):
@@ -317,22 +258,15 @@ def stream_group(lm, tokenizers: list, answers: list[Answer], prompt: str, sampl
                  stop: threading.Event, adapter_names: list[str] | None = None) -> Iterator[None]:
     """Decode one batch (one row per answer) in a thread and fill ``answers`` as tokens arrive;
     yields after each update."""
-    pad_id = tokenizers[0].pad_token_id
-    stop_ids = stop_token_ids(lm, *tokenizers)
-    streamer = BatchStreamer(len(answers), stop_ids)
-    kwargs = dict(**encode_rows(tokenizers, prompt, sampling.system, pad_id, lm.device),
-                  max_new_tokens=sampling.max_new_tokens, streamer=streamer, eos_token_id=stop_ids,
-                  pad_token_id=pad_id, do_sample=False, temperature=None, top_p=None, top_k=None,
-                  stopping_criteria=StoppingCriteriaList([StopOnEvent(stop)]),
-                  logits_processor=_processors(sampling, len(answers), lm.device))
-    if adapter_names:
-        kwargs["adapter_names"] = adapter_names
+    streamer = BatchStreamer(len(answers), stop_token_ids(lm, *tokenizers))
+    conversation = user_turn(prompt, sampling.system or None)
     errors: list[BaseException] = []
 
     def run() -> None:
         try:
             with torch.inference_mode():
-                lm.generate(**kwargs)
+                generate(lm, tokenizers, [conversation] * len(answers), sampling, adapter_names=adapter_names,
+                         streamer=streamer, stop=stop)
         except BaseException as e:  # re-raised in the caller's thread
             errors.append(e)
         finally:

@@ -1,61 +1,53 @@
-"""Did alignment work? Two held-out measurements, saved as eval.json in the evaluated run's folder.
+"""Did alignment work? Two held-out measurements of a run, done as a job of the run (engine.job):
+its results are the job's result.json, and the newest completed one is the run's evaluation.
 
-1. Preference accuracy on held-out pairs. An RM run scores the chosen and the rejected answer;
-   a DPO run (any loss type) gets DPO's implicit reward beta * (log pi(y|x) - log pi_ref(y|x)),
-   summed over the answer tokens, with pi its weights and pi_ref its parent run's (or the base
-   model when it has none). Accuracy = fraction of pairs with chosen > rejected.
+1. Preference accuracy on held-out pairs. A reward model scores the chosen and the rejected answer;
+   a policy trained on pairs (DPO, any loss type) gets DPO's implicit reward
+   beta * (log pi(y|x) - log pi_ref(y|x)), summed over the answer tokens, with pi its weights and
+   pi_ref its parent run's (or the base model when it has none). Accuracy = fraction of pairs with
+   chosen > rejected.
 2. A generation comparison: held-out prompts answered greedily by several models (base, SFT, DPO,
-   PPO ...), every answer scored by a reward model (an RM run), and per model: mean RM score, win
-   rate against the SFT model's answers (ties count half), task probe fractions, mean length.
+   PPO ...), every answer scored by a reward model, and per model: mean score, win rate against
+   the SFT model's answers (ties count half), task probe fractions (engine.inference.probes), mean
+   length.
 
-Light at import (torch and the libraries are imported inside the functions that load models), so
-the web UI may import it for the file format and table rows.
+The settings are engine.config.EvalConfig (the `workbench eval` flags and the Evaluate tab's
+widgets). Light at import (torch and the libraries are imported inside the functions that load
+models), so the web UI may import it for the table rows.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Callable
 
-from engine import demo
-from engine.config import (
-    BASE_POLICY,
-    REFERENCE_FREE_LOSSES,
-    STAGES,
-    ConfigError,
-    EvalConfig,
-    RunConfig,
-    policy_stages,
-    reward_model_stages,
-)
+from engine.config import (BASE_POLICY, REFERENCE_FREE_LOSSES, STAGES, ConfigError, EvalConfig, RunConfig, Sampling,
+                           policy_stages, reward_model_stages)
 from engine.data.registry import dataset_folder, read_registry
 from engine.data.rows import load_dataset_for_stage
+from engine.inference.probes import PROBES, probe_names
 from engine.models.loader import finished_run, parent_run
-from engine.runs.folder import atomic_write, latest_run, read_config
+from engine.runs.folder import RunFolder, latest_run
+from engine.runs.jobs import list_jobs
+from engine.runs.status import State
 
-EVAL_FILE = "eval.json"
-DEFAULT_PROMPTS = EvalConfig().prompts
-DEFAULT_MAX_NEW_TOKENS = EvalConfig().max_new_tokens
 BASELINE = BASE_POLICY  # win rates are against the answers of the model with this label
-# Task probes by name: answer -> bool; each model's row reports the fraction of answers passing.
-# The sample SQL task's come from engine.demo; a task adds its own: PROBES["name"] = fn.
-PROBES: dict[str, Callable[[str], bool]] = dict(demo.PROBES)
+NONE = "none"  # --compare none: no generation comparison; --reward-run none: no scores
 Progress = Callable[[str], None]
 
 
-def check_reward_run(name: str | None, run_dir: Path, cfg: RunConfig, notes: list[str]) -> Path | None:
+def check_reward_run(name: str | None, run: RunFolder, cfg: RunConfig, notes: list[str]) -> RunFolder | None:
     """The reward-model run that scores answers: the one named, else the evaluated run when it is a
     reward model, else the newest completed one; None (with a note) when there is none or 'none'."""
-    if name is not None and name.lower() == "none":
+    if name is not None and name.lower() == NONE:
         notes.append("RM scores and win rates skipped: --reward-run none")
         return None
     if name is None and not STAGES[cfg.stage].writes_answers:
-        return run_dir
+        return run
     if name:
         return finished_run("--reward-run", name, reward_model_stages(), "a reward model run")
     latest = latest_run(reward_model_stages())
@@ -65,9 +57,11 @@ def check_reward_run(name: str | None, run_dir: Path, cfg: RunConfig, notes: lis
     return latest
 
 
-def parse_compare(text: str) -> dict[str, Path | None]:
-    """'base,sft=RUN,dpo=RUN' -> {label: run folder, base: None}."""
-    models: dict[str, Path | None] = {}
+def parse_compare(text: str) -> dict[str, RunFolder | None]:
+    """'base,sft=RUN,dpo=RUN' -> {label: run folder, base: None}; 'none' -> {}."""
+    models: dict[str, RunFolder | None] = {}
+    if text.strip().lower() == NONE:
+        return models
     for item in (part.strip() for part in text.split(",") if part.strip()):
         label, sep, name = (s.strip() for s in item.partition("="))
         if label in models:
@@ -79,25 +73,25 @@ def parse_compare(text: str) -> dict[str, Path | None]:
     return models
 
 
-def default_models(run_dir: Path, cfg: RunConfig) -> dict[str, Path | None]:
+def default_models(run: RunFolder, cfg: RunConfig) -> dict[str, RunFolder | None]:
     """What a run is compared with: the base model and the run, and for a run trained against its
     parent (DPO, PPO) the parent too, labelled by its stage; a reward model writes no answers."""
     if not STAGES[cfg.stage].writes_answers:
         return {}
-    models: dict[str, Path | None] = {"base": None}
+    models: dict[str, RunFolder | None] = {"base": None}
     if STAGES[cfg.stage].compared_with_parent and cfg.init_from:
         parent = parent_run(cfg)
-        stage = read_config(parent).stage
+        stage = parent.config().stage
         models[stage if stage != cfg.stage else "parent"] = parent
-    models[cfg.stage] = run_dir
+    models[cfg.stage] = run
     return models
 
 
-def held_out(run_dir: Path, cfg: RunConfig, dataset: str | None) -> tuple[str, dict]:
+def held_out(run: RunFolder, cfg: RunConfig, dataset: str | None) -> tuple[str, dict]:
     """(dataset name, its registry entry): the one named, else the run's data.eval_dataset."""
     name = dataset or cfg.data.eval_dataset
     if not name:
-        raise ConfigError(f"--dataset: run {run_dir.name} has no data.eval_dataset; name a registered "
+        raise ConfigError(f"--dataset: run {run.name} has no data.eval_dataset; name a registered "
                           "held-out dataset, e.g. --dataset sql_dpo_eval")
     registry = read_registry(dataset_folder(cfg.data.dataset_dir))
     if name not in registry:
@@ -148,48 +142,48 @@ def summarise_pairs(chosen: list[float], rejected: list[float]) -> dict:
             "pair_scores": [[c, r] for c, r in zip(chosen, rejected)]}
 
 
-def rm_preference(run_dir: Path, pairs: list[dict]) -> dict:
+def rm_preference(run: RunFolder, pairs: list[dict]) -> dict:
     """The RM run's scores of the chosen and the rejected answers."""
-    from engine.inference.reward import load_reward_model, score
+    from engine.inference.reward import score
+    from engine.models.loader import reward_model
 
-    model, tokenizer = load_reward_model(run_dir)
+    model, tokenizer = reward_model(run)
     prompts = [p["prompt"] for p in pairs]
     chosen = score(model, tokenizer, prompts, [p["chosen"][0]["content"] for p in pairs])
     rejected = score(model, tokenizer, prompts, [p["rejected"][0]["content"] for p in pairs])
-    return {"kind": "reward_model", "model": run_dir.name, "beta": None, "reference": None,
+    return {"kind": "reward_model", "model": run.name, "beta": None, "reference": None,
             **summarise_pairs(chosen, rejected)}
 
 
-def dpo_preference(run_dir: Path, cfg: RunConfig, pairs: list[dict]) -> dict:
+def dpo_preference(run: RunFolder, cfg: RunConfig, pairs: list[dict]) -> dict:
     """DPO's implicit rewards beta * (log pi - log pi_ref) of the chosen and rejected answers, with
     the run's own tokenizer (its chat template) for both models. The reference is the parent run's
     weights, or the base model."""
-    from engine.inference.generate import load_for_inference
+    from engine.models.loader import inference_model
 
     prompts = [p["prompt"] for p in pairs]
     texts = {k: [p[k][0]["content"] for p in pairs] for k in ("chosen", "rejected")}
     cutoff = cfg.data.cutoff_len
-    policy, tokenizer = load_for_inference(run=run_dir)
+    policy, tokenizer = inference_model(run=run)
     logps = {k: answer_logps(policy, tokenizer, prompts, v, cutoff) for k, v in texts.items()}
     del policy  # one model in memory at a time
     parent = parent_run(cfg)
-    ref = load_for_inference(cfg.model.name_or_path, parent)[0]
+    ref = inference_model(cfg.model.name_or_path, parent)[0]
     ref_logps = {k: answer_logps(ref, tokenizer, prompts, v, cutoff) for k, v in texts.items()}
     beta = cfg.stage_options.beta
     rewards = {k: [beta * (a - b) for a, b in zip(logps[k], ref_logps[k])] for k in texts}
-    return {"kind": "implicit_reward", "model": run_dir.name, "beta": beta, "reference": parent.name if parent else "base",
+    return {"kind": "implicit_reward", "model": run.name, "beta": beta, "reference": parent.name if parent else "base",
             **summarise_pairs(rewards["chosen"], rewards["rejected"])}
 
 
-def load_policy(run: Path | None, cfg: RunConfig):
+def load_policy(run: RunFolder | None, cfg: RunConfig):
     """(causal LM, tokenizer): a run's weights, or (None) the evaluated run's base model with its
     chat template."""
-    from engine.inference.generate import load_base_tokenizer, load_for_inference
-    from engine.models.store import resolve_model
+    from engine.models.loader import inference_model, load_tokenizer
 
-    lm, tokenizer = load_for_inference(cfg.model.name_or_path, run)
+    lm, tokenizer = inference_model(cfg.model.name_or_path, run)
     if run is None:  # in the chat format of the runs it is compared with
-        tokenizer = load_base_tokenizer(resolve_model(cfg.model.name_or_path), cfg.model.template)
+        tokenizer = load_tokenizer(cfg.model.name_or_path, cfg.model.template)
     return lm, tokenizer
 
 
@@ -198,27 +192,28 @@ def win_rate(scores: list[float], baseline: list[float]) -> float:
     return sum(1.0 if s > b else 0.5 if s == b else 0.0 for s, b in zip(scores, baseline, strict=True)) / len(scores)
 
 
-def compare_generations(prompts: list[list[dict]], models: dict[str, Path | None], cfg: RunConfig,
-                        max_new_tokens: int, reward_run: Path | None, probes: list[str],
+def compare_generations(prompts: list[list[dict]], models: dict[str, RunFolder | None], cfg: RunConfig,
+                        max_new_tokens: int, reward_run: RunFolder | None, probes: list[str],
                         progress: Progress) -> dict:
     """Each model's greedy answers, probe fractions and mean length (tokens); with a reward run,
     each answer's RM score, the mean, and the win rate against the BASELINE model's answers."""
-    from engine.inference.generate import answer_conversations
+    from engine.inference.generate import answer
 
     rows = {}
     for label, run in models.items():
         progress(f"generating: {label} ({run.name if run else 'base model'}), {len(prompts)} prompts")
         lm, tokenizer = load_policy(run, cfg)
-        answers, lengths = answer_conversations(lm, tokenizer, prompts, max_new_tokens)
+        answers, lengths = answer(lm, tokenizer, prompts, Sampling(max_new_tokens=max_new_tokens))
         rows[label] = {"run": run.name if run else None, "rm_score": None, "win_rate": None,
                        **{name: sum(map(PROBES[name], answers)) / len(answers) for name in probes},
                        "mean_length": sum(lengths) / len(answers), "answers": answers, "scores": None}
         del lm
     if reward_run is not None:
-        from engine.inference.reward import load_reward_model, score
+        from engine.inference.reward import score
+        from engine.models.loader import reward_model
 
         progress(f"scoring the answers with {reward_run.name}")
-        rm, rm_tokenizer = load_reward_model(reward_run)
+        rm, rm_tokenizer = reward_model(reward_run)
         for row in rows.values():
             row["scores"] = score(rm, rm_tokenizer, prompts, row["answers"])
             row["rm_score"] = sum(row["scores"]) / len(prompts)
@@ -233,103 +228,84 @@ def _load(name: str, cfg: RunConfig, preference: bool, limit: int | None) -> lis
 
 
 @dataclass
-class Plan:  # the checked arguments of one evaluation
-    run_dir: Path
+class Plan:  # the checked settings of one evaluation
+    run: RunFolder
     cfg: RunConfig
+    settings: EvalConfig
     dataset: str
     ranking: bool
-    models: dict[str, Path | None]
-    reward_run: Path | None
+    models: dict[str, RunFolder | None]
+    reward_run: RunFolder | None
     probes: list[str]
     notes: list[str] = field(default_factory=list)
 
 
-def plan(run: str | Path, dataset: str | None = None, compare: str | dict | None = None,
-         reward_run: str | None = None, prompts: int = DEFAULT_PROMPTS, max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS,
-         pairs: int | None = None, probes: list[str] | None = None) -> Plan:
-    """Check every argument before any model loads; each error names the argument to fix."""
-    run_dir = finished_run("RUN", run)
-    cfg = read_config(run_dir)
-    name, info = held_out(run_dir, cfg, dataset)
-    models = parse_compare(compare) if isinstance(compare, str) else \
-        dict(compare) if compare is not None else default_models(run_dir, cfg)
-    probes = list(PROBES) if probes is None else probes
-    unknown = [p for p in probes if p not in PROBES]
-    if unknown:
-        raise ConfigError(f"--probes: unknown probe {unknown[0]!r}; known: {', '.join(PROBES)}")
-    for arg, value in (("--prompts", prompts), ("--max-new-tokens", max_new_tokens), ("--pairs", pairs)):
-        if value is not None and value < 1:
-            raise ConfigError(f"{arg}: must be at least 1, got {value}")
+def plan(run: str | Path | RunFolder, settings: EvalConfig = EvalConfig()) -> Plan:
+    """Check every setting before any model loads; each error names the flag to fix."""
+    run = finished_run("RUN", run)
+    cfg = run.config()
+    name, info = held_out(run, cfg, settings.dataset)
+    models = parse_compare(settings.compare) if settings.compare is not None else default_models(run, cfg)
+    probes = probe_names(settings.probes)
     notes: list[str] = []
-    rm = check_reward_run(reward_run, run_dir, cfg, notes) if models else None
-    return Plan(run_dir, cfg, name, bool(info.get("ranking")), models, rm, probes, notes)
+    rm = check_reward_run(settings.reward_run, run, cfg, notes) if models else None
+    return Plan(run, cfg, settings, name, bool(info.get("ranking")), models, rm, probes, notes)
 
 
-def preference_block(p: Plan, pairs: int | None, progress: Progress) -> dict | None:
+def preference_block(p: Plan, progress: Progress) -> dict | None:
     """Held-out preference accuracy of a run trained on pairs: a reward model's scores, or a
     policy's implicit reward (None, with a note, for other runs)."""
-    if not STAGES[p.cfg.stage].needs_pairs:
+    stage = STAGES[p.cfg.stage]
+    if not stage.needs_pairs:
         p.notes.append(f"preference accuracy skipped: it measures runs trained on preference pairs, this is "
-                       f"{STAGES[p.cfg.stage].a_run}")
+                       f"{stage.a_run}")
         return None
     if not p.ranking:
         p.notes.append(f"preference accuracy skipped: dataset {p.dataset!r} has no chosen/rejected pairs")
         return None
-    rows = _load(p.dataset, p.cfg, True, pairs)
+    rows = _load(p.dataset, p.cfg, True, p.settings.pairs)
     progress(f"preference accuracy: {len(rows)} held-out pairs of {p.dataset}")
-    if not STAGES[p.cfg.stage].writes_answers:
-        return rm_preference(p.run_dir, rows)
-    block = dpo_preference(p.run_dir, p.cfg, rows)
+    if not stage.writes_answers:
+        return rm_preference(p.run, rows)
+    block = dpo_preference(p.run, p.cfg, rows)
     if p.cfg.stage_options.loss_type in REFERENCE_FREE_LOSSES:
         p.notes.append(f"{p.cfg.stage_options.loss_type} trains without a reference model; the implicit "
                        f"rewards are still measured against {block['reference']}")
     return block
 
 
-def evaluate(run: str | Path, dataset: str | None = None, compare: str | dict | None = None,
-             reward_run: str | None = None, prompts: int = DEFAULT_PROMPTS,
-             max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS, pairs: int | None = None,
-             probes: list[str] | None = None, progress: Progress | None = None) -> dict:
-    """Both measurements on a run, written to RUN/eval.json; returns what it wrote.
-    compare: 'base,sft=RUN,...' or {label: run folder or None for the base}; None: default_models.
-    reward_run: an rm run, 'none', or None for the default (check_reward_run)."""
+def evaluate(run: str | Path | RunFolder, settings: EvalConfig = EvalConfig(), progress: Progress | None = None) -> dict:
+    """Both measurements on a run; returns the results (an eval job writes them to its result.json)."""
     start, progress = time.time(), progress or (lambda _message: None)
-    p = plan(run, dataset, compare, reward_run, prompts, max_new_tokens, pairs, probes)
+    p = plan(run, settings)
     import torch
 
     # As in engine.train: denormal floats (small LoRA deltas) make x86 CPUs several times slower.
     torch.set_flush_denormal(True)
-    preference, generation = preference_block(p, pairs, progress), None
+    preference, generation = preference_block(p, progress), None
     if p.models:
-        chats = [row["prompt"] for row in _load(p.dataset, p.cfg, False, prompts)]
-        generation = compare_generations(chats, p.models, p.cfg, max_new_tokens, p.reward_run, p.probes, progress)
+        chats = [row["prompt"] for row in _load(p.dataset, p.cfg, False, settings.prompts)]
+        generation = compare_generations(chats, p.models, p.cfg, settings.max_new_tokens, p.reward_run, p.probes,
+                                         progress)
         if p.reward_run is not None and BASELINE not in p.models:
             p.notes.append(f"win rates skipped: no model labelled {BASELINE!r} among those compared")
     else:
         p.notes.append("generation comparison skipped: " + ("a reward model writes no answers (pass --compare "
                        "to compare policies)" if not STAGES[p.cfg.stage].writes_answers else "no models to compare"))
-    result = {
-        "run": p.run_dir.name, "stage": p.cfg.stage, "created": datetime.now().isoformat(timespec="seconds"),
+    return {
+        "run": p.run.name, "stage": p.cfg.stage, "created": datetime.now().isoformat(timespec="seconds"),
         "seconds": round(time.time() - start, 1),
-        "settings": {"dataset": p.dataset, "pairs": preference["pairs"] if preference else None,
+        "settings": {**asdict(settings), "dataset": p.dataset, "pairs": preference["pairs"] if preference else None,
                      "prompts": len(generation["prompts"]) if generation else None,
-                     "max_new_tokens": max_new_tokens, "reward_run": p.reward_run.name if p.reward_run else None,
-                     "baseline": BASELINE, "probes": p.probes,
-                     "models": {k: v.name if v else None for k, v in p.models.items()}},
+                     "reward_run": p.reward_run.name if p.reward_run else None, "baseline": BASELINE,
+                     "probes": p.probes, "models": {k: v.name if v else None for k, v in p.models.items()}},
         "preference": preference, "generation": generation, "notes": p.notes,
     }
-    atomic_write(p.run_dir / EVAL_FILE, json.dumps(result, indent=1))
-    progress(f"wrote {p.run_dir / EVAL_FILE}")
-    return result
 
 
-def read_eval(run_dir: Path) -> dict | None:
-    """A run's eval.json, or None when it has none (or an unreadable one)."""
-    try:
-        data = json.loads((Path(run_dir) / EVAL_FILE).read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError):
-        return None
-    return data if isinstance(data, dict) else None
+def read_eval(run: RunFolder) -> dict | None:
+    """The run's newest completed evaluation, or None."""
+    return next((job.result() for job in list_jobs(run, "eval") if job.status().state == State.COMPLETED), None)
 
 
 def table_headers(result: dict) -> list[str]:
@@ -350,8 +326,8 @@ def format_report(result: dict) -> str:
     lines = [f"evaluation of {result['run']} on {result['settings']['dataset']}"]
     pref = result.get("preference")
     if pref:
-        scale = f"implicit reward, beta {pref['beta']}, reference {pref['reference']}" if pref["kind"] == "implicit_reward" \
-            else "reward model scores"
+        scale = f"implicit reward, beta {pref['beta']}, reference {pref['reference']}" \
+            if pref["kind"] == "implicit_reward" else "reward model scores"
         lines.append(f"preference ({scale}), {pref['pairs']} pairs: accuracy {pref['accuracy']:.1%}, "
                      f"margin {pref['margin']:.4g}, chosen {pref['chosen']:.4g}, rejected {pref['rejected']:.4g}")
     rows = [table_headers(result)] + [["-" if c is None else f"{c:.3g}" if isinstance(c, float) else str(c)
@@ -361,4 +337,3 @@ def format_report(result: dict) -> str:
         lines += ["", *("  ".join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows)]
     lines += [f"note: {n}" for n in result.get("notes", [])]
     return "\n".join(lines)
-

@@ -1,80 +1,25 @@
-"""Inference on a base model or a run's weights: loading, prompt rendering, batch answers.
+"""Answers from a causal LM: the one batch generator behind chat, `workbench generate`, evaluation,
+the demo and PPO's rollouts.
 
-Shared by `workbench generate`, the demo, the Chat tab (engine.inference.chat) and export (engine.models.export).
-It never imports the trainers (engine.stages), so the web UI process may use it for inference.
+``generate`` decodes one batch of conversations with engine.config.Sampling's settings (temperature
+0 is greedy). Each row may have its own tokenizer (chat's columns keep the chat template each run
+trained with) and its own seed: a sampled row draws from its own torch.Generator, so its answer
+depends on its model, its prompt and the settings only, not on the rows beside it. A streamer, a
+stop event and peft's per-row adapter names pass through to ``generate()``.
+
+It never imports the trainers, so the web UI process may use it for inference.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
+import threading
+from dataclasses import dataclass
 
 import torch
+from transformers import LogitsProcessor, LogitsProcessorList, StoppingCriteria, StoppingCriteriaList
 
-from engine.config import ConfigError
-from engine.models.loader import compute_dtype, run_base_model, run_weights
-from engine.models.store import resolve_model
-from engine.runs.folder import resolve_run
-
-
-def inference_device() -> str:
-    return "cuda" if torch.cuda.is_available() else "cpu"
-
-
-def prepare_tokenizer(tokenizer):
-    """Left padding (generation continues each prompt's last token) and a pad token."""
-    tokenizer.padding_side = "left"
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token
-    return tokenizer
-
-
-def load_base_tokenizer(model_path: Path, template: str = "model"):
-    """A base model's tokenizer with a chat template (engine.models.load_tokenizer applies it)."""
-    from engine.models import store as models
-
-    if hasattr(models, "load_tokenizer"):
-        return prepare_tokenizer(models.load_tokenizer(model_path, template))
-    from transformers import AutoTokenizer
-
-    return prepare_tokenizer(AutoTokenizer.from_pretrained(model_path))
-
-
-def load_run_tokenizer(weights: Path):
-    """The tokenizer the engine saved beside the run's weights: it carries the chat template (and
-    turn-end eos token) the run trained with."""
-    from transformers import AutoTokenizer
-
-    return prepare_tokenizer(AutoTokenizer.from_pretrained(weights))
-
-
-def stop_token_ids(lm, *tokenizers) -> list[int]:
-    """Every id that ends a turn: the model's generation eos ids plus each tokenizer's eos (a chat
-    template may end turns with its own token, e.g. <|im_end|>)."""
-    ids = lm.generation_config.eos_token_id
-    ids = [] if ids is None else [ids] if isinstance(ids, int) else list(ids)
-    for tokenizer in tokenizers:
-        if tokenizer.eos_token_id is not None and tokenizer.eos_token_id not in ids:
-            ids.append(tokenizer.eos_token_id)
-    return ids
-
-
-def load_for_inference(model: str | None = None, run: str | Path | None = None):
-    """(model, tokenizer) for a base model name/path, or for a run (its base + its weights)."""
-    from peft import PeftModel
-    from transformers import AutoModelForCausalLM
-
-    if run is None:
-        path = resolve_model(model)
-        weights, tokenizer = None, load_base_tokenizer(path)
-    else:
-        run_dir = resolve_run(str(run))
-        weights = run_weights(run_dir)
-        path = weights if weights.name == "model" else run_base_model(run_dir)
-        tokenizer = load_run_tokenizer(weights)
-    lm = AutoModelForCausalLM.from_pretrained(path, dtype=compute_dtype())
-    if weights is not None and weights.name == "adapter":
-        lm = PeftModel.from_pretrained(lm, weights).merge_and_unload()  # merged: faster decoding
-    return lm.to(inference_device()).eval(), tokenizer
+from engine.config import ConfigError, Sampling
+from engine.models.loader import stop_token_ids
 
 
 def user_turn(prompt: str, system: str | None = None) -> list[dict]:
@@ -90,34 +35,102 @@ def render_chat(tokenizer, messages: list[dict]) -> str:
         raise ConfigError(f"the tokenizer has no chat template ({e})") from None
 
 
-def render_prompt(tokenizer, prompt: str, system: str | None = None) -> str:
-    """One user turn (after an optional system prompt) in the tokenizer's chat template."""
-    return render_chat(tokenizer, user_turn(prompt, system))
+def encode(tokenizers: list, conversations: list[list[dict]], device) -> dict:
+    """Each conversation rendered with its row's tokenizer, left-padded into one batch (generation
+    continues each prompt's last token)."""
+    ids = [t(render_chat(t, c), add_special_tokens=False)["input_ids"] for t, c in zip(tokenizers, conversations)]
+    width, pad = max(map(len, ids)), tokenizers[0].pad_token_id
+    input_ids = torch.tensor([[pad] * (width - len(row)) + row for row in ids], device=device)
+    mask = torch.tensor([[0] * (width - len(row)) + [1] * len(row) for row in ids], device=device)
+    return {"input_ids": input_ids, "attention_mask": mask}
+
+
+class SeededRowSampler(LogitsProcessor):
+    """Samples each row from its own generator and leaves only the drawn token, so generate()'s
+    greedy step picks it: a row's draws do not depend on the other rows."""
+
+    def __init__(self, seeds: list[int], device):
+        self.generators = [torch.Generator(device=device).manual_seed(seed) for seed in seeds]
+
+    def __call__(self, input_ids, scores) -> torch.FloatTensor:
+        probs = scores.float().softmax(dim=-1)
+        drawn = torch.cat([torch.multinomial(probs[row], 1, generator=g) for row, g in enumerate(self.generators)])
+        only = torch.full_like(scores, float("-inf"))
+        return only.scatter_(1, drawn[:, None], 0.0)
+
+
+class StopOnEvent(StoppingCriteria):
+    """Ends every row at the next step once the event is set (a Stop button)."""
+
+    def __init__(self, event: threading.Event):
+        self.event = event
+
+    def __call__(self, input_ids, scores, **kwargs) -> torch.BoolTensor:
+        return torch.full((input_ids.shape[0],), self.event.is_set(), dtype=torch.bool, device=input_ids.device)
+
+
+def _processors(sampling: Sampling, seeds: list[int], device) -> LogitsProcessorList:
+    from transformers.generation.logits_process import TemperatureLogitsWarper, TopPLogitsWarper
+
+    if sampling.temperature <= 0:
+        return LogitsProcessorList()
+    warpers = [TemperatureLogitsWarper(sampling.temperature)]
+    if sampling.top_p < 1.0:
+        warpers.append(TopPLogitsWarper(sampling.top_p))
+    return LogitsProcessorList([*warpers, SeededRowSampler(seeds, device)])
+
+
+@dataclass
+class Generation:
+    """One decoded batch: the prompt ids and mask, the whole sequences, and per row the answer's
+    text, its length (tokens before the turn ended) and whether the turn ended (else it was cut)."""
+
+    prompt: dict
+    sequences: torch.Tensor
+    texts: list[str]
+    lengths: list[int]
+    ended: list[bool]
+
+    @property
+    def answer_ids(self) -> torch.Tensor:
+        return self.sequences[:, self.prompt["input_ids"].shape[1]:]
+
+
+def generate(lm, tokenizers, conversations: list[list[dict]], sampling: Sampling = Sampling(),
+             seeds: list[int] | None = None, adapter_names: list[str] | None = None, streamer=None,
+             stop: threading.Event | None = None) -> Generation:
+    """Answers to whole conversations (system turn and history included), one batch.
+
+    ``tokenizers``: one for every row, or a list with one per row. ``seeds``: one per row (default:
+    sampling.seed for all). ``adapter_names``: peft's mixed-adapter batch, one name per row.
+    """
+    rows = len(conversations)
+    tokenizers = list(tokenizers) if isinstance(tokenizers, (list, tuple)) else [tokenizers] * rows
+    stops = stop_token_ids(lm, *tokenizers)
+    batch = encode(tokenizers, conversations, lm.device)
+    kwargs = dict(**batch, max_new_tokens=sampling.max_new_tokens, eos_token_id=stops,
+                  pad_token_id=tokenizers[0].pad_token_id, do_sample=False, temperature=None, top_p=None,
+                  top_k=None, logits_processor=_processors(sampling, seeds or [sampling.seed] * rows, lm.device))
+    if stop is not None:
+        kwargs["stopping_criteria"] = StoppingCriteriaList([StopOnEvent(stop)])
+    if streamer is not None:
+        kwargs["streamer"] = streamer
+    if adapter_names is not None:
+        kwargs["adapter_names"] = adapter_names
+    sequences = lm.generate(**kwargs)
+    answers = sequences[:, batch["input_ids"].shape[1]:].tolist()
+    lengths = [next((i for i, t in enumerate(row) if t in stops), len(row)) for row in answers]
+    texts = [t.decode(row[:n], skip_special_tokens=True).strip() for t, row, n in zip(tokenizers, answers, lengths)]
+    return Generation(batch, sequences, texts, lengths, [n < len(row) for row, n in zip(answers, lengths)])
 
 
 @torch.inference_mode()
-def answer_conversations(lm, tokenizer, conversations: list[list[dict]], max_new_tokens: int = 128,
-                         temperature: float = 0.0, top_p: float = 1.0, seed: int = 0,
-                         batch_size: int = 8) -> tuple[list[str], list[int]]:
-    """Answers to whole conversations (system turn and history included), temperature 0 = greedy,
-    and each answer's length: the tokens generated before the turn ended."""
-    prepare_tokenizer(tokenizer)
-    stops = stop_token_ids(lm, tokenizer)
-    answers, lengths = [], []
+def answer(lm, tokenizer, conversations: list[list[dict]], sampling: Sampling = Sampling(),
+           batch_size: int = 8) -> tuple[list[str], list[int]]:
+    """(answers, their lengths in tokens) to many conversations, in batches of ``batch_size``."""
+    texts, lengths = [], []
     for start in range(0, len(conversations), batch_size):
-        texts = [render_chat(tokenizer, c) for c in conversations[start:start + batch_size]]
-        batch = tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(lm.device)
-        torch.manual_seed(seed)
-        sampling = dict(do_sample=True, temperature=temperature, top_p=top_p) if temperature > 0 else \
-            dict(do_sample=False, temperature=None, top_p=None, top_k=None)
-        out = lm.generate(**batch, max_new_tokens=max_new_tokens, pad_token_id=tokenizer.pad_token_id,
-                          eos_token_id=stops, **sampling)
-        new_tokens = out[:, batch["input_ids"].shape[1]:]
-        answers += [a.strip() for a in tokenizer.batch_decode(new_tokens, skip_special_tokens=True)]
-        lengths += [next((i for i, t in enumerate(row) if t in stops), len(row)) for row in new_tokens.tolist()]
-    return answers, lengths
-
-
-def generate(lm, tokenizer, prompts: list[str], system: str | None = None, **settings) -> list[str]:
-    """Answers to user prompts (settings: those of answer_conversations)."""
-    return answer_conversations(lm, tokenizer, [user_turn(p, system) for p in prompts], **settings)[0]
+        done = generate(lm, tokenizer, conversations[start:start + batch_size], sampling)
+        texts += done.texts
+        lengths += done.lengths
+    return texts, lengths

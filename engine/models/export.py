@@ -21,9 +21,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from engine.models.loader import run_base_model, run_weights
+from engine.models.loader import merged_model, run_tokenizer, run_weights, stop_token_ids
 from engine.paths import exports_root
-from engine.runs.folder import raw_config, resolve_run
+from engine.runs.folder import RunFolder, Weights, resolve_run
 
 METADATA = "workbench_export.json"
 _NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
@@ -52,8 +52,6 @@ def fmt_size(size: int) -> str:
 def _generation_config(lm, tokenizer):
     """The model's generation config, stopping at the tokenizer's eos as well: a run trained with
     a chat template whose turns end in their own token must stop there in any generate()."""
-    from engine.inference.generate import stop_token_ids
-
     config = lm.generation_config
     ids = stop_token_ids(lm, tokenizer)
     config.eos_token_id = ids[0] if len(ids) == 1 else ids
@@ -62,30 +60,17 @@ def _generation_config(lm, tokenizer):
     return config
 
 
-def _merged_model(run_dir: Path, weights: Path):
-    """The run's complete model in the base's own dtype (a bf16 base stays bf16 on disk)."""
-    from transformers import AutoModelForCausalLM
-
-    if weights.name == "model":
-        return AutoModelForCausalLM.from_pretrained(weights, dtype="auto"), weights
-    from peft import PeftModel
-
-    base = run_base_model(run_dir)
-    lm = AutoModelForCausalLM.from_pretrained(base, dtype="auto")
-    return PeftModel.from_pretrained(lm, weights).merge_and_unload(), base
-
-
-def _write_metadata(folder: Path, dest: Path, run_dir: Path, weights: Path, base: Path) -> dict:
+def _write_metadata(folder: Path, dest: Path, run: RunFolder, weights: Weights, base: Path) -> dict:
     """workbench_export.json and a README into ``folder``, naming ``dest``, where it will live."""
-    cfg = raw_config(run_dir)
+    cfg = run.raw_config()
     model = cfg.get("model") if isinstance(cfg.get("model"), dict) else {}
-    meta = {"source_run": run_dir.name, "source_path": str(run_dir.resolve()), "stage": cfg.get("stage"),
-            "kind": "merged LoRA adapter" if weights.name == "adapter" else "full fine-tune",
+    meta = {"source_run": run.name, "source_path": str(run.path.resolve()), "stage": cfg.get("stage"),
+            "kind": "full fine-tune" if weights.full else "merged LoRA adapter",
             "base_model": str(base), "finetuning_type": model.get("finetuning_type"),
             "template": model.get("template", "model"), "exported": time.strftime("%Y-%m-%d %H:%M:%S")}
     (folder / METADATA).write_text(json.dumps(meta, indent=1), encoding="utf-8")
     (folder / "README.md").write_text(
-        f"# {dest.name}\n\nExported by workbench from run `{run_dir.name}` ({meta['stage']}, "
+        f"# {dest.name}\n\nExported by workbench from run `{run.name}` ({meta['stage']}, "
         f"{meta['kind']}; base model `{base}`, chat template `{meta['template']}`).\n\n"
         "```python\nfrom transformers import AutoModelForCausalLM, AutoTokenizer\n\n"
         f"model = AutoModelForCausalLM.from_pretrained(\"{dest}\")\n"
@@ -93,27 +78,29 @@ def _write_metadata(folder: Path, dest: Path, run_dir: Path, weights: Path, base
     return meta
 
 
-def export_run(run: str | Path, out_dir: str | Path | None = None) -> Path:
-    """Write the run's complete model to ``out_dir`` (default: exports_root()/<run folder name>),
-    which must not exist yet. Returns the folder."""
-    from transformers import AutoTokenizer
-
-    run_dir = resolve_run(str(run))
-    weights = run_weights(run_dir)
-    dest = Path(out_dir) if out_dir is not None else exports_root() / run_dir.name
+def check_destination(run: RunFolder, out_dir: str | Path | None = None) -> Path:
+    """Where an export of the run goes (default: exports_root()/<run folder name>); it must not exist."""
+    dest = Path(out_dir) if out_dir is not None else exports_root() / run.name
     if dest.exists():
         raise ExportError(f"{dest} already exists: pick another name or delete it first")
+    return dest
+
+
+def export_run(run: str | Path | RunFolder, out_dir: str | Path | None = None) -> Path:
+    """Write the run's complete model to ``out_dir`` (default: exports_root()/<run folder name>),
+    which must not exist yet. Returns the folder."""
+    run = resolve_run(run)
+    weights = run_weights(run)
+    dest = check_destination(run, out_dir)
     dest.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{dest.name}.partial-", dir=dest.parent))
     try:
-        lm, base = _merged_model(run_dir, weights)
-        tokenizer = AutoTokenizer.from_pretrained(weights)  # saved by the engine with the run's template
-        if tokenizer.pad_token is None:
-            tokenizer.pad_token = tokenizer.eos_token
+        lm, base = merged_model(run, dtype="auto")  # in the base's own dtype: a bf16 base stays bf16 on disk
+        tokenizer = run_tokenizer(weights)  # saved by the engine with the run's template
         lm.generation_config = _generation_config(lm, tokenizer)
         lm.save_pretrained(staging)
         tokenizer.save_pretrained(staging)
-        _write_metadata(staging, dest.resolve(), run_dir, weights, base)
+        _write_metadata(staging, dest.resolve(), run, weights, base)
         staging.chmod(0o755)  # mkdtemp makes it private; exports are meant to be shared
         for file in staging.iterdir():
             file.chmod(0o644)

@@ -2,25 +2,23 @@
 
     saves/runs/<timestamp>-<stage>-<name>/
         config.yaml      complete config; the engine reads nothing else
-        status.json      state, pid, step, max_steps, started, ended, error (written atomically)
+        status.json      engine.runs.status.Status (written atomically)
         metrics.jsonl    one JSON object per logged step, append-only, flushed per line
         engine.log       the engine's log
         checkpoints/     intermediate checkpoints
-        adapter/         final PEFT adapter (LoRA runs)
-        model/           final full model (full fine-tuning runs)
-        eval.json        the latest `workbench eval` results (engine.inference.evaluate; written atomically)
-        eval.log         that evaluation's output (the Evaluate tab starts it as a subprocess)
+        adapter/         final weights of a LoRA run (a PEFT adapter) ...
+        model/           ... or of a full fine-tune (a whole model)
+        jobs/            evaluations and exports of the run (engine.runs.jobs), a folder each
 
-Readers never need the engine's code: plain JSON, JSONL and YAML.
+Readers never need the engine's code: plain JSON, JSONL and YAML. ``RunFolder`` is the one place
+that spells these names.
 """
 
 from __future__ import annotations
 
-import json
-import os
 import re
-import tempfile
 import time
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -28,24 +26,102 @@ from typing import Any
 import yaml
 
 from engine.config import STAGES, ConfigError, RunConfig, dump_yaml, from_dict
+from engine.config.stages import DEFAULT_SUMMARY
+from engine.files import append_jsonl, read_jsonl, tail
 from engine.paths import runs_root
-
-STATES = ("queued", "running", "completed", "failed", "stopped", "cancelled")
-FINAL_STATES = ("completed", "failed", "stopped", "cancelled")
+from engine.runs.status import State, Status, read_status, write_status
 
 
+@dataclass(frozen=True)
+class Weights:
+    """A run's final weights: a LoRA adapter over its base model, or a whole model (full fine-tune)."""
+
+    path: Path
+    full: bool
 
 
-def atomic_write(path: Path, text: str) -> None:
-    """Write via a temp file + rename so a reader never sees half a file."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+@dataclass(frozen=True)
+class RunFolder:
+    path: Path
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    def __str__(self) -> str:
+        return str(self.path)
+
+    def __fspath__(self) -> str:
+        return str(self.path)
+
+    config_file = property(lambda self: self.path / "config.yaml")
+    metrics_file = property(lambda self: self.path / "metrics.jsonl")
+    log_file = property(lambda self: self.path / "engine.log")
+    checkpoints_dir = property(lambda self: self.path / "checkpoints")
+    adapter_dir = property(lambda self: self.path / "adapter")
+    model_dir = property(lambda self: self.path / "model")
+    jobs_dir = property(lambda self: self.path / "jobs")
+
+    def weights_dir(self, full: bool) -> Path:
+        """Where the engine saves the final weights of a full fine-tune or of a LoRA run."""
+        return self.model_dir if full else self.adapter_dir
+
+    def weights(self) -> Weights | None:
+        """The final weights, once saved (None before)."""
+        if (self.adapter_dir / "adapter_config.json").is_file():
+            return Weights(self.adapter_dir, full=False)
+        if (self.model_dir / "config.json").is_file():
+            return Weights(self.model_dir, full=True)
+        return None
+
+    def status(self) -> Status:
+        return read_status(self.path)
+
+    def update_status(self, **changes: Any) -> Status:
+        return write_status(self.path, **changes)
+
+    def config(self) -> RunConfig:
+        """config.yaml, validated (ConfigError names a bad key)."""
+        return from_dict(yaml.safe_load(self.config_file.read_text(encoding="utf-8")))
+
+    def raw_config(self) -> dict:
+        """config.yaml as plain data, unvalidated: listings must show even a run whose config the
+        current engine would refuse (an old run, a hand-edited file)."""
+        try:
+            data = yaml.safe_load(self.config_file.read_text(encoding="utf-8"))
+        except (OSError, ValueError, yaml.YAMLError):
+            return {}
+        return data if isinstance(data, dict) else {}
+
+    @property
+    def stage(self) -> str | None:
+        stage = self.raw_config().get("stage")
+        return stage if isinstance(stage, str) else None
+
+    def metrics(self) -> list[dict[str, Any]]:
+        return read_jsonl(self.metrics_file)
+
+    def append_metrics(self, record: dict[str, Any]) -> None:
+        append_jsonl(self.metrics_file, record)
+
+    def log_tail(self, lines: int) -> str:
+        return tail(self.log_file, lines)
+
+    def summary(self, records: list[dict] | None = None) -> dict[str, float]:
+        """The last value of each of the stage's summary metrics the run logged (engine.config.stages)."""
+        return summary(self.stage, self.metrics() if records is None else records)
+
+
+def summary(stage: str | None, records: list[dict]) -> dict[str, float]:
+    """The last value of each summary metric of ``stage`` in metric records (loss and eval_loss for a
+    stage this version does not know), in the stage's order."""
+    keys = STAGES[stage].summary if stage in STAGES else DEFAULT_SUMMARY
+    found = {}
+    for key in keys:
+        value = next((r[key] for r in reversed(records) if key in r), None)
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            found[key] = value
+    return found
 
 
 def slug(name: str) -> str:
@@ -53,116 +129,61 @@ def slug(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "-", name).strip("-") or "run"
 
 
-def create_run(cfg: RunConfig, root: Path | None = None) -> Path:
+def create_run(cfg: RunConfig, root: Path | None = None) -> RunFolder:
     """Make a new run folder holding config.yaml and a queued status."""
     root = Path(root) if root else runs_root()
     root.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    run_dir = root / f"{stamp}-{cfg.stage}-{slug(cfg.name)}"
+    path = root / f"{stamp}-{cfg.stage}-{slug(cfg.name)}"
     n = 1
-    while run_dir.exists():
+    while path.exists():
         n += 1
-        run_dir = root / f"{stamp}-{cfg.stage}-{slug(cfg.name)}-{n}"
-    run_dir.mkdir()
-    (run_dir / "config.yaml").write_text(dump_yaml(cfg), encoding="utf-8")
-    write_status(run_dir, state="queued", pid=None, step=0, max_steps=None,
-                 created=time.time(), started=None, ended=None, error=None)
-    return run_dir
+        path = root / f"{stamp}-{cfg.stage}-{slug(cfg.name)}-{n}"
+    path.mkdir()
+    run = RunFolder(path)
+    run.config_file.write_text(dump_yaml(cfg), encoding="utf-8")
+    run.update_status(state=State.QUEUED, created=time.time())
+    return run
 
 
-def raw_config(run_dir: Path) -> dict:
-    """config.yaml as plain data, unvalidated: listings must show even a run whose config the
-    current engine would refuse (an old run, a hand-edited file)."""
-    try:
-        data = yaml.safe_load((Path(run_dir) / "config.yaml").read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError):
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
-def read_config(run_dir: Path) -> RunConfig:
-    return from_dict(yaml.safe_load((Path(run_dir) / "config.yaml").read_text(encoding="utf-8")))
-
-
-def read_status(run_dir: Path) -> dict[str, Any]:
-    """status.json as a dict; {"state": "unknown"} when the folder has none."""
-    try:
-        return json.loads((Path(run_dir) / "status.json").read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return {"state": "unknown"}
-
-
-def write_status(run_dir: Path, **changes: Any) -> dict[str, Any]:
-    """Merge changes into status.json atomically and return the new status."""
-    status = read_status(run_dir) | changes
-    atomic_write(Path(run_dir) / "status.json", json.dumps(status, indent=1))
-    return status
-
-
-def append_metrics(run_dir: Path, record: dict[str, Any]) -> None:
-    """Append one line to metrics.jsonl and flush it so live readers see it at once."""
-    with open(Path(run_dir) / "metrics.jsonl", "a", encoding="utf-8") as f:
-        f.write(json.dumps(record) + "\n")
-        f.flush()
-
-
-def read_metrics(run_dir: Path) -> list[dict[str, Any]]:
-    """All complete lines of metrics.jsonl (a half-written last line is skipped)."""
-    path = Path(run_dir) / "metrics.jsonl"
-    if not path.exists():
-        return []
-    records = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            records.append(json.loads(line))
-        except json.JSONDecodeError:
-            pass
-    return records
-
-
-def output_dir(run_dir: Path) -> Path | None:
-    """The run's final weights: adapter/ for LoRA runs, model/ for full fine-tuning."""
-    for name in ("adapter", "model"):
-        if (Path(run_dir) / name / "config.json").exists() or \
-                (Path(run_dir) / name / "adapter_config.json").exists():
-            return Path(run_dir) / name
-    return None
-
-
-def list_runs(root: Path | None = None) -> list[Path]:
+def list_runs(root: Path | None = None) -> list[RunFolder]:
     """Run folders, newest first."""
     root = Path(root) if root else runs_root()
     if not root.exists():
         return []
-    return sorted((p for p in root.iterdir() if (p / "config.yaml").exists()), reverse=True)
+    return [RunFolder(p) for p in sorted(root.iterdir(), reverse=True) if (p / "config.yaml").is_file()]
 
 
-def latest_run(stages: tuple[str, ...], root: Path | None = None) -> Path | None:
+def latest_run(stages: tuple[str, ...], root: Path | None = None) -> RunFolder | None:
     """The newest completed run of one of the stages, or None."""
-    return next((run for run in list_runs(root) if raw_config(run).get("stage") in stages
-                 and read_status(run).get("state") == "completed"), None)
+    return next((run for run in list_runs(root)
+                 if run.stage in stages and run.status().state == State.COMPLETED), None)
 
 
-def resolve_run(name_or_path: str, root: Path | None = None) -> Path:
-    """A run folder from its path, its folder name (or a unique prefix of it), or
-    ``latest:<stage>``: the newest completed run of that stage."""
-    path = Path(name_or_path)
-    if (path / "config.yaml").exists():
-        return path
+def resolve_run(text: str | Path | RunFolder, root: Path | None = None, names_only: bool = False) -> RunFolder:
+    """A run folder from its path, its folder name (or a unique prefix of it), or ``latest:<stage>``
+    (the newest completed run of that stage). ``names_only``: the exact name of a folder under the
+    runs folder and nothing else, for names a browser sends (they must not reach outside it)."""
+    text = str(text)
     runs = list_runs(root)
-    if name_or_path.startswith("latest:"):
-        stage = name_or_path.split(":", 1)[1]
+    if names_only:
+        match = next((run for run in runs if run.name == text), None) if text else None
+        if match is None:
+            raise FileNotFoundError(f"run {text!r} not found in {root or runs_root()}" if text else "no run selected")
+        return match
+    if (Path(text) / "config.yaml").is_file():
+        return RunFolder(Path(text))
+    if text.startswith("latest:"):
+        stage = text.split(":", 1)[1]
         latest = latest_run((stage,), root)
         if latest is None:
-            raise FileNotFoundError(f"{name_or_path}: no completed {stage} run in {root or runs_root()}")
+            raise FileNotFoundError(f"{text}: no completed {stage} run in {root or runs_root()}")
         return latest
-    matches = [p for p in runs if p.name == name_or_path] or \
-              [p for p in runs if p.name.startswith(name_or_path)]
+    matches = [run for run in runs if run.name == text] or [run for run in runs if run.name.startswith(text)]
     if len(matches) == 1:
         return matches[0]
-    known = ", ".join(p.name for p in runs[:10]) or "none yet"
-    raise FileNotFoundError(f"run {name_or_path!r} not found ({'ambiguous' if matches else 'no match'}); "
-                            f"runs: {known}")
+    known = ", ".join(run.name for run in runs[:10]) or "none yet"
+    raise FileNotFoundError(f"run {text!r} not found ({'ambiguous' if matches else 'no match'}); runs: {known}")
 
 
 def pin_parent(cfg: RunConfig) -> RunConfig:

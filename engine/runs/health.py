@@ -131,14 +131,3 @@ def check(records: list[dict], pairs_per_log: int | None = None, ignore: tuple[s
     """
     found = (non_finite(records, ignore), chosen_falling(records), coarse_accuracy(records, pairs_per_log))
     return [w for w in found if w is not None]
-
-
-def status_warnings(status: dict, beside_error: bool = True) -> list[dict]:
-    """The warnings of a status.json; ``beside_error`` leaves out any the error already says in full
-    (a NaN stop repeats its warning in the error). Old run folders had one ``warning`` string instead."""
-    error = (status.get("error") or "") if beside_error else ""
-    found = [w for w in status.get("warnings") or []
-             if isinstance(w, dict) and not (error and w.get("message") in error)]
-    if isinstance(status.get("warning"), str):
-        found.append(warning("warning", status["warning"], status.get("step")))  # the old key, as the code
-    return found

@@ -1,5 +1,9 @@
-"""Start, follow and stop engine processes. Used by the CLI (and the web UI): they only touch
-run folders and the `python -m engine.train RUN_DIR` subprocess, never the trainers."""
+"""Start, watch and stop the processes behind run and job folders. The CLI and the web UI only
+touch folders and these subprocesses (`python -m engine.train RUN_DIR`, `python -m engine.job
+JOB_DIR`), never the trainers or the models.
+
+A folder here is anything holding a status.json (engine.runs.status): a run folder or a job folder.
+"""
 
 from __future__ import annotations
 
@@ -9,73 +13,69 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Callable
+from typing import Iterator
 
 from engine.paths import REPO_ROOT
-from engine.runs.folder import FINAL_STATES, read_metrics, read_status, write_status
+from engine.runs.status import State, Status, is_alive, read_status, write_status
 
 
-def start_engine(run_dir: Path) -> subprocess.Popen:
-    """Launch the engine on a run folder; its stdout/stderr go to engine.log."""
-    run_dir = Path(run_dir)
-    with open(run_dir / "engine.log", "a", encoding="utf-8") as log:
+def spawn(module: str, folder: Path | os.PathLike, log_file: Path, **env: str) -> subprocess.Popen:
+    """`python -m MODULE FOLDER` from the repository root, its output appended to ``log_file`` (no
+    progress bars: a log is read line by line) and its pid recorded in the folder's status."""
+    with open(log_file, "a", encoding="utf-8") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "engine.train", str(run_dir)], cwd=REPO_ROOT,
+            [sys.executable, "-m", module, os.fspath(folder)], cwd=REPO_ROOT,
+            env={**os.environ, "TQDM_DISABLE": "1", "PYTHONUNBUFFERED": "1", **env},
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             start_new_session=True,  # a Ctrl-C in the terminal must not kill it half-saved
         )
-    write_status(run_dir, pid=proc.pid)
+    write_status(Path(folder), pid=proc.pid)
     return proc
 
 
-def stop_engine(run_dir: Path) -> bool:
-    """Ask a running engine to stop (it saves its adapter first). False if none is running."""
-    status = read_status(run_dir)
-    pid = status.get("pid")
-    if status.get("state") not in ("queued", "running") or not pid:
+def start_engine(run) -> subprocess.Popen:
+    """Launch the engine on a run folder (engine.runs.folder.RunFolder); its output goes to engine.log."""
+    return spawn("engine.train", run.path, run.log_file)
+
+
+def stop(folder: Path | os.PathLike) -> bool:
+    """Ask a folder's process to stop (SIGTERM: a training saves its adapter first). False if none runs."""
+    status = read_status(Path(folder))
+    if not status.state.active or not status.pid:
         return False
     try:
-        os.kill(pid, signal.SIGTERM)
+        os.kill(status.pid, signal.SIGTERM)
     except ProcessLookupError:
         return False
     return True
 
 
-def engine_running(status: dict) -> bool:
-    """A run whose engine process is alive (status.json alone can be stale after a kill -9)."""
-    return status.get("state") in ("queued", "running") and is_alive(status.get("pid"))
+def watch(folder: Path | os.PathLike, proc: subprocess.Popen | None = None,
+          interval: float = 0.5) -> Iterator[Status]:
+    """The folder's status every ``interval`` seconds until it is final, which is yielded last.
 
-
-def is_alive(pid: int | None) -> bool:
-    if not pid:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def follow(run_dir: Path, on_update: Callable[[dict, list[dict]], None],
-           proc: subprocess.Popen | None = None, interval: float = 0.5) -> dict:
-    """Call on_update(status, new_metric_lines) until the run ends; return the final status.
-
-    A run whose engine died without writing a final state (killed -9, out of memory) is marked
-    failed here, so no run stays "running" forever.
+    A process that exited without writing a final state (killed -9, out of memory) is marked
+    crashed here, so nothing stays "running" forever.
     """
-    seen, last_status = 0, None
+    folder = Path(folder)
     while True:
-        status = read_status(run_dir)
-        metrics = read_metrics(run_dir)
-        if len(metrics) > seen or status != last_status:
-            on_update(status, metrics[seen:])
-            seen, last_status = len(metrics), status
-        if status.get("state") in FINAL_STATES:
-            return status
-        exited = proc.poll() is not None if proc else not is_alive(status.get("pid"))
-        if exited and read_status(run_dir).get("state") not in FINAL_STATES:
-            return write_status(run_dir, state="failed", ended=time.time(),
-                                error="the engine process exited without a final status; see engine.log")
+        status = read_status(folder)
+        yield status
+        if status.state.final:
+            return
+        exited = proc.poll() is not None if proc else not is_alive(status.pid)
+        if exited:
+            status = read_status(folder)
+            if not status.state.final:
+                status = write_status(folder, state=State.CRASHED, ended=time.time(),
+                                      error="the process exited without writing a final status; see its log")
+            yield status
+            return
         time.sleep(interval)
+
+
+def wait(folder: Path | os.PathLike, proc: subprocess.Popen | None = None, interval: float = 0.5) -> Status:
+    """The final status, once the folder's process has ended."""
+    for status in watch(folder, proc, interval):
+        pass
+    return status

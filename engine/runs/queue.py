@@ -1,59 +1,74 @@
 """One training at a time: runs put in the queue (state ``queued``, ``in_queue`` set, no engine pid
 yet) start in creation order when no engine is running.
 
-Two trainings on the same CPU cores (or GPU) slow each other down several-fold, so the UI queues
+Two trainings on the same CPU cores (or GPU) slow each other down several-fold, so the web UI queues
 a run instead of starting it beside another. The queue is nothing but run folders: a server
-restart finds the same queue on disk, and a run can be cancelled before it starts.
+restart finds the same queue on disk, and a run can be cancelled before it starts. The web UI's
+server runs ``worker`` in a thread; Start calls ``start_next`` at once as well.
 """
 
 from __future__ import annotations
 
-import subprocess
+import threading
 import time
 from pathlib import Path
 
 from engine.config import RunConfig
-from engine.runs.folder import create_run, list_runs, read_status, write_status
-from engine.runs.process import engine_running, start_engine
+from engine.runs.folder import RunFolder, create_run, list_runs
+from engine.runs.process import start_engine
+from engine.runs.status import State
+
+_LOCK = threading.Lock()  # Start (a request thread) and the worker thread must not both start a run
 
 
-def active_run(root: Path | None = None) -> Path | None:
+def active_run(root: Path | None = None) -> RunFolder | None:
     """The run whose engine process is alive, if any."""
-    return next((run_dir for run_dir in list_runs(root) if engine_running(read_status(run_dir))), None)
+    return next((run for run in list_runs(root) if run.status().engine_alive), None)
 
 
-def enqueue(cfg: RunConfig, root: Path | None = None) -> Path:
+def enqueue(cfg: RunConfig, root: Path | None = None) -> RunFolder:
     """A new run folder that waits for its turn. Only runs put here are started by the queue: a
     folder some other tool created and never started is not run behind its back."""
-    run_dir = create_run(cfg, root)
-    write_status(run_dir, in_queue=True)
-    return run_dir
+    run = create_run(cfg, root)
+    run.update_status(in_queue=True)
+    return run
 
 
-def _is_waiting(status: dict) -> bool:
-    return status.get("state") == "queued" and status.get("in_queue") and not status.get("pid")
-
-
-def waiting_runs(root: Path | None = None) -> list[Path]:
+def waiting_runs(root: Path | None = None) -> list[RunFolder]:
     """Queued runs not started yet, oldest first (the order they will run in)."""
-    statuses = {p: read_status(p) for p in list_runs(root)}
-    waiting = [p for p, status in statuses.items() if _is_waiting(status)]
-    return sorted(waiting, key=lambda p: (statuses[p].get("created") or 0, p.name))
+    statuses = {run: run.status() for run in list_runs(root)}
+    waiting = [run for run, status in statuses.items() if status.waiting]
+    return sorted(waiting, key=lambda run: (statuses[run].created or 0, run.name))
 
 
-def start_next(root: Path | None = None) -> tuple[Path, subprocess.Popen] | None:
-    """Start the oldest waiting run if nothing is running; returns (run folder, process) or None."""
-    if active_run(root) is not None:
-        return None
-    waiting = waiting_runs(root)
-    if not waiting:
-        return None
-    return waiting[0], start_engine(waiting[0])
+def start_next(root: Path | None = None) -> RunFolder | None:
+    """Start the oldest waiting run if nothing is running; returns it, or None."""
+    with _LOCK:
+        if active_run(root) is not None:
+            return None
+        waiting = waiting_runs(root)
+        if not waiting:
+            return None
+        proc = start_engine(waiting[0])
+    # Reap the child when it exits: an unreaped (zombie) engine still answers kill(pid, 0), so a
+    # crashed run would look alive for as long as this process runs.
+    threading.Thread(target=proc.wait, name=f"reap-{proc.pid}", daemon=True).start()
+    return waiting[0]
 
 
-def cancel(run_dir: Path) -> bool:
+def worker(interval: float = 2.0) -> None:
+    """Forever: whenever no engine runs, start the oldest waiting run."""
+    while True:
+        try:
+            start_next()
+        except Exception as e:  # noqa: BLE001 - a bad run folder must not stop the queue
+            print(f"workbench queue: {e}", flush=True)
+        time.sleep(interval)
+
+
+def cancel(run: RunFolder) -> bool:
     """Take a waiting run out of the queue (it never started, so there is nothing to save)."""
-    if not _is_waiting(read_status(run_dir)):
+    if not run.status().waiting:
         return False
-    write_status(run_dir, state="cancelled", ended=time.time(), error="cancelled before it started")
+    run.update_status(state=State.CANCELLED, ended=time.time(), error="cancelled before it started")
     return True

@@ -14,7 +14,7 @@ import torch
 from transformers import TrainerCallback
 
 from engine.runs import health
-from engine.runs.folder import append_metrics, write_status
+from engine.runs.folder import RunFolder
 
 log = logging.getLogger("engine")
 # Metric lines kept in memory for the health rules: they look back at most health.CHOSEN_WINDOW
@@ -120,8 +120,8 @@ class RunFolderCallback(TrainerCallback):
     are, so charts and users can match them with TRL's documentation.
     """
 
-    def __init__(self, run_dir: Path, stop: StopRequest = STOP) -> None:
-        self.run_dir = Path(run_dir)
+    def __init__(self, run: RunFolder, stop: StopRequest = STOP) -> None:
+        self.run = run
         self.stop = stop
         self.process = psutil.Process(os.getpid())
         self.start_time = time.time()
@@ -135,7 +135,7 @@ class RunFolderCallback(TrainerCallback):
 
     def on_train_begin(self, args, state, control, **kwargs):
         self.start_time = self.last_time = time.time()
-        write_status(self.run_dir, max_steps=state.max_steps, step=state.global_step)
+        self.run.update_status(max_steps=state.max_steps, step=state.global_step)
         control.should_training_stop = self.stop.requested
 
     def on_step_begin(self, args, state, control, **kwargs):
@@ -152,7 +152,7 @@ class RunFolderCallback(TrainerCallback):
         record["num_input_tokens_seen"] = tokens
         record["wall_time"] = now - self.start_time
         record["memory_rss_mb"] = self.process.memory_info().rss / 2**20
-        append_metrics(self.run_dir, record)
+        self.run.append_metrics(record)
         self.history.append(record)
         self.check_health(args, control, kwargs.get("model"))
 
@@ -170,7 +170,7 @@ class RunFolderCallback(TrainerCallback):
                 log.warning("health: %s", w["message"])
         if found != self.warnings:
             self.warnings = found
-            write_status(self.run_dir, warnings=found)
+            self.run.update_status(warnings=found)
         diverged = next((w for w in found if w["code"] == health.NON_FINITE), None)
         if diverged is not None and self.stop.reason is None:
             self.halt(diverged, args, control, model)
@@ -181,8 +181,8 @@ class RunFolderCallback(TrainerCallback):
         neither, raise so that nothing is saved."""
         control.should_training_stop = True
         checkpoint = last_checkpoint(getattr(args, "output_dir", None), int(diverged["step"] or 0))
-        if checkpoint is not None and checkpoint.is_relative_to(self.run_dir):
-            checkpoint = checkpoint.relative_to(self.run_dir)
+        if checkpoint is not None and checkpoint.is_relative_to(self.run.path):
+            checkpoint = checkpoint.relative_to(self.run.path)
         older = f"; the last checkpoint before it is {checkpoint}" if checkpoint else ""
         if model is None:  # a training loop that does not hand its model to callbacks
             kept = "the weights saved are the current ones (not checked for NaN)"
@@ -196,7 +196,7 @@ class RunFolderCallback(TrainerCallback):
         log.error("training stopped: %s", self.stop.reason)
 
     def on_step_end(self, args, state, control, **kwargs):
-        write_status(self.run_dir, step=state.global_step, max_steps=state.max_steps,
+        self.run.update_status(step=state.global_step, max_steps=state.max_steps,
                      elapsed=time.time() - self.start_time)
         if self.stop.requested:
             control.should_training_stop = True

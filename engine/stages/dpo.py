@@ -19,22 +19,23 @@ import warnings
 from pathlib import Path
 
 from engine.config import RunConfig
-from engine.models.store import load_tokenizer
-from engine.stages.common import load_splits, load_start_model, train_and_save, trainer_arguments
+from engine.runs.folder import RunFolder
+from engine.models.loader import load_tokenizer, training_model
+from engine.stages.common import load_splits, train_and_save, trainer_arguments
 
 
-def build_trainer(cfg: RunConfig, run_dir: Path, callbacks: list):
+def build_trainer(cfg: RunConfig, run: RunFolder, callbacks: list):
     train_ds, eval_ds = load_splits(cfg, preference=True)
-    model, base_path = load_start_model(cfg)
+    model, base_path = training_model(cfg)
     tokenizer = load_tokenizer(base_path, cfg.model.template)
-    args = trainer_arguments(cfg, run_dir, has_eval=eval_ds is not None)
+    args = trainer_arguments(cfg, run, has_eval=eval_ds is not None)
     parts = dict(model=model, train_dataset=train_ds, eval_dataset=eval_ds, processing_class=tokenizer,
                  callbacks=callbacks)
     return BUILDERS[cfg.stage_options.loss_type](cfg, args, parts)
 
 
-def run(cfg: RunConfig, run_dir: Path, callbacks: list) -> Path:
-    return train_and_save(build_trainer(cfg, run_dir, callbacks), cfg, run_dir)
+def run(cfg: RunConfig, run: RunFolder, callbacks: list) -> Path:
+    return train_and_save(build_trainer(cfg, run, callbacks), cfg, run)
 
 
 def frozen_reference(cfg: RunConfig, model):

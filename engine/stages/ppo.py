@@ -22,15 +22,15 @@ from pathlib import Path
 
 import torch
 
-from engine.config import RunConfig
-from engine.inference.generate import render_chat, stop_token_ids
-from engine.inference.reward import load_reward_model, reward_run, score
-from engine.models.loader import parent_run
-from engine.models.store import load_tokenizer
-from engine.runs.folder import output_dir
+from engine.config import RunConfig, Sampling, reward_model_stages
+from engine.inference.generate import generate
+from engine.inference.reward import score
+from engine.models.loader import (finished_run, load_tokenizer, parent_run, reward_model, stop_token_ids,
+                                  training_model)
+from engine.runs.folder import RunFolder
 from engine.stages import ppo_math
 from engine.stages.callbacks import STOP
-from engine.stages.common import load_splits, load_start_model, save_weights
+from engine.stages.common import load_splits, save_weights
 
 log = logging.getLogger("engine")
 
@@ -43,9 +43,9 @@ def reference_context(policy, cfg: RunConfig):
         frozen = copy.deepcopy(policy).eval().requires_grad_(False)
         return lambda: (frozen, contextlib.nullcontext())
     parent = parent_run(cfg)
-    if parent is not None and output_dir(parent).name == "adapter":
+    if parent is not None and not parent.weights().full:
         # The policy trains the parent's adapter in place, so the reference is a frozen copy of it.
-        policy.load_adapter(output_dir(parent), adapter_name="ref", is_trainable=False)
+        policy.load_adapter(parent.weights().path, adapter_name="ref", is_trainable=False)
         return lambda: (policy, use_adapter(policy, "ref"))
     return lambda: (policy, use_adapter(policy, None))  # no parent: the base model is the reference
 
@@ -68,31 +68,29 @@ def forward(model, value_head, sequences, attention_mask, prompt_len: int, tempe
 
 
 @torch.no_grad()
-def rollout(m: dict, prompts: list, opts, kl_coef: float, moments: ppo_math.RunningMoments,
-            greedy: bool = False) -> dict:
-    """Answers to the prompts with everything PPO learns from (or, greedy, what evaluation reads)."""
+def rollout(m: dict, prompts: list, opts, kl_coef: float, moments: ppo_math.RunningMoments | None,
+            seed: int | None = None) -> dict:
+    """Answers to the prompts with everything PPO learns from: sampled at the rollout temperature,
+    row i drawing with seed + i (reproducible, and no two rows share their draws); with no seed,
+    greedy answers, which is what evaluation reads."""
     tok, policy = m["tokenizer"], m["policy"]
-    texts = [render_chat(tok, p) for p in prompts]
-    enc = tok(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(policy.device)
-    sampling = dict(do_sample=False) if greedy else \
-        dict(do_sample=True, temperature=opts.temperature, top_k=0, top_p=1.0)
+    greedy = seed is None
+    sampling = Sampling(max_new_tokens=opts.max_new_tokens, temperature=0.0 if greedy else opts.temperature)
     policy.eval()
-    sequences = policy.generate(**enc, max_new_tokens=opts.max_new_tokens, eos_token_id=m["stop_ids"],
-                                pad_token_id=tok.pad_token_id, **sampling)
-    prompt_len = enc["input_ids"].shape[1]
-    mask, ended = ppo_math.answer_mask(sequences[:, prompt_len:], m["stop_ids"])
-    attention = torch.cat([enc["attention_mask"], mask.long()], 1)
+    gen = generate(policy, tok, prompts, sampling, seeds=None if greedy else [seed + i for i in range(len(prompts))])
+    sequences, prompt_len = gen.sequences, gen.prompt["input_ids"].shape[1]
+    mask, ended = ppo_math.answer_mask(gen.answer_ids, m["stop_ids"])
+    attention = torch.cat([gen.prompt["attention_mask"], mask.long()], 1)
     temperature = 1.0 if greedy else opts.temperature
+    # generate() only samples; the per-token log-probs PPO needs come from these forwards
     logprobs, values, _ = forward(policy, m["value_head"], sequences, attention, prompt_len, temperature)
     ref_model, ctx = m["reference"]()
     with ctx:
         ref_logprobs, _, _ = forward(ref_model, None, sequences, attention, prompt_len, temperature)
-    answers = [tok.decode(row[mask_row.bool()], skip_special_tokens=True).strip()
-               for row, mask_row in zip(sequences[:, prompt_len:], mask)]
-    raw_scores = torch.tensor(score(m["reward_model"], m["reward_tokenizer"], prompts, answers))
+    raw_scores = torch.tensor(score(m["reward_model"], m["reward_tokenizer"], prompts, gen.texts))
     r = dict(sequences=sequences, attention=attention, prompt_len=prompt_len, mask=mask, ended=ended,
              logprobs=logprobs, values=values, ref_logprobs=ref_logprobs, raw_scores=raw_scores,
-             answers=answers)
+             answers=gen.texts)
     if not greedy:
         r.update(advantages_and_returns(r, opts, kl_coef, moments))
     return r
@@ -169,7 +167,7 @@ def held_out_metrics(m: dict, prompts: list, opts, batch_size: int) -> dict[str,
     and length. Logged before training and at the end, so a run shows its own before/after."""
     scores, kls, lengths = [], [], []
     for start in range(0, len(prompts), batch_size):
-        r = rollout(m, prompts[start:start + batch_size], opts, 0.0, None, greedy=True)
+        r = rollout(m, prompts[start:start + batch_size], opts, 0.0, None)
         scores += r["raw_scores"].tolist()
         kls += ((r["logprobs"] - r["ref_logprobs"]) * r["mask"]).sum(1).tolist()
         lengths += r["mask"].sum(1).tolist()
@@ -181,23 +179,23 @@ def build(cfg: RunConfig) -> tuple[dict, list, list]:
     """Everything an iteration needs, and the (train, held-out) prompt lists."""
     from transformers import get_scheduler
 
-    rm_dir = reward_run(cfg.stage_options.reward_run, "ppo.reward_run")  # fail before loading anything
+    rm_run = finished_run("ppo.reward_run", cfg.stage_options.reward_run, reward_model_stages(),
+                          "a reward model run")  # fail before loading anything
     if not cfg.init_from:
         log.warning("PPO without init_from: the policy and the reference are the bare base model; "
                     "PPO normally continues an SFT run")
     train_ds, eval_ds = load_splits(cfg, preference=False)
-    policy, base_path = load_start_model(cfg)
+    policy, base_path = training_model(cfg)
     tokenizer = load_tokenizer(base_path, cfg.model.template)
-    tokenizer.padding_side = "left"  # generation continues each prompt's last token
     hidden = policy.config.get_text_config().hidden_size
     value_head = torch.nn.Linear(hidden, 1).to(policy.device)
     torch.nn.init.zeros_(value_head.weight)  # values start at 0: no random critic noise in the first advantages
     torch.nn.init.zeros_(value_head.bias)
-    reward_model, reward_tokenizer = load_reward_model(rm_dir, device=str(policy.device))
+    scorer, reward_tokenizer = reward_model(rm_run, device=str(policy.device))
     params = [p for p in policy.parameters() if p.requires_grad] + list(value_head.parameters())
     optimizer = torch.optim.AdamW(params, lr=cfg.training.learning_rate, weight_decay=cfg.training.weight_decay)
     m = dict(policy=policy, tokenizer=tokenizer, value_head=value_head, reference=reference_context(policy, cfg),
-             reward_model=reward_model, reward_tokenizer=reward_tokenizer, params=params, optimizer=optimizer,
+             reward_model=scorer, reward_tokenizer=reward_tokenizer, params=params, optimizer=optimizer,
              stop_ids=stop_token_ids(policy, tokenizer))
     total = iterations(cfg, len(train_ds)) * optimiser_steps_per_iteration(cfg)
     m["scheduler"] = get_scheduler(cfg.training.lr_scheduler_type, optimizer,
@@ -219,7 +217,7 @@ def optimiser_steps_per_iteration(cfg: RunConfig) -> int:
         cfg.stage_options.rollout_batch_size / (t.per_device_train_batch_size * t.gradient_accumulation_steps))
 
 
-def run(cfg: RunConfig, run_dir: Path, callbacks: list) -> Path:
+def run(cfg: RunConfig, run: RunFolder, callbacks: list) -> Path:
     from safetensors.torch import save_file
     from transformers import TrainerControl, TrainerState
 
@@ -244,7 +242,7 @@ def run(cfg: RunConfig, run_dir: Path, callbacks: list) -> Path:
         start = state.global_step * opts.rollout_batch_size
         batch = [prompts[order[(start + i) % len(order)]] for i in range(opts.rollout_batch_size)]
         notify("on_step_begin")
-        r = rollout(m, batch, opts, kl_coef, moments)
+        r = rollout(m, batch, opts, kl_coef, moments, seed=t.seed * 1_000_003 + start)
         stats = learn(m, r, cfg)
         state.global_step += 1
         state.epoch = (start + len(batch)) / len(prompts)
@@ -252,13 +250,13 @@ def run(cfg: RunConfig, run_dir: Path, callbacks: list) -> Path:
         emit(iteration_metrics(r, stats, kl_coef, m["scheduler"].get_last_lr()[0]))
         if opts.adaptive_kl:
             kl_coef = ppo_math.adaptive_kl_coef(kl_coef, r["kl"].sum(1).mean().item(), opts.kl_target,
-                                           opts.kl_horizon, len(batch))
+                                                opts.kl_horizon, len(batch))
         if held_out and t.eval_steps and state.global_step % t.eval_steps == 0:
             emit(held_out_metrics(m, held_out, opts, t.per_device_eval_batch_size))
         notify("on_step_end")
     if held_out and not STOP.requested and not (t.eval_steps and state.global_step % t.eval_steps == 0):
         emit(held_out_metrics(m, held_out, opts, t.per_device_eval_batch_size))
-    out = save_weights(m["policy"], cfg, run_dir, m["tokenizer"])
+    out = save_weights(m["policy"], cfg, run, m["tokenizer"])
     save_file({k: v.detach().cpu().contiguous() for k, v in m["value_head"].state_dict().items()},
               out / "value_head.safetensors")
     return out

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from engine.config import ConfigError
-from engine.models.store import load_tokenizer
+from engine.models.loader import load_tokenizer
 from engine.templates import TEMPLATES
 
 CHAT = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"},

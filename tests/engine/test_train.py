@@ -10,8 +10,8 @@ import torch
 from safetensors.torch import load_file
 
 from engine.config import from_dict, to_dict
-from engine.runs.folder import create_run, read_config, read_metrics, read_status
-from engine.runs.process import follow, start_engine, stop_engine
+from engine.runs.folder import create_run
+from engine.runs.process import start_engine, stop, wait
 from tests.helpers import tiny_config
 
 REWARD_KEYS = ("rewards/chosen", "rewards/rejected", "rewards/accuracies", "rewards/margins")
@@ -20,41 +20,41 @@ REWARD_KEYS = ("rewards/chosen", "rewards/rejected", "rewards/accuracies", "rewa
 def run_engine(config: dict):
     run_dir = create_run(from_dict(config))
     proc = start_engine(run_dir)
-    status = follow(run_dir, lambda *_: None, proc=proc, interval=0.2)
-    assert proc.wait(timeout=60) == (0 if status["state"] != "failed" else 1)
+    status = wait(run_dir, proc, interval=0.2)
+    assert proc.wait(timeout=60) == (0 if status.state != "failed" else 1)
     return run_dir, status
 
 
 def adapter_weights(run_dir):
-    return load_file(run_dir / "adapter" / "adapter_model.safetensors")
+    return load_file(run_dir.adapter_dir / "adapter_model.safetensors")
 
 
 @pytest.fixture(scope="module")
 def sft_run(tiny_model):
     run_dir, status = run_engine(tiny_config("sft", data={"eval_dataset": "sql_sft_eval"}))
-    assert status["state"] == "completed", status
+    assert status.state == "completed", status
     return run_dir
 
 
 @pytest.fixture(scope="module")
 def dpo_run(sft_run):
     run_dir, status = run_engine(tiny_config("dpo", init_from=str(sft_run), data={"eval_dataset": "sql_dpo_eval"}))
-    assert status["state"] == "completed", status
+    assert status.state == "completed", status
     return run_dir
 
 
 def test_run_folder_contents(sft_run):
-    assert sorted(p.name for p in sft_run.iterdir()) == [
+    assert sorted(p.name for p in sft_run.path.iterdir()) == [
         "adapter", "checkpoints", "config.yaml", "engine.log", "metrics.jsonl", "status.json"]
-    status = read_status(sft_run)
-    assert status["state"] == "completed" and status["step"] == status["max_steps"] == 4
-    assert status["error"] is None and status["ended"] >= status["started"]
-    assert to_dict(read_config(sft_run)) == to_dict(from_dict(tiny_config("sft", data={"eval_dataset": "sql_sft_eval"})))
-    assert "run completed" in (sft_run / "engine.log").read_text()
+    status = sft_run.status()
+    assert status.state == "completed" and status.step == status.max_steps == 4
+    assert status.error is None and status.ended >= status.started
+    assert to_dict(sft_run.config()) == to_dict(from_dict(tiny_config("sft", data={"eval_dataset": "sql_sft_eval"})))
+    assert "run completed" in sft_run.log_file.read_text()
 
 
 def test_sft_metrics_and_parameters_changed(sft_run):
-    lines = read_metrics(sft_run)
+    lines = sft_run.metrics()
     train = [m for m in lines if "loss" in m]
     assert [m["step"] for m in train] == [1, 2, 3, 4]  # logging_steps=1
     for m in train:
@@ -69,7 +69,7 @@ def test_sft_metrics_and_parameters_changed(sft_run):
 
 
 def test_dpo_logs_reward_metrics_at_every_logging_step(dpo_run):
-    lines = read_metrics(dpo_run)
+    lines = dpo_run.metrics()
     train = [m for m in lines if "loss" in m]
     assert [m["step"] for m in train] == [1, 2, 3, 4]
     for m in train:
@@ -111,7 +111,7 @@ def test_reference_model_is_the_sft_model(sft_run, saves):
     base = AutoModelForCausalLM.from_pretrained(saves / "models" / "tiny").eval()
     with torch.no_grad():
         base_chosen, _ = sequence_logps(base)
-        sft_chosen, sft_rejected = sequence_logps(PeftModel.from_pretrained(base, sft_run / "adapter"))
+        sft_chosen, sft_rejected = sequence_logps(PeftModel.from_pretrained(base, sft_run.adapter_dir))
     torch.testing.assert_close(ref_chosen, sft_chosen, rtol=1e-4, atol=1e-3)
     torch.testing.assert_close(ref_rejected, sft_rejected, rtol=1e-4, atol=1e-3)
     assert not torch.allclose(ref_chosen, base_chosen, atol=1e-2)
@@ -121,49 +121,49 @@ def test_sigterm_stops_and_saves_the_adapter(tiny_model):
     run_dir = create_run(from_dict(tiny_config("sft", training={"max_steps": 100000})))
     proc = start_engine(run_dir)
     deadline = time.time() + 120
-    while read_status(run_dir).get("step", 0) < 2:
-        assert proc.poll() is None and time.time() < deadline, (run_dir / "engine.log").read_text()
+    while run_dir.status().step < 2:
+        assert proc.poll() is None and time.time() < deadline, run_dir.log_file.read_text()
         time.sleep(0.2)
-    assert stop_engine(run_dir)
-    status = follow(run_dir, lambda *_: None, proc=proc, interval=0.2)
+    assert stop(run_dir)
+    status = wait(run_dir, proc, interval=0.2)
     assert proc.wait(timeout=60) == 0
-    assert status["state"] == "stopped" and 2 <= status["step"] < 100000
-    assert (run_dir / "adapter" / "adapter_model.safetensors").exists()
-    assert not stop_engine(run_dir)  # nothing left to stop
+    assert status.state == "stopped" and 2 <= status.step < 100000
+    assert (run_dir.adapter_dir / "adapter_model.safetensors").exists()
+    assert not stop(run_dir)  # nothing left to stop
 
 
 def test_crash_leaves_failed_status_with_the_error(tiny_model):
     run_dir, status = run_engine(tiny_config("dpo", data={"dataset": "sql_sft"}))
-    assert status["state"] == "failed"
-    assert "ranking" in status["error"] and "sql_sft" in status["error"]
-    assert "Traceback" in (run_dir / "engine.log").read_text()
+    assert status.state == "failed"
+    assert "ranking" in status.error and "sql_sft" in status.error
+    assert "Traceback" in run_dir.log_file.read_text()
 
 
 def test_init_from_a_run_without_weights_is_rejected(tiny_model):
     unfinished = create_run(from_dict(tiny_config("sft")))
     run_dir, status = run_engine(tiny_config("dpo", init_from=str(unfinished)))
-    assert status["state"] == "failed" and status["error"].startswith("ConfigError: init_from:")
+    assert status.state == "failed" and status.error.startswith("ConfigError: init_from:")
 
 
 def test_full_fine_tuning_chain(tiny_model):
     """finetuning_type=full saves model/; a full DPO run from it trains against a frozen copy."""
     sft_dir, sft = run_engine(tiny_config("sft", model={"name_or_path": "tiny", "finetuning_type": "full"}))
-    assert sft["state"] == "completed" and (sft_dir / "model" / "model.safetensors").exists()
-    assert not (sft_dir / "adapter").exists()
+    assert sft.state == "completed" and (sft_dir.model_dir / "model.safetensors").exists()
+    assert not sft_dir.adapter_dir.exists()
     dpo_dir, dpo = run_engine(tiny_config("dpo", init_from=str(sft_dir),
                                           model={"name_or_path": "tiny", "finetuning_type": "full"}))
-    assert dpo["state"] == "completed", dpo
-    before, after = load_file(sft_dir / "model" / "model.safetensors"), load_file(dpo_dir / "model" / "model.safetensors")
+    assert dpo.state == "completed", dpo
+    before, after = load_file(sft_dir.model_dir / "model.safetensors"), load_file(dpo_dir.model_dir / "model.safetensors")
     assert any(not torch.equal(before[k], after[k]) for k in before)
-    first = next(m for m in read_metrics(dpo_dir) if "loss" in m)
+    first = next(m for m in dpo_dir.metrics() if "loss" in m)
     assert first["rewards/chosen"] == pytest.approx(0, abs=1e-4)  # the reference is the SFT model
 
 
 def test_full_fine_tuning_from_a_lora_run_trains_every_weight(sft_run):
     """The LoRA parent is merged into the base, and then every weight is trainable again."""
-    from engine.stages.common import load_start_model
+    from engine.models.loader import training_model
 
-    model, _ = load_start_model(from_dict(tiny_config("dpo", init_from=str(sft_run),
+    model, _ = training_model(from_dict(tiny_config("dpo", init_from=str(sft_run),
                                                       model={"name_or_path": "tiny", "finetuning_type": "full"})))
     assert not hasattr(model, "peft_config")
     assert all(p.requires_grad for p in model.parameters())
@@ -184,11 +184,11 @@ def test_qlora_4bit_chain_with_a_chosen_template(tiny_model):
     and a child run with another template is refused naming model.template."""
     model = {"name_or_path": "tiny", "finetuning_type": "qlora-4bit", "template": "chatml"}
     sft_dir, sft = run_engine(tiny_config("sft", model=model, sft={"assistant_only_loss": True}))
-    assert sft["state"] == "completed", sft
-    assert '"eos_token": "<|im_end|>"' in (sft_dir / "adapter" / "tokenizer_config.json").read_text()
+    assert sft.state == "completed", sft
+    assert '"eos_token": "<|im_end|>"' in (sft_dir.adapter_dir / "tokenizer_config.json").read_text()
     dpo_dir, dpo = run_engine(tiny_config("dpo", model=model, init_from=str(sft_dir)))
-    assert dpo["state"] == "completed", dpo
-    train = [m for m in read_metrics(dpo_dir) if "loss" in m]
+    assert dpo.state == "completed", dpo
+    train = [m for m in dpo_dir.metrics() if "loss" in m]
     assert len(train) == 4 and all(k in m for m in train for k in REWARD_KEYS)
     _, bad = run_engine(tiny_config("dpo", model={**model, "template": "model"}, init_from=str(sft_dir)))
-    assert bad["state"] == "failed" and bad["error"].startswith("ConfigError: model.template:")
+    assert bad.state == "failed" and bad.error.startswith("ConfigError: model.template:")

@@ -10,10 +10,11 @@ import sys
 import time
 import urllib.request
 
-from engine.runs.folder import read_metrics
+from engine.runs.folder import RunFolder
 from tests.helpers import REPO, tiny_config
-from webui import app, train
+from webui import app, run_form
 from webui.forms import to_values
+from webui.tabs import train
 
 
 def test_build_app_constructs_without_importing_the_trainers(tmp_path):
@@ -59,7 +60,7 @@ def test_app_serves_its_page(runs_env):
 
 
 def test_start_trains_a_tiny_run_and_the_status_follows_it(saves, tiny_model):
-    specs = train.form_specs()
+    specs = run_form.form_specs()
     assert "tiny" in dict((s.key, s) for s in specs)["model.name_or_path"].kwargs["choices"]
     monitor, message = train.start(specs, *to_values(specs, tiny_config("sft")))
     name = monitor["value"]
@@ -75,6 +76,6 @@ def test_start_trains_a_tiny_run_and_the_status_follows_it(saves, tiny_model):
     _status, log, *plots, _seen = train.refresh(name, seen)
     loss = plots[0]["value"].data[0]
     assert loss.name == "loss" and list(loss.x) == [1, 2, 3, 4]
-    assert len([r for r in read_metrics(saves / "runs" / name) if "loss" in r]) == 4
+    assert len([r for r in RunFolder(saves / "runs" / name).metrics() if "loss" in r]) == 4
     assert log  # the engine's log tail is shown
     assert os.environ["WORKBENCH_SAVES"] == str(saves)

@@ -11,7 +11,7 @@ from trl.data_utils import apply_chat_template
 from engine.data import check as dc
 from engine.data.registry import DatasetError, normalize_entry, read_registry, unique_file_name
 from engine.data.rows import load_dataset_for_stage, load_rows, to_conversation
-from engine.models.store import load_tokenizer
+from engine.models.loader import load_tokenizer
 from tests.helpers import DATA
 
 

@@ -10,8 +10,9 @@ import pytest
 
 from engine.inference import chat
 from engine.inference.chat import BASE_KEY, ChatError, Sampling, plan_columns, stream_chat
-from engine.inference.generate import generate, load_for_inference
-from engine.models.store import make_tiny_model
+from engine.inference.generate import answer, user_turn
+from engine.models.loader import inference_model
+from engine.models.tiny import make_tiny_model
 from tests.helpers import make_weight_run
 
 PROMPT = "Table users(id, name, age). Names of users over 30."
@@ -35,8 +36,8 @@ def final(base: str, keys: list[str], sampling: Sampling = Sampling(max_new_toke
 
 
 def alone(run: Path | None, sampling: Sampling, tiny_model: Path) -> str:
-    lm, tokenizer = load_for_inference(str(tiny_model), run)  # adapters merged: another code path
-    return generate(lm, tokenizer, [PROMPT], max_new_tokens=sampling.max_new_tokens)[0]
+    lm, tokenizer = inference_model(str(tiny_model), run)  # adapters merged: another code path
+    return answer(lm, tokenizer, [user_turn(PROMPT)], sampling)[0][0]
 
 
 def test_mixed_adapter_batch_matches_each_model_alone(weight_runs, tiny_model):
@@ -49,8 +50,8 @@ def test_mixed_adapter_batch_matches_each_model_alone(weight_runs, tiny_model):
     assert len(set(expected)) == 4  # the adapters really differ, so the batch mixed them per row
     assert [a.label for a in answers] == ["tiny (base)", f"{weight_runs['sft'].name} (sft)",
                                           f"{weight_runs['dpo'].name} (dpo)", f"{weight_runs['full'].name} (sft)"]
-    for answer in answers:
-        assert answer.state in ("done", "length") and 0 < answer.tokens <= 12 and answer.tokens_per_second > 0
+    for reply in answers:
+        assert reply.state in ("done", "length") and 0 < reply.tokens <= 12 and reply.tokens_per_second > 0
 
 
 def test_sampling_is_seeded_per_column_whatever_shares_the_batch(weight_runs, tiny_model):
@@ -116,4 +117,4 @@ def test_an_adapter_on_another_base_is_refused_naming_both(weight_runs, tiny_mod
 
 def test_full_runs_fit_any_base(weight_runs, tiny_model, saves):
     columns = plan_columns(str(saves / "models" / "tiny-other"), [str(weight_runs["full"])])
-    assert columns[0].kind == "model"
+    assert columns[0].weights.full

@@ -1,19 +1,23 @@
-"""engine.inference.evaluate on tiny trained runs (SFT, RM, DPO from the SFT): every number in eval.json
-recomputed by hand, the CLI's table, and errors that name the argument to fix."""
+"""engine.inference.evaluate on tiny trained runs (SFT, RM, DPO from the SFT): every number of an
+evaluation job's results recomputed by hand, the CLI's table, and errors that name the flag to fix."""
 
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 
 import pytest
 import torch
 
 from engine.cli import main
-from engine.config import from_dict
+from engine.config import EvalConfig, Sampling, from_dict
 from engine.data.rows import load_dataset_for_stage
 from engine.inference import evaluate
-from engine.runs.folder import create_run, read_metrics, resolve_run
-from engine.runs.process import follow, start_engine
+from engine.job import run as run_job
+from engine.runs.folder import create_run, resolve_run
+from engine.runs.jobs import create_job, list_jobs
+from engine.runs.process import start_engine, wait
+from engine.runs.status import State
 from tests.helpers import DATA, make_weight_run, tiny_config
 
 EVAL_DATA = "sql_dpo_eval"
@@ -38,9 +42,9 @@ def runs(tiny_model) -> dict:
     procs = {stage: start_engine(run_dir) for stage, run_dir in dirs.items()}
 
     def finish(stage: str) -> None:
-        status = follow(dirs[stage], lambda *_: None, proc=procs[stage], interval=0.2)
+        status = wait(dirs[stage], procs[stage], interval=0.2)
         procs[stage].wait(timeout=60)
-        assert status["state"] == "completed", (dirs[stage] / "engine.log").read_text()[-3000:]
+        assert status.state == "completed", dirs[stage].log_file.read_text()[-3000:]
 
     finish("sft")
     dirs["dpo"] = create_run(from_dict(tiny_config("dpo", init_from=str(dirs["sft"]), data={"eval_dataset": EVAL_DATA},
@@ -57,11 +61,12 @@ def pairs(n: int | None = None) -> list[dict]:
 
 
 def test_rm_preference_accuracy_is_a_hand_count_of_the_rm_scores(runs):
-    from engine.inference.reward import load_reward_model, score
+    from engine.inference.reward import score
+    from engine.models.loader import reward_model
 
-    result = evaluate.evaluate(runs["rm"], dataset=EVAL_DATA, pairs=8)
+    result = evaluate.evaluate(runs["rm"], EvalConfig(dataset=EVAL_DATA, pairs=8))
     rows = pairs(8)
-    model, tokenizer = load_reward_model(runs["rm"])
+    model, tokenizer = reward_model(runs["rm"])
     prompts = [r["prompt"] for r in rows]
     chosen = score(model, tokenizer, prompts, [r["chosen"][0]["content"] for r in rows])
     rejected = score(model, tokenizer, prompts, [r["rejected"][0]["content"] for r in rows])
@@ -93,22 +98,22 @@ def test_dpo_implicit_rewards_are_beta_times_the_log_ratio_to_the_sft_model(runs
     from peft import PeftModel
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    result = evaluate.evaluate(runs["dpo"], compare={})  # held-out split: the run's data.eval_dataset
+    result = evaluate.evaluate(runs["dpo"], EvalConfig(compare="none"))  # held-out: the run's data.eval_dataset
     pref = result["preference"]
     assert result["settings"]["dataset"] == EVAL_DATA and pref["pairs"] == len(pairs()) == 50
     assert pref["kind"] == "implicit_reward" and pref["beta"] == 0.1 and pref["reference"] == runs["sft"].name
     # one pair by hand, with the adapters unmerged on the base model
     row = pairs()[1]
-    tokenizer = AutoTokenizer.from_pretrained(runs["dpo"] / "adapter")
-    policy = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(tiny_model), runs["dpo"] / "adapter")
-    ref = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(tiny_model), runs["sft"] / "adapter")
+    tokenizer = AutoTokenizer.from_pretrained(runs["dpo"].adapter_dir)
+    policy = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(tiny_model), runs["dpo"].adapter_dir)
+    ref = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(tiny_model), runs["sft"].adapter_dir)
     for i, key in enumerate(("chosen", "rejected")):
         answer = row[key][0]["content"]
         expected = 0.1 * (sequence_logp(policy, tokenizer, row["prompt"], answer)
                           - sequence_logp(ref, tokenizer, row["prompt"], answer))
         assert pref["pair_scores"][1][i] == pytest.approx(expected, rel=1e-3, abs=1e-5)
     # and the whole split as TRL's DPO trainer measured it at the end of training (one eval batch)
-    trl = next(m for m in reversed(read_metrics(runs["dpo"])) if "eval_rewards/accuracies" in m)
+    trl = next(m for m in reversed(runs["dpo"].metrics()) if "eval_rewards/accuracies" in m)
     assert pref["accuracy"] == pytest.approx(trl["eval_rewards/accuracies"], abs=1e-6)
     for key in ("chosen", "rejected", "margin"):
         trl_key = "eval_rewards/margins" if key == "margin" else f"eval_rewards/{key}"
@@ -119,23 +124,28 @@ def test_dpo_implicit_rewards_are_beta_times_the_log_ratio_to_the_sft_model(runs
 @pytest.fixture(scope="module")
 def compared(runs, tiny_model, tmp_path_factory) -> tuple[dict, dict, dict]:
     """A generation comparison with two random adapters among the models (a trained tiny model
-    answers only whitespace), scored by the RM run: (result, eval.json as read back, models)."""
+    answers only whitespace), scored by the RM run, done as an evaluation job (in this process):
+    (results, the job's result.json as read back, models)."""
     root = tmp_path_factory.mktemp("eval-weights")  # kept out of saves/runs: no latest:sft there
     models = {"base": None, "sft": make_weight_run(root, tiny_model, "sft", seed=1), "dpo": runs["dpo"],
               "other": make_weight_run(root, tiny_model, "sft", seed=2)}
-    result = evaluate.evaluate(runs["dpo"], dataset=EVAL_DATA, compare=models, reward_run=str(runs["rm"]),
-                               prompts=4, max_new_tokens=12, pairs=2)
-    return result, json.loads((runs["dpo"] / "eval.json").read_text()), models
+    compare = ",".join(label if run is None else f"{label}={run}" for label, run in models.items())
+    settings = EvalConfig(dataset=EVAL_DATA, compare=compare, reward_run=str(runs["rm"]), prompts=4,
+                          max_new_tokens=12, pairs=2)
+    job = create_job(runs["dpo"], "eval", asdict(settings))
+    assert run_job(job) == State.COMPLETED, job.status().error
+    return job.result(), json.loads(job.result_file.read_text()), models
 
 
 def test_generation_scores_and_win_rates_are_hand_counts(runs, compared):
-    from engine.inference.reward import load_reward_model, score
+    from engine.inference.reward import score
+    from engine.models.loader import reward_model
 
     result, _saved, models = compared
     gen = result["generation"]
     rows = pairs(4)
     assert gen["prompts"] == [r["prompt"][-1]["content"] for r in rows]
-    rm, tokenizer = load_reward_model(runs["rm"])
+    rm, tokenizer = reward_model(runs["rm"])
     hand = {label: score(rm, tokenizer, [r["prompt"] for r in rows], gen["models"][label]["answers"])
             for label in models}
     for label, row in gen["models"].items():
@@ -152,21 +162,24 @@ def test_generation_scores_and_win_rates_are_hand_counts(runs, compared):
 
 
 def test_answers_are_the_greedy_answers_of_workbench_generate(compared):
-    from engine.inference.generate import generate, load_for_inference
+    from engine.inference.generate import answer, user_turn
+    from engine.models.loader import inference_model
 
     result, _saved, models = compared
-    lm, tokenizer = load_for_inference(run=models["sft"])
-    assert generate(lm, tokenizer, result["generation"]["prompts"], max_new_tokens=12) == \
+    lm, tokenizer = inference_model(run=models["sft"])
+    conversations = [user_turn(p) for p in result["generation"]["prompts"]]
+    assert answer(lm, tokenizer, conversations, Sampling(max_new_tokens=12))[0] == \
         result["generation"]["models"]["sft"]["answers"]
 
 
-def test_eval_json_holds_the_results_and_the_settings(runs, compared):
+def test_the_jobs_result_holds_the_results_and_the_settings(runs, compared):
     result, saved, models = compared
-    assert saved == result
+    assert saved == result and evaluate.read_eval(runs["dpo"]) == saved
     assert set(saved) == {"run", "stage", "created", "seconds", "settings", "preference", "generation", "notes"}
     assert saved["run"] == runs["dpo"].name and saved["stage"] == "dpo"
     assert saved["settings"] == {
         "dataset": EVAL_DATA, "pairs": 2, "prompts": 4, "max_new_tokens": 12, "reward_run": runs["rm"].name,
+        "compare": ",".join(label if run is None else f"{label}={run}" for label, run in models.items()),
         "baseline": "sft", "probes": ["comment_fraction", "formatted_fraction"],
         "models": {label: run.name if run else None for label, run in models.items()}}
     assert set(saved["preference"]) == {"kind", "model", "beta", "reference", "pairs", "accuracy", "margin",
@@ -183,7 +196,7 @@ def test_eval_json_holds_the_results_and_the_settings(runs, compared):
 def test_cli_compares_base_parent_and_run_and_prints_a_table(runs, capsys):
     assert main(["eval", runs["dpo"].name, "--prompts", "2", "--max-new-tokens", "4", "--pairs", "3"]) == 0
     out = capsys.readouterr().out
-    saved = json.loads((runs["dpo"] / "eval.json").read_text())
+    saved = evaluate.read_eval(runs["dpo"])
     assert saved["settings"]["models"] == {"base": None, "sft": runs["sft"].name, "dpo": runs["dpo"].name}
     assert saved["settings"]["reward_run"] == resolve_run("latest:rm").name  # the default reward model
     assert saved["settings"]["prompts"] == 2 and saved["preference"]["pairs"] == 3
@@ -191,16 +204,16 @@ def test_cli_compares_base_parent_and_run_and_prints_a_table(runs, capsys):
     header = next(line for line in lines if line.startswith("model "))
     assert header.split() == ["model", "run", "RM", "score", "win", "rate", "vs", "sft", "comment_fraction",
                               "formatted_fraction", "mean", "length", "(tokens)"]
-    assert [line.split()[:2] for line in lines[lines.index(header) + 1:]] == [
+    assert [line.split()[:2] for line in lines[lines.index(header) + 1:lines.index(header) + 4]] == [
         ["base", "(base"], ["sft", runs["sft"].name], ["dpo", runs["dpo"].name]]
     assert f"preference (implicit reward, beta 0.1, reference {runs['sft'].name}), 3 pairs: accuracy" in out
-    assert f"wrote {runs['dpo'] / 'eval.json'}" in out
+    assert f"results: {list_jobs(runs['dpo'], 'eval')[0].result_file}" in out
 
 
 def test_reward_run_none_skips_the_scores(runs, capsys):
     assert main(["eval", runs["sft"].name, "--dataset", "sql_sft_eval", "--prompts", "1", "--max-new-tokens", "2",
                  "--reward-run", "none"]) == 0
-    saved = json.loads((runs["sft"] / "eval.json").read_text())
+    saved = evaluate.read_eval(runs["sft"])
     assert saved["preference"] is None and list(saved["generation"]["models"]) == ["base", "sft"]
     assert all(row["rm_score"] is None and row["win_rate"] is None for row in saved["generation"]["models"].values())
     assert "RM scores and win rates skipped: --reward-run none" in saved["notes"]
@@ -217,13 +230,13 @@ def test_reward_run_none_skips_the_scores(runs, capsys):
     (["{dpo}", "--compare", "base,sft"], "--compare: 'sft' should be LABEL=RUN (e.g. sft=latest:sft) or base"),
     (["{dpo}", "--compare", "base,rm={rm}"], "--compare: run {rm} is an rm run; pick a run whose weights write answers"),
     (["{dpo}", "--compare", "a={sft},a={dpo}"], "--compare: label 'a' appears twice"),
-    (["{dpo}", "--prompts", "0"], "--prompts: must be at least 1, got 0"),
+    (["{dpo}", "--prompts", "0"], "--prompts: 0 is below the minimum 1"),
+    (["{dpo}", "--pairs", "two"], "--pairs: expected int, got 'two'"),
     (["{dpo}", "--probes", "comment_fraction,bogus"], "--probes: unknown probe 'bogus'; known: comment_fraction"),
 ])
 def test_errors_name_the_argument_to_fix(runs, capsys, args, error):
     names = {key: run_dir.name for key, run_dir in runs.items()}
-    before = (runs["dpo"] / "eval.json").stat().st_mtime_ns if (runs["dpo"] / "eval.json").exists() else None
+    before = {key: list_jobs(run) for key, run in runs.items()}
     assert main(["eval", *(a.format(**names) for a in args)]) == 2
     assert capsys.readouterr().err.startswith("error: " + error.format(**names))
-    after = (runs["dpo"] / "eval.json").stat().st_mtime_ns if (runs["dpo"] / "eval.json").exists() else None
-    assert after == before  # refused before anything ran
+    assert {key: list_jobs(run) for key, run in runs.items()} == before  # refused before any job exists

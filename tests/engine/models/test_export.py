@@ -35,7 +35,7 @@ def test_merged_export_matches_base_plus_adapter(runs, tiny_model, tmp_path):
     folder = export_run(runs["dpo"], tmp_path / "dpo-merged")
     ids = AutoTokenizer.from_pretrained(folder)("SELECT name FROM users WHERE age > 30;", return_tensors="pt").input_ids
     merged = AutoModelForCausalLM.from_pretrained(folder)  # plain transformers, no peft
-    reference = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(tiny_model), runs["dpo"] / "adapter")
+    reference = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(tiny_model), runs["dpo"].adapter_dir)
     base = AutoModelForCausalLM.from_pretrained(tiny_model)
     diff = (logits(merged, ids) - logits(reference, ids)).abs().max().item()
     assert diff < 1e-4
@@ -52,7 +52,7 @@ def test_full_run_export_keeps_its_weights(runs, tmp_path):
 
     folder = export_run(runs["full"], tmp_path / "full")
     ids = torch.tensor([[1, 5, 9, 33]])
-    source = AutoModelForCausalLM.from_pretrained(runs["full"] / "model")
+    source = AutoModelForCausalLM.from_pretrained(runs["full"].model_dir)
     assert torch.equal(logits(AutoModelForCausalLM.from_pretrained(folder), ids), logits(source, ids))
     assert json.loads((folder / "workbench_export.json").read_text())["kind"] == "full fine-tune"
 

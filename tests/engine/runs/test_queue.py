@@ -10,7 +10,7 @@ import pytest
 
 from engine.config import from_dict
 from engine.runs import queue as runqueue
-from engine.runs.folder import create_run, read_status, write_status
+from engine.runs.folder import create_run
 from tests.helpers import tiny_config
 
 
@@ -21,10 +21,10 @@ def queue_env(tmp_path, monkeypatch):
     monkeypatch.setenv("WORKBENCH_SAVES", str(tmp_path))
     started = []
 
-    def fake_start(run_dir):
+    def fake_start(run):
         proc = subprocess.Popen([sys.executable, "-c", "pass"])
-        write_status(run_dir, pid=proc.pid)
-        started.append(run_dir.name)
+        run.update_status(pid=proc.pid)
+        started.append(run.name)
         return proc
 
     monkeypatch.setattr(runqueue, "start_engine", fake_start)
@@ -37,27 +37,23 @@ def new_run(name: str):
 
 def test_waiting_runs_start_one_at_a_time_in_creation_order(queue_env):
     busy = new_run("busy")
-    write_status(busy, state="running", pid=os.getpid())  # this test process: alive
+    busy.update_status(state="running", pid=os.getpid())  # this test process: alive
     first, second = new_run("first"), new_run("second")
     assert runqueue.active_run() == busy
     assert runqueue.waiting_runs() == [first, second]
     assert runqueue.start_next() is None and queue_env == []
 
-    write_status(busy, state="completed")
-    run_dir, proc = runqueue.start_next()
-    proc.wait()
-    assert run_dir == first and queue_env == [first.name]
+    busy.update_status(state="completed")
+    assert runqueue.start_next() == first and queue_env == [first.name]
     assert runqueue.waiting_runs() == [second]
 
 
 def test_a_dead_engine_does_not_block_the_queue(queue_env):
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
-    write_status(new_run("crashed"), state="running", pid=dead.pid)
+    new_run("crashed").update_status(state="running", pid=dead.pid)
     waiting = new_run("next")
-    run_dir, proc = runqueue.start_next()
-    proc.wait()
-    assert run_dir == waiting
+    assert runqueue.start_next() == waiting
 
 
 def test_runs_created_outside_the_queue_are_left_alone(queue_env):
@@ -68,9 +64,9 @@ def test_runs_created_outside_the_queue_are_left_alone(queue_env):
 def test_cancel_only_a_waiting_run(queue_env):
     waiting = new_run("waiting")
     assert runqueue.cancel(waiting)
-    status = read_status(waiting)
-    assert status["state"] == "cancelled" and status["error"] == "cancelled before it started"
+    status = waiting.status()
+    assert status.state == "cancelled" and status.error == "cancelled before it started"
     assert runqueue.waiting_runs() == [] and runqueue.start_next() is None
     running = new_run("running")
-    write_status(running, state="running", pid=os.getpid())
+    running.update_status(state="running", pid=os.getpid())
     assert not runqueue.cancel(running)

@@ -18,8 +18,8 @@ import torch.nn.functional as F
 from safetensors.torch import load_file
 
 from engine.config import STAGES, ConfigError, from_dict
-from engine.runs.folder import create_run, read_config, read_metrics, write_status
-from engine.runs.process import follow, start_engine
+from engine.runs.folder import create_run
+from engine.runs.process import start_engine, wait
 from tests.helpers import tiny_config
 
 LOSSES = ["sigmoid", "ipo", "hinge", "robust", "dpop", "simpo", "orpo", "kto"]
@@ -45,18 +45,18 @@ def one_thread():
 def parent(tiny_model):
     """A finished LoRA SFT run, made in-process: its adapter has seeded random weights, B non-zero
     (training it would take seconds and prove nothing more here)."""
-    from engine.stages.common import load_start_model
+    from engine.models.loader import training_model
 
     cfg = from_dict(tiny_config("sft"))
     run_dir = create_run(cfg)
-    model, _ = load_start_model(cfg)
+    model, _ = training_model(cfg)
     generator = torch.Generator().manual_seed(1)
     with torch.no_grad():
         for name, p in model.named_parameters():
             if "lora_" in name:
                 p.copy_(torch.randn(p.shape, generator=generator) * (0.05 if "lora_B" in name else 0.2))
-    model.save_pretrained(run_dir / "adapter")
-    write_status(run_dir, state="completed")
+    model.save_pretrained(run_dir.adapter_dir)
+    run_dir.update_status(state="completed")
     return run_dir
 
 
@@ -67,7 +67,7 @@ def reference(parent, saves):
     from transformers import AutoModelForCausalLM
 
     base = AutoModelForCausalLM.from_pretrained(saves / "models" / "tiny")
-    return PeftModel.from_pretrained(base, parent / "adapter").eval()
+    return PeftModel.from_pretrained(base, parent.adapter_dir).eval()
 
 
 def build(parent, loss: str, model: dict | None = None, **dpo):
@@ -318,7 +318,7 @@ def engine_runs(parent) -> dict:
                                                        data={"max_samples": 8}, training={"max_steps": 2})))
             started[loss] = run_dir, start_engine(run_dir)
         for loss, (run_dir, proc) in started.items():
-            runs[loss] = run_dir, follow(run_dir, lambda *_: None, proc=proc, interval=0.2)
+            runs[loss] = run_dir, wait(run_dir, proc, interval=0.2)
             proc.wait(timeout=60)
     return runs
 
@@ -326,13 +326,13 @@ def engine_runs(parent) -> dict:
 @pytest.mark.parametrize("loss", LOSSES)
 def test_engine_run_logs_the_loss_family_metrics_at_every_step(parent, engine_runs, loss):
     run_dir, status = engine_runs[loss]
-    logged = STAGES["dpo"].logged(read_config(run_dir).stage_options)  # what the stage table promises
-    assert status["state"] == "completed", (run_dir / "engine.log").read_text()[-3000:]
-    weights = load_file(run_dir / "adapter" / "adapter_model.safetensors")
-    start = load_file(parent / "adapter" / "adapter_model.safetensors")
+    logged = STAGES["dpo"].logged(run_dir.config().stage_options)  # what the stage table promises
+    assert status.state == "completed", run_dir.log_file.read_text()[-3000:]
+    weights = load_file(run_dir.adapter_dir / "adapter_model.safetensors")
+    start = load_file(parent.adapter_dir / "adapter_model.safetensors")
     assert weights.keys() == start.keys()  # the continued adapter alone: no "ref" copy
     assert any(not torch.equal(weights[k], start[k]) for k in start)  # the loss reached the adapter
-    train = [m for m in read_metrics(run_dir) if "loss" in m]
+    train = [m for m in run_dir.metrics() if "loss" in m]
     assert [m["step"] for m in train] == [1, 2]
     for m in train:
         assert set(logged) <= set(m), sorted(m)

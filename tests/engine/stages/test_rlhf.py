@@ -5,21 +5,20 @@ from __future__ import annotations
 import pytest
 from safetensors.torch import load_file
 
-from engine.config import ConfigError, from_dict, policy_stages
-from engine.runs.folder import create_run, read_metrics, read_status
+from engine.config import STAGES, ConfigError, from_dict, policy_stages
+from engine.runs.folder import create_run
 from engine.train import run as train_in_process
 from tests.helpers import tiny_config
 
-RM_KEYS = ("loss", "accuracy", "margin", "min_reward", "mean_reward", "max_reward")
-PPO_KEYS = ("loss", "objective/scores", "objective/kl", "objective/entropy", "objective/kl_coef",
-            "loss/policy_avg", "loss/value_avg", "policy/clipfrac_avg", "policy/approxkl_avg",
-            "completions/mean_length", "learning_rate")
+# What the stage table promises each train log line carries (the charts and summaries read these).
+RM_KEYS = ("loss", "learning_rate", *STAGES["rm"].logged(STAGES["rm"].options()))
+PPO_KEYS = ("loss", "learning_rate", *STAGES["ppo"].logged(STAGES["ppo"].options()))
 
 
 def train(config: dict):
     run_dir = create_run(from_dict(config))
     state = train_in_process(run_dir)
-    assert state == "completed", read_status(run_dir)
+    assert state == "completed", run_dir.status()
     return run_dir
 
 
@@ -41,20 +40,21 @@ def ppo_run(sft, rm):
 
 
 def test_reward_model_logs_accuracy_and_margin_every_step(rm):
-    metrics = read_metrics(rm)
+    metrics = rm.metrics()
     train_logs = [m for m in metrics if "loss" in m]
     assert [m["step"] for m in train_logs] == [1, 2, 3, 4]
     for m in train_logs:
         assert all(k in m for k in RM_KEYS), m
     assert any("eval_accuracy" in m and "eval_margin" in m for m in metrics)
-    saved = load_file(rm / "adapter" / "adapter_model.safetensors")
+    saved = load_file(rm.adapter_dir / "adapter_model.safetensors")
     assert any("score" in k for k in saved), "the trained score head is saved with the adapter"
 
 
 def test_reward_model_scores_like_it_was_trained(rm):
-    from engine.inference.reward import load_reward_model, score
+    from engine.inference.reward import score
+    from engine.models.loader import reward_model
 
-    model, tokenizer = load_reward_model(rm)
+    model, tokenizer = reward_model(rm)
     prompt = [{"role": "user", "content": "List all employees."}]
     scores = score(model, tokenizer, [prompt, prompt], ["SELECT * FROM employees;", "SELECT * FROM employees;"])
     assert scores[0] == pytest.approx(scores[1])  # same answer, same score, whatever the batch padding
@@ -64,7 +64,7 @@ def test_reward_model_scores_like_it_was_trained(rm):
 
 
 def test_ppo_logs_every_iteration_and_starts_at_the_sft_model(ppo_run, sft):
-    metrics = read_metrics(ppo_run)
+    metrics = ppo_run.metrics()
     steps = [m for m in metrics if "objective/scores" in m]
     assert [m["step"] for m in steps] == [1, 2, 3]
     for m in steps:
@@ -77,19 +77,21 @@ def test_ppo_logs_every_iteration_and_starts_at_the_sft_model(ppo_run, sft):
 
 
 def test_ppo_saves_a_policy_adapter_that_moved_and_a_value_head(ppo_run, sft):
-    before = load_file(sft / "adapter" / "adapter_model.safetensors")
-    after = load_file(ppo_run / "adapter" / "adapter_model.safetensors")
+    before = load_file(sft.adapter_dir / "adapter_model.safetensors")
+    after = load_file(ppo_run.adapter_dir / "adapter_model.safetensors")
     assert before.keys() == after.keys()
     assert any((before[k] - after[k]).abs().max() > 0 for k in before)
-    head = load_file(ppo_run / "adapter" / "value_head.safetensors")
+    head = load_file(ppo_run.adapter_dir / "value_head.safetensors")
     assert set(head) == {"weight", "bias"} and head["weight"].abs().sum() > 0
 
 
 def test_ppo_answers_load_like_any_run(ppo_run):
-    from engine.inference.generate import generate, load_for_inference
+    from engine.config import Sampling
+    from engine.inference.generate import answer, user_turn
+    from engine.models.loader import inference_model
 
-    lm, tokenizer = load_for_inference(run=ppo_run)
-    assert len(generate(lm, tokenizer, ["How many rows?"], max_new_tokens=4)) == 1
+    lm, tokenizer = inference_model(run=ppo_run)
+    assert len(answer(lm, tokenizer, [user_turn("How many rows?")], Sampling(max_new_tokens=4))[0]) == 1
 
 
 def test_ppo_needs_a_reward_model_run(sft, tiny_model):
@@ -104,10 +106,9 @@ def test_ppo_needs_a_reward_model_run(sft, tiny_model):
 def test_reward_model_stands_on_the_sft_model(rm, tiny_model):
     from transformers import AutoModelForSequenceClassification
 
-    from engine.inference.reward import load_scoring_backbone
-    from engine.runs.folder import read_config
+    from engine.models.loader import scoring_backbone
 
-    backbone, _ = load_scoring_backbone(read_config(rm))
+    backbone, _ = scoring_backbone(rm.config())
     base = AutoModelForSequenceClassification.from_pretrained(tiny_model, num_labels=1)
     name = "model.layers.0.self_attn.q_proj.weight"
     merged, plain = dict(backbone.named_parameters())[name], dict(base.named_parameters())[name]
@@ -115,17 +116,18 @@ def test_reward_model_stands_on_the_sft_model(rm, tiny_model):
 
 
 def test_a_reward_model_is_no_parent(rm):
-    from engine.stages.common import load_start_model
+    from engine.models.loader import training_model
 
     with pytest.raises(ConfigError, match=r"init_from: .* is an rm run \(a reward model\)"):
-        load_start_model(from_dict(tiny_config("dpo", init_from=str(rm))))
+        training_model(from_dict(tiny_config("dpo", init_from=str(rm))))
 
 
 def test_ui_lists_reward_models_only_where_they_belong(rm, sft):
-    from webui import chat, runinfo, train
+    from webui import run_form, runinfo
+    from webui.tabs import chat
 
     assert rm.name in [name for _label, name in runinfo.finished_runs()]
     assert rm.name not in [name for _label, name in runinfo.finished_runs(policy_stages())]
     assert rm.name not in [value for _label, value in chat.column_choices()]
-    assert str(rm) not in [value for _label, value in train.parent_choices()]
-    assert str(rm) in [value for _label, value in train.run_picker_choices("rm")]
+    assert str(rm) not in [value for _label, value in run_form.parent_choices()]
+    assert str(rm) in [value for _label, value in run_form.run_picker_choices("rm")]

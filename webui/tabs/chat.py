@@ -8,19 +8,18 @@ prompt is sent: building the page imports neither torch nor transformers.
 
 from __future__ import annotations
 
-import dataclasses
 import threading
 import time
-from typing import Any, Iterator
+from typing import Iterator
 
 import gradio as gr
 
 from engine.config import Sampling, policy_stages
+from engine.config.fields import build as build_settings
 from engine.models.store import DEFAULT_MODEL, model_names
-from engine.paths import runs_root
-from engine.runs.folder import raw_config
 from webui import runinfo
-from webui.forms import setting_slider
+from webui.forms import setting
+from webui.tabs import Event, Page, Tab
 
 BASE_VALUE = "__base__"  # engine.inference.chat.BASE_KEY, spelled here so the page builds without torch
 BASE_LABEL = "bare base model"
@@ -29,7 +28,6 @@ _STATE_ICONS = {"loading": "⏳ loading models…", "waiting": "⏳ waits for th
 # Send's stop flag per browser session, so one user's Stop never ends another user's answers.
 _stops: dict[str, threading.Event] = {}
 
-SAMPLING = {f.name: f for f in dataclasses.fields(Sampling)}  # the sampling widgets are generated from it
 
 
 def column_choices() -> list[tuple[str, str]]:
@@ -40,7 +38,7 @@ def default_base(models: list[str]) -> str | None:
     """The base of the newest finished run (what one most likely compares against), else the
     default model, else any."""
     for _label, name in runinfo.finished_runs(policy_stages()):
-        model = (raw_config(runs_root() / name).get("model") or {}).get("name_or_path")
+        model = (runinfo.run_path(name).raw_config().get("model") or {}).get("name_or_path")
         if model in models:
             return model
     return DEFAULT_MODEL if DEFAULT_MODEL in models else (models[0] if models else None)
@@ -57,7 +55,10 @@ def refresh(base: str | None = None, keys: list[str] | None = None) -> list:
 def column_label(key: str, base: str | None) -> str:
     if key == BASE_VALUE:
         return f"{base or 'base model'} (base)"
-    return f"{key} ({raw_config(runs_root() / key).get('stage', '?')})"
+    try:
+        return f"{key} ({runinfo.run_path(key).stage or '?'})"
+    except FileNotFoundError:
+        return f"{key} (deleted)"
 
 
 def show_columns(keys: list[str] | None, base: str | None) -> list:
@@ -112,8 +113,9 @@ def send(base: str | None, keys: list[str] | None, prompt: str | None, system: s
     try:
         if not base:
             raise chat.ChatError("pick a base model")
-        sampling = Sampling(system=system or "", max_new_tokens=int(max_new_tokens),
-                                 temperature=float(temperature), top_p=float(top_p), seed=int(seed or 0))
+        sampling = build_settings(Sampling, {"system": system or "", "max_new_tokens": max_new_tokens,
+                                    "temperature": temperature, "top_p": top_p, "seed": seed or 0},
+                         "sampling", key=lambda _section, name: name)  # the error names the widget's field
         answers = None
         for answers in chat.stream_chat(base, _engine_keys(keys), prompt or "", sampling, stop):
             yield _outputs("", answers, keys)
@@ -144,8 +146,7 @@ def clear(keys: list[str] | None, base: str | None, request: gr.Request | None =
     return out
 
 
-def build_tab() -> dict[str, Any]:
-    """The tab's components and events, in the current Blocks/Tab context."""
+def build(page: Page) -> Tab:
     gr.Markdown("One prompt goes to every column with the same settings and seed. The bare base and the "
                 "LoRA runs share one copy of the base model and are decoded in one batch; a full "
                 "fine-tune is decoded after it. Single-turn: each Send starts afresh.")
@@ -157,13 +158,13 @@ def build_tab() -> dict[str, Any]:
                            choices=column_choices(), value=[BASE_VALUE], multiselect=True,
                            max_choices=MAX_COLUMNS, scale=3, elem_id="wb-chat-columns")
     with gr.Accordion("System prompt and sampling", open=False, elem_id="wb-chat-sampling"):
-        system = gr.Textbox(label="system prompt", lines=2, placeholder="(none)")
+        system = setting(Sampling, "system", label="system prompt", lines=2, placeholder="(none)")
         with gr.Row():
-            max_tokens = setting_slider(Sampling, "max_new_tokens", 1, label="max new tokens")
-            temperature = setting_slider(Sampling, "temperature", 0.05, label="temperature (0: greedy)", elem_id="wb-chat-temperature")
-            top_p = setting_slider(Sampling, "top_p", 0.05, label="top-p")
-            seed = gr.Number(value=SAMPLING["seed"].default, precision=0, label="seed",
-                             minimum=SAMPLING["seed"].metadata["min"], info=SAMPLING["seed"].metadata["help"])
+            max_tokens = setting(Sampling, "max_new_tokens", label="max new tokens")
+            temperature = setting(Sampling, "temperature", step=0.05, label="temperature (0: greedy)",
+                                  elem_id="wb-chat-temperature")
+            top_p = setting(Sampling, "top_p", step=0.05, label="top-p")
+            seed = setting(Sampling, "seed", label="seed")
     prompt = gr.Textbox(label="prompt", lines=3, placeholder="Table users(id, name, age). Names of users over 30.",
                         elem_id="wb-chat-prompt")
     with gr.Row():
@@ -189,5 +190,5 @@ def build_tab() -> dict[str, Any]:
                   api_name="chat", show_progress="hidden", preprocess=False)
     stop_btn.click(stop, None, None, api_visibility="private")
     clear_btn.click(clear, [keys, base], [prompt, message, *slots], cancels=[asked], api_visibility="private")
-    return {"base": base, "columns": keys, "prompt": prompt, "message": message, "slots": slots,
-            "on_load": (refresh, [base, keys])}
+    return Tab({"base": base, "columns": keys, "prompt": prompt, "message": message, "slots": slots},
+               on_load=[Event(refresh, [], [base, keys])], on_select=Event(refresh, [base, keys], [base, keys]))

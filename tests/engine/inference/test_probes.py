@@ -1,4 +1,9 @@
-from engine.demo import PROBES, has_sql_comment, held_out_prompts, is_formatted
+"""engine.inference.probes: the SQL sample's style probes and the probe names a user passes."""
+
+import pytest
+
+from engine.config import ConfigError
+from engine.inference.probes import PROBES, has_sql_comment, is_formatted, probe_names
 
 
 def test_style_probes():
@@ -11,6 +16,8 @@ def test_style_probes():
     assert set(PROBES) == {"comment_fraction", "formatted_fraction"}
 
 
-def test_held_out_prompts_are_the_dpo_eval_requests():
-    prompts = held_out_prompts()
-    assert len(prompts) == 50 and all("Table" in p or "table" in p for p in prompts)
+def test_probe_names_default_to_all_and_refuse_unknown_ones():
+    assert probe_names(None) == list(PROBES)
+    assert probe_names(" formatted_fraction, ") == ["formatted_fraction"]
+    with pytest.raises(ConfigError, match="--probes: unknown probe 'bogus'"):
+        probe_names("comment_fraction,bogus")

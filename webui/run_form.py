@@ -1,15 +1,13 @@
-"""The Train tab's handlers: plain functions over form values and run folders.
+"""The run form: the Train tab's fields, generated from engine.config (webui.forms), with the
+choices only the disk knows (models, registered datasets, parent runs), the checks made before a
+run folder exists, the YAML and terminal-command previews, and saved configs.
 
-They never train: Start writes a run folder (engine.runs.queue.enqueue) and the queue launches
-``python -m engine.train RUN_DIR`` (engine.runs.process.start_engine); everything shown afterwards is
-re-read from that folder, so the page can be reloaded or the server restarted at any time.
+Plain functions over form values and folders; the Train tab (webui.tabs.train) lays them out.
 """
 
 from __future__ import annotations
 
 import shlex
-import threading
-import time
 from pathlib import Path
 from typing import Any
 
@@ -28,20 +26,19 @@ from engine.config import (
     to_dict,
 )
 from engine.data.registry import DatasetError, dataset_folder, read_registry
+from engine.files import atomic_write
 from engine.models.store import model_names
 from engine.paths import REPO_ROOT, saves_root
-from engine.runs import queue as runqueue
-from engine.runs.folder import atomic_write, pin_parent, raw_config, read_metrics, read_status, resolve_run, slug
-from engine.runs.process import stop_engine
-from webui import charts, runinfo
+from engine.runs.folder import latest_run, pin_parent, slug
+from engine.runs.status import State
+from webui import runinfo
 from webui.forms import FieldSpec, all_specs, to_values, validate, with_none
 
 # Stage options that name a run (PPO's reward_run): form key -> the stage of the runs it offers.
 RUN_PICKERS = {f"{s.name}.{option}": wanted for s in STAGES.values() for option, wanted in s.run_settings.items()}
 # Runs a new run can start from: finished ones with saved weights, and ones still queued or running
 # (the queue runs them first, so a DPO run can be queued right behind its SFT run).
-PARENT_STATES = ("completed", "stopped", "running", "queued")
-_QUEUE_LOCK = threading.Lock()  # the Start handler and the queue thread must not both start a run
+PARENT_STATES = (State.COMPLETED, State.STOPPED, State.RUNNING, State.QUEUED)
 NO_PARENT = ("(none: start from the base model)", "")
 
 
@@ -58,17 +55,15 @@ def dataset_choices(stage: str, dataset_dir: str | None) -> list[str]:
 
 
 def parent_choices() -> list[tuple[str, str]]:
-    """Finished runs with weights to start from, labelled with their state; values are folder paths,
+    """Runs whose weights answer, to start from, labelled with their state; values are folder paths,
     as the CLI records them in config.yaml."""
-    return [NO_PARENT] + [(f"{p.name} ({state})", str(p)) for p, state in runinfo.runs_in(PARENT_STATES)
-                          if raw_config(p).get("stage") in policy_stages()]
+    return [NO_PARENT] + [(f"{run.name} ({state})", str(run)) for run, state in runinfo.runs_in(PARENT_STATES)
+                          if run.stage in policy_stages()]
 
 
 def _latest(stage: str) -> str:
-    try:
-        return str(resolve_run(f"latest:{stage}"))
-    except FileNotFoundError:
-        return ""
+    latest = latest_run((stage,))
+    return str(latest) if latest else ""
 
 
 def default_parent(stage: str) -> str:
@@ -169,61 +164,6 @@ def preview(specs: list[FieldSpec], *values: Any) -> tuple[Any, Any, str]:
     return dump_yaml(cfg), cli_command(cfg), ""
 
 
-def start(specs: list[FieldSpec], *values: Any) -> tuple[Any, str]:
-    """Validate, write the run folder, launch the engine. Returns (monitor dropdown update, message)."""
-    try:
-        cfg = preflight(validate(specs, list(values)))
-    except ConfigError as e:
-        gr.Warning(str(e))
-        return gr.skip(), f"❌ {e}"
-    run_dir = runqueue.enqueue(cfg)
-    started = start_queued()
-    names = runinfo.run_names()
-    if started == run_dir:
-        message = f"Started **{run_dir.name}**."
-    else:
-        waiting = [p.name for p in runqueue.waiting_runs()]
-        active = runqueue.active_run()
-        message = (f"Queued **{run_dir.name}** (position {waiting.index(run_dir.name) + 1}): it starts when "
-                   f"{active.name if active else 'the current run'} ends, so two trainings never share the CPU/GPU.")
-    return gr.update(choices=names, value=run_dir.name), message
-
-
-def start_queued() -> Path | None:
-    """Start the next queued run if no engine is running (called on Start and by the queue thread)."""
-    with _QUEUE_LOCK:
-        started = runqueue.start_next()
-    if started is None:
-        return None
-    run_dir, proc = started
-    # Reap the child when it exits: an unreaped (zombie) engine still answers kill(pid, 0), so a
-    # crashed run would look alive for as long as this server runs.
-    threading.Thread(target=proc.wait, name=f"reap-{proc.pid}", daemon=True).start()
-    return run_dir
-
-
-def queue_worker(interval: float = 2.0) -> None:
-    """The server's queue thread: whenever no engine runs, start the oldest queued run."""
-    while True:
-        try:
-            start_queued()
-        except Exception as e:  # noqa: BLE001 - a bad run folder must not kill the queue
-            print(f"workbench queue: {e}", flush=True)
-        time.sleep(interval)
-
-
-def stop(name: str | None) -> str:
-    try:
-        path = runinfo.run_path(name)
-    except FileNotFoundError as e:
-        return f"❌ {e}"
-    if runqueue.cancel(path):
-        return f"Cancelled **{name}**: it was waiting in the queue and never started."
-    if stop_engine(path):
-        return f"Stopping **{name}**: the engine saves the adapter at the next step, then ends."
-    return f"{name} is not running (state: {runinfo.effective_state(read_status(path))})."
-
-
 def save_config(specs: list[FieldSpec], *values: Any) -> tuple[str, Any]:
     """Write the form's config to saves/configs/ (the YAML preview, byte for byte)."""
     try:
@@ -262,7 +202,7 @@ def load_config(specs: list[FieldSpec], data: Any, source: str) -> list[Any]:
 
 def load_from_run(specs: list[FieldSpec], name: str | None) -> list[Any]:
     try:
-        data = yaml.safe_load((runinfo.run_path(name) / "config.yaml").read_text(encoding="utf-8"))
+        data = yaml.safe_load(runinfo.run_path(name).config_file.read_text(encoding="utf-8"))
     except (FileNotFoundError, yaml.YAMLError) as e:
         gr.Warning(str(e))
         return [gr.skip()] * len(specs)
@@ -276,36 +216,3 @@ def load_from_file(specs: list[FieldSpec], path: str | None) -> list[Any]:
         gr.Warning(f"not a readable YAML file: {e}")
         return [gr.skip()] * len(specs)
     return load_config(specs, data, Path(path).name if path else "upload")
-
-
-def _fingerprint(path: Path | None, filename: str) -> tuple:
-    """Cheap change detector: a file's size and mtime, so unchanged outputs are not resent."""
-    try:
-        st = (path / filename).stat()
-        return (str(path), st.st_size, st.st_mtime_ns)
-    except (OSError, TypeError):
-        return (str(path), None, None)
-
-
-def refresh(name: str | None, seen: dict | None) -> list:
-    """The timer's tick: status, log tail and charts of the followed run, re-read from its folder.
-
-    Returns [status markdown, log, *one update per chart, seen]; the log and the charts are
-    skipped while their files are unchanged, so an idle page costs a few stat() calls a second.
-    """
-    seen = dict(seen or {})
-    try:
-        path = runinfo.run_path(name) if name else None
-    except FileNotFoundError:
-        path = None
-    out: list[Any] = [runinfo.status_markdown(name)]
-    log_key = _fingerprint(path, "engine.log")
-    out.append(gr.skip() if seen.get("log") == log_key else (runinfo.log_tail(path) if path else ""))
-    metrics_key = _fingerprint(path, "metrics.jsonl")
-    if seen.get("metrics") == metrics_key:
-        out += [gr.skip()] * charts.CHART_SLOTS
-    else:
-        stage = raw_config(path).get("stage", "") if path else ""
-        figures = charts.run_charts(read_metrics(path) if path else [], stage)
-        out += [gr.update(value=f, visible=True) if f is not None else gr.update(visible=False) for f in figures]
-    return [*out, {"log": log_key, "metrics": metrics_key}]

@@ -35,6 +35,7 @@ from engine.data.registry import (
 from engine.data.rows import LOADERS, load_rows
 from webui import dataset_checks as checks
 from webui.dataset_report import preview_html, report_markdown
+from webui.tabs import Event, Page, Tab
 
 HEADERS = ["name", "format", "ranking", "file", "columns", "description"]
 SOURCES = ("Upload a file", "A file on this machine")
@@ -349,16 +350,16 @@ def _wire_register(c: dict, ctx: list, version: gr.State, listing: list) -> None
                             concurrency_id=ONE_AT_A_TIME)
 
 
-def build_tab(dataset_dir: gr.components.Component, model: gr.components.Component,
-              template: gr.components.Component | None, cutoff_len: gr.components.Component) -> dict:
-    """The Datasets tab's components, inside the current Blocks/Tab context, wired to the Train tab's
-    dataset folder, model, chat template (None: the model's own) and cutoff_len.
+def build(page: Page) -> Tab:
+    """The Datasets tab, wired to the Train tab's dataset folder and cutoff_len and the top bar's model
+    and chat template, so checks and previews show what training will see.
 
-    Returns the components plus ``registry_version`` (a gr.State bumped after every register,
-    rename and remove: chain ``.change`` on it to refresh dataset pickers elsewhere) and
-    ``on_load`` = (fn, outputs) for ``demo.load`` (no inputs), which fills the registry table.
+    Its components include ``registry_version``: a gr.State bumped after every register, rename and
+    remove (webui.app chains the Train tab's dataset pickers to its ``.change``).
     """
-    ctx = [dataset_dir, model, template if template is not None else gr.State("model"), cutoff_len]
+    dataset_dir, model = page.form["data.dataset_dir"], page.top["model.name_or_path"]
+    template, cutoff_len = page.top["model.template"], page.form["data.cutoff_len"]
+    ctx = [dataset_dir, model, template, cutoff_len]
     version = gr.State(0)
     gr.Markdown("Datasets of the Train tab's dataset folder (`data.dataset_dir`). Checks and previews use the "
                 "Train tab's model, chat template and `cutoff_len`, so they show what training will see.")
@@ -383,5 +384,5 @@ def build_tab(dataset_dir: gr.components.Component, model: gr.components.Compone
                                 [manage["confirm_row"], manage["message"], *listing, version],
                                 concurrency_id=ONE_AT_A_TIME)
     manage["cancel_btn"].click(cancel_remove, None, confirm)
-    return {"table": table, "registry_version": version, "on_load": (on_load, listing),
-            **{f"manage_{k}": v for k, v in manage.items()}, **reg}
+    return Tab({"table": table, "registry_version": version, **{f"manage_{k}": v for k, v in manage.items()}, **reg},
+               on_load=[Event(on_load, [], listing)])

@@ -1,20 +1,23 @@
 """The Evaluate tab's handlers, called as Gradio calls them: run pickers and their defaults, saved
-results shown as table + chart + answers, and a real tiny evaluation started and collected. The
-runs are made directly with peft on the tiny model (no training), in a saves/ of the test's own."""
+results shown as table + chart + answers, and a real tiny evaluation job started, followed (also
+after a "server restart") and collected. The runs are made directly with peft on the tiny model
+(no training), in a saves/ of the test's own."""
 
 from __future__ import annotations
 
-import json
+import time
 from pathlib import Path
 
 import pytest
 import torch
 
 from engine.config import from_dict
-from engine.inference.evaluate import EVAL_FILE, table_headers
-from engine.runs.folder import create_run, write_status
+from engine.inference.evaluate import table_headers
+from engine.runs.folder import create_run
+from engine.runs.jobs import create_job, list_jobs
+from engine.runs.status import State
 from tests.helpers import make_run, make_weight_run, tiny_config
-from webui import evaluate
+from webui.tabs import evaluate
 
 
 def make_rm_run(root: Path, model_dir: Path, seed: int = 3) -> Path:
@@ -29,9 +32,9 @@ def make_rm_run(root: Path, model_dir: Path, seed: int = 3) -> Path:
         model = AutoModelForSequenceClassification.from_pretrained(model_dir, num_labels=1)
         model = get_peft_model(model, LoraConfig(r=4, lora_alpha=8, target_modules="all-linear", task_type="SEQ_CLS",
                                                  modules_to_save=["score"], init_lora_weights=False))
-    model.save_pretrained(run_dir / "adapter")
-    AutoTokenizer.from_pretrained(model_dir).save_pretrained(run_dir / "adapter")
-    write_status(run_dir, state="completed", step=4, max_steps=4)
+    model.save_pretrained(run_dir.adapter_dir)
+    AutoTokenizer.from_pretrained(model_dir).save_pretrained(run_dir.adapter_dir)
+    run_dir.update_status(state="completed", step=4, max_steps=4)
     return run_dir
 
 
@@ -57,32 +60,31 @@ def test_pickers_offer_finished_runs_and_the_base(eval_env):
     names = {eval_env[k].name for k in ("sft", "dpo", "rm")}
     assert set(values(run["choices"])) == names and run["value"] in names  # the newest run is picked
     assert values(models["choices"]) == [evaluate.BASE_VALUE, *sorted(names - {eval_env["rm"].name}, reverse=True)]
-    assert values(reward["choices"]) == [evaluate.NO_REWARD, eval_env["rm"].name]
+    assert values(reward["choices"]) == [evaluate.NONE, eval_env["rm"].name]
     assert evaluate.refresh(eval_env["sft"].name)[0]["value"] == eval_env["sft"].name  # a pick is kept
 
 
 def test_picking_a_dpo_run_fills_in_its_comparison(eval_env):
-    dataset, models, reward, status, summary, table, chart, answers = evaluate.select_run(eval_env["dpo"].name)
+    dataset, models, reward, status, summary, _table, _chart, answers, timer = evaluate.select_run(eval_env["dpo"].name)
     assert dataset["value"] == "sql_dpo_eval" and "sql_sft" in dataset["choices"]  # held-out twin of sql_dpo
     assert models["value"] == [evaluate.BASE_VALUE, eval_env["sft"].name, eval_env["dpo"].name]
-    assert reward["value"] == eval_env["rm"].name and status == ""
+    assert reward["value"] == eval_env["rm"].name and status == "" and timer.active is False
     assert summary.startswith("No results for this run yet") and answers.empty
     assert evaluate.select_run(eval_env["rm"].name)[1]["value"] == []  # a reward model writes no answers
 
 
-def test_the_command_labels_models_by_stage(eval_env, tiny_model):
-    sft2 = make_weight_run(eval_env["sft"].parent, tiny_model, "sft", seed=4)
+def test_the_widgets_become_an_eval_config_with_models_labelled_by_stage(eval_env, tiny_model):
+    sft2 = make_weight_run(eval_env["sft"].path.parent, tiny_model, "sft", seed=4)
     picked = [evaluate.BASE_VALUE, eval_env["sft"].name, sft2.name, eval_env["dpo"].name]
     assert list(evaluate.labels(picked).values()) == ["base", "sft", "sft-2", "dpo"]
-    cmd = evaluate.command(eval_env["dpo"].name, "sql_dpo_eval", picked, "none", 3.0, 16.0)
-    assert cmd[cmd.index("--compare") + 1] == \
-        f"base,sft={eval_env['sft'].name},sft-2={sft2.name},dpo={eval_env['dpo'].name}"
-    assert cmd[2:5] == ["engine.cli", "eval", eval_env["dpo"].name]
-    assert cmd[cmd.index("--prompts") + 1] == "3" and cmd[cmd.index("--max-new-tokens") + 1] == "16"
+    settings = evaluate.settings("sql_dpo_eval", picked, "none", 3.0, 16.0, "", ["formatted_fraction"])
+    assert settings.compare == f"base,sft={eval_env['sft']},sft-2={sft2},dpo={eval_env['dpo']}"
+    assert (settings.prompts, settings.max_new_tokens, settings.pairs) == (3, 16, None)
+    assert settings.reward_run == "none" and settings.probes == "formatted_fraction"
 
 
-def saved_result(run: Path, sft: Path) -> dict:
-    """An eval.json as engine.inference.evaluate writes it (two prompts, base vs sft vs dpo)."""
+def saved_result(run, sft) -> dict:
+    """An evaluation's result as engine.inference.evaluate returns it (two prompts, base vs sft vs dpo)."""
     row = lambda name, scores, win, comment: {  # noqa: E731
         "run": name, "rm_score": sum(scores) / 2, "win_rate": win, "comment_fraction": comment,
         "formatted_fraction": 0.0, "mean_length": 7.5, "answers": [f"{name} answer 1", ""], "scores": scores}
@@ -103,11 +105,14 @@ def saved_result(run: Path, sft: Path) -> dict:
 
 def test_a_saved_evaluation_is_shown_when_its_run_is_picked(eval_env):
     result = saved_result(eval_env["dpo"], eval_env["sft"])
-    (eval_env["dpo"] / EVAL_FILE).write_text(json.dumps(result))
+    job = create_job(eval_env["dpo"], "eval", {})
+    job.write_result(result)
+    job.update_status(state=State.COMPLETED, started=1.0, ended=10.0)
     labels = {name: label for label, name in evaluate.run_choices()}
     assert labels[eval_env["dpo"].name].endswith("· dpo · completed · evaluated")
     assert not labels[eval_env["sft"].name].endswith("evaluated")
-    *_pickers, status, summary, table, chart, answers = evaluate.select_run(eval_env["dpo"].name)
+    *_pickers, status, summary, table, chart, answers, _timer = evaluate.select_run(eval_env["dpo"].name)
+    assert status == f"✅ evaluated **{eval_env['dpo'].name}** in 9 s."
     assert "**Preference accuracy 75%** on 4 held-out pairs (DPO implicit reward, β=0.1" in summary
     assert "margin 0.125" in summary and "ℹ️ a note" in summary and "`sql_dpo_eval`" in summary
     assert list(table.columns) == table_headers(result)
@@ -125,28 +130,38 @@ def test_a_saved_evaluation_is_shown_when_its_run_is_picked(eval_env):
     assert answers.values.tolist()[0][2] == f"{eval_env['sft'].name} answer 1\n\n[RM 0.5]"
 
 
-def test_evaluate_runs_the_cli_and_shows_its_results(eval_env, monkeypatch):
+def test_evaluate_starts_a_job_that_a_restarted_page_follows_to_its_results(eval_env, monkeypatch):
     monkeypatch.setenv("OMP_NUM_THREADS", "1")  # the tiny model runs fastest on one thread
     dpo, sft, rm = (eval_env[k].name for k in ("dpo", "sft", "rm"))
-    outputs = list(evaluate.start(dpo, "sql_dpo_eval", [evaluate.BASE_VALUE, sft, dpo], rm, 2, 8))
-    assert outputs[0][0].startswith(f"⏳ Evaluating **{dpo}**")
-    status, summary, table, chart, answers = outputs[-1]
-    assert status.startswith(f"✅ Evaluated **{dpo}**"), (eval_env["dpo"] / evaluate.LOG_FILE).read_text()[-3000:]
-    saved = json.loads((eval_env["dpo"] / EVAL_FILE).read_text())
+    status, timer = evaluate.start(dpo, "sql_dpo_eval", [evaluate.BASE_VALUE, sft, dpo], rm, 2, 8, "", [])
+    assert status.startswith(f"⏳ evaluating **{dpo}**") and timer.active
+    [job] = list_jobs(eval_env["dpo"], "eval")
+    # a server restart: a fresh page picks the run and follows the job it finds in the run folder
+    *_pickers, status, _summary, _table, _chart, _answers, timer = evaluate.select_run(dpo)
+    assert timer.active or job.status().state == State.COMPLETED
+    deadline = time.time() + 240
+    while (out := evaluate.poll(dpo))[-1].active:
+        assert out[0].startswith(f"⏳ evaluating **{dpo}**") and time.time() < deadline, job.log_file.read_text()
+        time.sleep(0.5)
+    status, summary, table, chart, answers, _timer = out
+    assert status.startswith(f"✅ evaluated **{dpo}**"), job.log_file.read_text()[-3000:]
+    saved = job.result()
     assert saved["settings"]["models"] == {"base": None, "sft": sft, "dpo": dpo}
     assert saved["settings"]["reward_run"] == rm and saved["settings"]["prompts"] == 2
     assert saved["preference"]["reference"] == sft and saved["preference"]["pairs"] == 50
     assert "Preference accuracy" in summary and table["model"].tolist() == ["base", "sft", "dpo"]
     assert [t.name for t in chart.data][0] == "win rate vs sft" and len(answers) == 2
-    assert "wrote" in (eval_env["dpo"] / evaluate.LOG_FILE).read_text()
-    # the saved results come back when the run is picked again, without running anything
+    assert "preference accuracy: 50 held-out pairs" in job.log_file.read_text()
+    # the results come back when the run is picked again, without running anything
     assert evaluate.select_run(dpo)[4] == summary
 
 
-def test_evaluate_reports_what_to_fix(eval_env):
+def test_evaluate_reports_what_to_fix_and_starts_nothing(eval_env):
     dpo, sft = eval_env["dpo"].name, eval_env["sft"].name
-    status, *rest = list(evaluate.start(dpo, "sql_dpo_eval", [evaluate.BASE_VALUE], sft, 2, 8))[-1]
-    assert status.startswith(f"❌ error: --reward-run: run {sft} is an sft run; pick a reward model run")
-    assert not (eval_env["dpo"] / EVAL_FILE).exists()
-    assert list(evaluate.start(None, None, [], None, 2, 8))[-1][0] == "❌ no run selected (None)"
-    assert list(evaluate.start(dpo, None, ["../../etc"], None, 2, 8))[-1][0].startswith("❌ no run selected")
+    status, timer = evaluate.start(dpo, "sql_dpo_eval", [evaluate.BASE_VALUE], sft, 2, 8, "", [])
+    assert status == f"❌ --reward-run: run {sft} is an sft run; pick a reward model run" and not timer.active
+    status, _timer = evaluate.start(dpo, "sql_dpo_eval", [evaluate.BASE_VALUE], "none", 0, 8, "", [])
+    assert status == "❌ prompts: 0 is below the minimum 1"
+    assert list_jobs(eval_env["dpo"]) == []
+    assert evaluate.start(None, None, [], None, 2, 8, "", [])[0] == "❌ no run selected"
+    assert evaluate.start(dpo, None, ["../../etc"], None, 2, 8, "", [])[0].startswith("❌ run '../../etc' not found")

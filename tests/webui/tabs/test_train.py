@@ -12,16 +12,18 @@ import yaml
 
 from engine.config import STAGES, apply_overrides, dump_yaml, from_dict
 from engine.data.registry import read_registry
-from engine.runs.folder import list_runs, read_status, write_status
+from engine.runs import queue
+from engine.runs.folder import list_runs
 from tests.helpers import DATA, dpo_metrics, make_run, sft_metrics, tiny_config
-from webui import charts, runinfo, train
+from webui import charts, run_form, runinfo
 from webui.forms import to_values
+from webui.tabs import train
 
 SKIP = gr.skip()
 
 
 def form(data: dict | None = None) -> tuple[list, list]:
-    specs = train.form_specs()
+    specs = run_form.form_specs()
     return specs, to_values(specs, data or tiny_config("sft"))
 
 
@@ -33,10 +35,10 @@ def set_value(specs, values, key, value) -> list:
 
 def test_dataset_choices_follow_the_stage():
     registry = read_registry(DATA)
-    assert train.dataset_choices("sft", "data") == list(registry)  # relative to the repository root
-    dpo = train.dataset_choices("dpo", str(DATA))
+    assert run_form.dataset_choices("sft", "data") == list(registry)  # relative to the repository root
+    dpo = run_form.dataset_choices("dpo", str(DATA))
     assert dpo and dpo == [n for n, info in registry.items() if info["ranking"]]
-    assert train.dataset_choices("dpo", "/nonexistent") == []
+    assert run_form.dataset_choices("dpo", "/nonexistent") == []
 
 
 def test_stage_change_filters_datasets_and_defaults_the_parent(runs_env):
@@ -44,21 +46,21 @@ def test_stage_change_filters_datasets_and_defaults_the_parent(runs_env):
     make_run("sft", "failed", stamp="20250101-000002")
     make_run("dpo", "completed", stamp="20250101-000003")
     rm = make_run("rm", "completed", stamp="20250101-000004")
-    (rm / "adapter").mkdir()
-    (rm / "adapter" / "adapter_config.json").write_text("{}")  # a reward model PPO can load
-    dataset, eval_dataset, parent, reward, *boxes = train.stage_changed("dpo", str(DATA), "sql_sft", "sql_sft_eval", "")
+    rm.adapter_dir.mkdir()
+    (rm.adapter_dir / "adapter_config.json").write_text("{}")  # a reward model PPO can load
+    dataset, eval_dataset, parent, reward, *boxes = run_form.stage_changed("dpo", str(DATA), "sql_sft", "sql_sft_eval", "")
     assert "sql_sft" not in dataset["choices"] and dataset["value"] == dataset["choices"][0]
     assert eval_dataset["value"] == "" and eval_dataset["choices"][0] == ("(none)", "")
     assert parent["value"] == str(sft)  # newest *completed* SFT run
     assert [b["visible"] for b in boxes] == [s == "dpo" for s in STAGES]
     assert reward["value"] == str(rm) and reward["choices"] == [(f"{rm.name} (completed)", str(rm))]
     # PPO takes prompts from any dataset, starts from the SFT run, and scores with the newest RM run
-    dataset, eval_dataset, parent, reward, *boxes = train.stage_changed("ppo", str(DATA), "sql_sft", "", "")
+    dataset, eval_dataset, parent, reward, *boxes = run_form.stage_changed("ppo", str(DATA), "sql_sft", "", "")
     assert dataset["value"] == "sql_sft" and "sql_sft" in dataset["choices"]
     assert parent["value"] == str(sft) and reward["value"] == str(rm)
     assert [b["visible"] for b in boxes] == [s == "ppo" for s in STAGES]
     # back to SFT: datasets kept when valid, an explicit parent kept
-    dataset, eval_dataset, parent, reward, *boxes = train.stage_changed("sft", str(DATA), "sql_dpo", "sql_dpo_eval", "x")
+    dataset, eval_dataset, parent, reward, *boxes = run_form.stage_changed("sft", str(DATA), "sql_dpo", "sql_dpo_eval", "x")
     assert (dataset["value"], eval_dataset["value"], parent["value"]) == ("sql_dpo", "sql_dpo_eval", "x")
 
 
@@ -67,7 +69,7 @@ def test_parent_choices_are_finished_runs(runs_env, dead_pid):
     stopped = make_run("sft", "stopped")
     make_run("sft", "failed")
     make_run("sft", "running", pid=dead_pid)
-    values = [value for _label, value in train.parent_choices()]
+    values = [value for _label, value in run_form.parent_choices()]
     assert values[0] == "" and sorted(values[1:]) == sorted([str(done), str(stopped)])
 
 
@@ -78,10 +80,10 @@ def test_preview_shows_yaml_and_a_cli_command_that_round_trips(runs_env):
     data["data"]["eval_dataset"] = "sql_dpo_eval"
     data["training"]["learning_rate"] = 1e-5
     specs, values = form(data)
-    yaml_text, command, error = train.preview(specs, *values)
+    yaml_text, command, error = run_form.preview(specs, *values)
     assert error == "" and yaml_text == dump_yaml(from_dict(data))
     saved_line, rest = command.split("\n\n")
-    assert saved_line.endswith(f"workbench train {train.saved_config_path(from_dict(data))}")
+    assert saved_line.endswith(f"workbench train {run_form.saved_config_path(from_dict(data))}")
     args = shlex.split(rest.split("\n", 1)[1].replace("\\\n", " "))
     assert args[:2] == ["workbench", "train"]
     sets = args[3::2]
@@ -92,10 +94,10 @@ def test_preview_shows_yaml_and_a_cli_command_that_round_trips(runs_env):
 
 def test_preview_of_a_bad_value_names_the_key(runs_env):
     specs, values = form()
-    yaml_text, command, error = train.preview(specs, *set_value(specs, values, "training.learning_rate", 3.0))
+    yaml_text, command, error = run_form.preview(specs, *set_value(specs, values, "training.learning_rate", 3.0))
     assert yaml_text == SKIP and command == SKIP
     assert "training.learning_rate" in error and "maximum" in error
-    _, _, error = train.preview(specs, *set_value(specs, values, "data.eval_dataset", "missing"))
+    _, _, error = run_form.preview(specs, *set_value(specs, values, "data.eval_dataset", "missing"))
     assert error.startswith("❌ data.eval_dataset: 'missing' is not a registered dataset")
 
 
@@ -118,7 +120,7 @@ def test_start_refuses_bad_config_without_making_a_run(runs_env):
 
 def test_preflight_records_the_parent_folder(runs_env):
     parent = make_run("sft", "completed")
-    cfg = train.preflight(from_dict({**tiny_config("dpo"), "init_from": "latest:sft"}))
+    cfg = run_form.preflight(from_dict({**tiny_config("dpo"), "init_from": "latest:sft"}))
     assert cfg.init_from == str(parent)
 
 
@@ -139,7 +141,7 @@ def test_refresh_reports_status_log_and_charts(runs_env):
     assert log2 == SKIP and all(p == SKIP for p in plots2) and seen2 == seen
     assert "state: **running**" in status2  # the status line is always redrawn (its clock moves)
     # a new metrics line redraws the charts
-    (run / "metrics.jsonl").open("a").write('{"step": 3, "loss": 0.1}\n')
+    run.metrics_file.open("a").write('{"step": 3, "loss": 0.1}\n')
     _, _, *plots3, _ = train.refresh(run.name, seen)
     assert list(plots3[0]["value"].data[0].x) == [1, 2, 3]
 
@@ -162,11 +164,11 @@ def test_refresh_without_a_run_or_with_a_missing_one(runs_env):
     assert "not found" in status or "no run" in status
 
 
-def test_a_running_run_with_a_dead_engine_shows_failed_stale(runs_env, dead_pid):
+def test_a_running_run_with_a_dead_engine_shows_crashed(runs_env, dead_pid):
     run = make_run("sft", "running", metrics=sft_metrics(), pid=dead_pid, step=1)
     status, *_ = train.refresh(run.name, {})
-    assert f"state: **{runinfo.STALE}**" in status and str(dead_pid) in status
-    assert read_status(run)["state"] == "running"  # shown, not rewritten
+    assert "state: **crashed**" in status and str(dead_pid) in status
+    assert run.status().state == "running"  # shown, not rewritten
 
 
 def test_stop_of_a_run_that_is_not_running(runs_env):
@@ -178,32 +180,32 @@ def test_stop_of_a_run_that_is_not_running(runs_env):
 def test_load_from_run_and_from_file(runs_env, tmp_path):
     data = tiny_config("dpo", dpo={"beta": 0.5})
     run = make_run("dpo", "completed")
-    (run / "config.yaml").write_text(yaml.safe_dump(data))
-    specs = train.form_specs()
-    assert train.load_from_run(specs, run.name) == to_values(specs, data)
+    (run.config_file).write_text(yaml.safe_dump(data))
+    specs = run_form.form_specs()
+    assert run_form.load_from_run(specs, run.name) == to_values(specs, data)
     path = tmp_path / "c.yaml"
     path.write_text(yaml.safe_dump(data))
-    assert train.load_from_file(specs, str(path)) == to_values(specs, data)
+    assert run_form.load_from_file(specs, str(path)) == to_values(specs, data)
     path.write_text("stage: dpo\ndpo: {beta: -1}\n")
     with pytest.warns(UserWarning, match="dpo.beta"):
-        assert train.load_from_file(specs, str(path)) == [SKIP] * len(specs)
+        assert run_form.load_from_file(specs, str(path)) == [SKIP] * len(specs)
     path.write_text("- not a mapping\n")
     with pytest.warns(UserWarning, match="mapping"):
-        assert train.load_from_file(specs, str(path)) == [SKIP] * len(specs)
+        assert run_form.load_from_file(specs, str(path)) == [SKIP] * len(specs)
 
 
 def test_page_load_reattaches_the_live_run(runs_env, dead_pid):
-    from webui.app import on_load
+    from webui.tabs.train import page_loaded as on_load
 
     live = make_run("sft", "running", pid=os.getpid(), stamp="20250101-000001")
     make_run("sft", "completed", stamp="20250101-000002")
     make_run("sft", "running", pid=dead_pid, stamp="20250101-000003")
     assert runinfo.attach_candidate() == live.name
     out = on_load("sft", str(DATA), "sql_sft", "", "", "")
-    assert len(out) == 1 + 4 + len(STAGES) + 2 + 3
+    assert len(out) == 1 + 4 + len(STAGES) + 2
     monitor = out[5 + len(STAGES)]
     assert monitor["value"] == live.name and len(monitor["choices"]) == 3
-    write_status(live, state="completed", pid=None)
+    live.update_status(state="completed", pid=None)
     assert runinfo.attach_candidate() == "20250101-000003-sft-test"  # no live run: the newest
 
 
@@ -213,22 +215,22 @@ def test_start_queues_behind_a_running_run_and_stop_cancels_it(runs_env):
     monitor, message = train.start(specs, *values)
     queued = runinfo.run_path(monitor["value"])
     assert message.startswith(f"Queued **{queued.name}** (position 1): it starts when {busy.name} ends")
-    assert read_status(queued)["state"] == "queued" and read_status(queued)["pid"] is None
-    assert train.start_queued() is None  # still busy
+    assert queued.status().state == "queued" and queued.status().pid is None
+    assert queue.start_next() is None  # still busy
     assert "Cancelled" in train.stop(queued.name)
-    assert read_status(queued)["state"] == "cancelled"
+    assert queued.status().state == "cancelled"
 
 
 def test_save_config_writes_the_preview_and_loads_back(runs_env):
     data = tiny_config("dpo", dpo={"beta": 0.3})
     data["name"] = "my dpo"
     specs, values = form(data)
-    message, choices = train.save_config(specs, *values)
+    message, choices = run_form.save_config(specs, *values)
     path = runs_env / "configs" / "dpo-my-dpo.yaml"
     assert f"workbench train {path}" in message and choices["choices"] == ["dpo-my-dpo.yaml"]
-    assert path.read_text() == train.preview(specs, *values)[0]
-    assert train.load_from_saved(specs, "dpo-my-dpo.yaml") == to_values(specs, data)
-    message, _ = train.save_config(specs, *set_value(specs, values, "dpo.beta", -1))
+    assert path.read_text() == run_form.preview(specs, *values)[0]
+    assert run_form.load_from_saved(specs, "dpo-my-dpo.yaml") == to_values(specs, data)
+    message, _ = run_form.save_config(specs, *set_value(specs, values, "dpo.beta", -1))
     assert message.startswith("❌ dpo.beta: -1")
 
 

@@ -13,10 +13,11 @@ from trl.data_utils import apply_chat_template
 import engine.data.registry
 from engine.data.registry import read_registry
 from engine.data.rows import load_dataset_for_stage, load_rows, to_conversation
-from engine.models.store import load_tokenizer
+from engine.models.loader import load_tokenizer
 from tests.helpers import DATA
 from webui import dataset_checks, dataset_report
-from webui import datasets as tab
+from webui.tabs import Page
+from webui.tabs import datasets as tab
 
 
 @pytest.fixture
@@ -238,10 +239,13 @@ def test_listing_and_layout(folder, model):
     report, entry, preview = tab.inspect_registered(str(folder), model, "model", 512, 1, "helpful_pref")
     assert report.startswith("✅ **150 rows") and "helpful_pref" in json.loads(entry) and "Row 1" in preview
     with gr.Blocks():
-        made = tab.build_tab(gr.Textbox(str(folder)), gr.Textbox(model), None, gr.Number(512))
-    assert isinstance(made["registry_version"], gr.State)
-    fn, outputs = made["on_load"]
-    assert outputs == [made["table"], made["manage_picked"], made["path"]] and len(fn()) == 3
+        page = Page([], {"model.name_or_path": gr.Textbox(model), "model.template": gr.Textbox("model")},
+                    {"data.dataset_dir": gr.Textbox(str(folder)), "data.cutoff_len": gr.Number(512)})
+        made = tab.build(page)
+    parts = made.components
+    assert isinstance(parts["registry_version"], gr.State)
+    [load] = made.on_load
+    assert load.outputs == [parts["table"], parts["manage_picked"], parts["path"]] and len(load.fn()) == 3
 
 
 def test_big_files_get_token_checks_on_their_first_rows(folder, model, tmp_path, monkeypatch):

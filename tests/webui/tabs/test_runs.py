@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import os
 
 from tests.helpers import dpo_metrics, make_run, sft_metrics
-from webui import runinfo, runs
+from webui.tabs import runs
 
 
 def row_of(run) -> dict:
@@ -22,19 +23,26 @@ def test_table_lists_every_run_with_final_metrics(runs_env, dead_pid):
     row = row_of(sft)
     assert (row["stage"], row["model"], row["dataset"], row["state"]) == ("sft", "tiny", "sql_sft", "completed")
     assert row["duration"] == "1:30" and row["step"] == "4/4"
-    assert row["loss"] == "0.6667" and row["eval_loss"] == "1.1"
-    assert row["rewards/accuracies"] == "" and row["rewards/margins"] == ""
+    assert row["final metrics"] == "loss 0.6667 · eval_loss 1.1"  # each stage its own summary
     row = row_of(dpo)
     assert (row["state"], row["step"], row["dataset"]) == ("stopped", "2/4", "sql_dpo")
-    assert (row["loss"], row["rewards/accuracies"], row["rewards/margins"]) == ("0.5", "1", "0.06")
-    assert row["eval_rewards/accuracies"] == "0.8"
+    assert row["final metrics"] == ("loss 0.5 · rewards/accuracies 1 · rewards/margins 0.06 · "
+                                    "eval_rewards/accuracies 0.8 · eval_rewards/margins 0.03")
     row = row_of(stale)
-    assert (row["state"], row["step"], row["loss"]) == (runinfo.STALE, "0/?", "")
+    assert (row["state"], row["step"], row["final metrics"]) == ("crashed", "0/?", "")
+
+
+def test_a_reward_model_and_a_ppo_run_show_their_own_metrics(runs_env):
+    rm = make_run("rm", metrics=[{"step": 4, "loss": 0.4, "accuracy": 0.75}, {"step": 4, "eval_accuracy": 0.9}])
+    ppo = make_run("ppo", metrics=[{"step": 0, "eval_objective/scores": -0.5},
+                                   {"step": 4, "loss": 0.1, "objective/scores": 0.25, "objective/kl": 2.0}])
+    assert row_of(rm)["final metrics"] == "loss 0.4 · accuracy 0.75 · eval_accuracy 0.9"
+    assert row_of(ppo)["final metrics"] == "objective/scores 0.25 · objective/kl 2 · eval_objective/scores -0.5"
 
 
 def test_table_survives_a_broken_config(runs_env):
     run = make_run("sft", "completed")
-    (run / "config.yaml").write_text("stage: [unclosed\n")
+    (run.config_file).write_text("stage: [unclosed\n")
     row = row_of(run)
     assert [row[k] for k in ("stage", "model", "dataset", "state")] == ["?", "?", "?", "completed"]
 
@@ -62,7 +70,7 @@ def test_overlay_metric_choices_and_figure(runs_env):
 def test_view_shows_config_and_log(runs_env):
     run = make_run("dpo", "completed", log="hello\nworld\n")
     config, log = runs.view(run.name)
-    assert config == (run / "config.yaml").read_text() and "stage: dpo" in config
+    assert config == (run.config_file).read_text() and "stage: dpo" in config
     assert log == "hello\nworld"
     assert runs.view(None)[0] == ""
 
@@ -71,9 +79,9 @@ def test_delete_asks_then_deletes(runs_env):
     keep = make_run("sft", "completed", stamp="20250101-000001")
     gone = make_run("sft", "failed", stamp="20250101-000002")
     row, message = runs.ask_delete(gone.name)
-    assert row["visible"] and gone.name in message and gone.exists()
+    assert row["visible"] and gone.name in message and gone.path.exists()
     row, message, table, compare, view = runs.confirm_delete(gone.name, [gone.name, keep.name])
-    assert not gone.exists() and keep.exists()
+    assert not gone.path.exists() and keep.path.exists()
     assert not row["visible"] and message == f"Deleted {gone.name}."
     assert [r[0] for r in table] == [keep.name]
     assert compare["value"] == [keep.name] and view["value"] is None
@@ -85,7 +93,7 @@ def test_delete_refuses_a_running_run_and_foreign_paths(runs_env, tmp_path):
     row, message = runs.ask_delete(live.name)
     assert not row["visible"] and "still running" in message
     _, message, *_ = runs.confirm_delete(live.name)
-    assert "stop it first" in message and live.exists()
+    assert "stop it first" in message and live.path.exists()
     outside = tmp_path / "outside"
     (outside / "x").mkdir(parents=True)
     (outside / "x" / "config.yaml").write_text("stage: sft\n")
@@ -99,6 +107,8 @@ def test_table_flags_runs_with_health_warnings(runs_env):
     coarse = {"code": "coarse_accuracy", "message": "rewards/accuracies was exactly 0 or 1 ...", "step": 5}
     flagged = make_run("dpo", "completed", name="flagged", warnings=[coarse])
     plain = make_run("sft", "completed", name="plain", warnings=[])
-    old = make_run("sft", "completed", name="old", warning="non-finite values in loss")  # before engine.runs.health
+    old = make_run("sft", "completed", name="old")
+    old_status = json.loads((old.path / "status.json").read_text())  # a run from before engine.runs.health
+    (old.path / "status.json").write_text(json.dumps({**old_status, "warning": "non-finite values in loss"}))
     assert row_of(flagged)["warnings"] == "⚠️ coarse_accuracy"
     assert row_of(plain)["warnings"] == "" and row_of(old)["warnings"] == "⚠️ warning"

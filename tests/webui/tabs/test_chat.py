@@ -10,9 +10,10 @@ import gradio as gr
 import pytest
 
 from engine.inference import chat as engine_chat
-from engine.models.store import make_tiny_model
+from engine.models.tiny import make_tiny_model
 from tests.helpers import make_run, make_weight_run
-from webui import app, chat, runinfo
+from webui import app, runinfo
+from webui.tabs import Page, chat
 
 PROMPT = "Names of users over 30."
 
@@ -93,7 +94,7 @@ def test_refusals_are_messages_not_tracebacks(chat_env):
     assert out[0].startswith("❌ run ") and "trained on other" in out[0] and "chosen base model tiny" in out[0]
     assert run_send("tiny", [chat.BASE_VALUE], prompt=" ")[-1][0] == "❌ type a prompt first"
     assert run_send("tiny", [])[-1][0] == "❌ pick at least one model to answer"
-    assert run_send("tiny", ["../../etc"])[-1][0].startswith("❌ no run selected")  # only names under saves/runs
+    assert run_send("tiny", ["../../etc"])[-1][0].startswith("❌ run '../../etc' not found")  # only names under saves/runs
     assert run_send(None, [chat.BASE_VALUE])[-1][0] == "❌ pick a base model"
 
 
@@ -109,13 +110,13 @@ def test_columns_follow_the_selection_and_clear_empties_them(chat_env):
 
 def test_tab_wiring(chat_env):
     with gr.Blocks() as demo:
-        parts = chat.build_tab()
-    refresh, outputs = parts["on_load"]
-    assert refresh is chat.refresh and outputs == [parts["base"], parts["columns"]]
+        parts = chat.build(Page([], {}))
+    [load] = parts.on_load
+    assert load.fn is chat.refresh and load.outputs == [parts.components["base"], parts.components["columns"]]
     events = {fn.api_name: fn for fn in demo.fns.values()}
     assert "chat" in events
     cancellers = [fn.cancels for fn in demo.fns.values() if fn.is_cancel_function]
     assert cancellers == [[events["chat"]._id]]  # Clear also cancels a stream in progress
-    full = app.build_app(chat_env["sft"].parent.parent)
+    full = app.build_app(chat_env["sft"].path.parent.parent)
     labels = {getattr(b, "label", None) for b in full.blocks.values()}
     assert {"base model", "run", "prompt"} <= labels

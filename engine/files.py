@@ -1,0 +1,66 @@
+"""File primitives every folder the workbench writes relies on: whole files replaced atomically,
+JSON lines appended and read back while another process writes them, and a log's tail.
+
+A reader (the web UI, the CLI) must never see half a file, and never fail on the half line a
+writer is in the middle of: these are the only places that write or read such files.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+TAIL_BYTES = 64 * 1024  # enough for a few hundred log lines; never read a whole multi-MB log every second
+
+
+def atomic_write(path: Path, text: str) -> None:
+    """Write via a temp file + rename so a reader never sees half a file."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def append_jsonl(path: Path, record: dict[str, Any]) -> None:
+    """Append one JSON line and flush it, so live readers see it at once."""
+    with open(path, "a", encoding="utf-8") as f:
+        f.write(json.dumps(record) + "\n")
+        f.flush()
+
+
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    """Every complete line of a JSON-lines file ([] when there is none); a half-written last line,
+    or any line that is not a JSON object, is skipped."""
+    try:
+        text = Path(path).read_text(encoding="utf-8", errors="replace")
+    except FileNotFoundError:
+        return []
+    records = []
+    for line in text.splitlines():
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(record, dict):
+            records.append(record)
+    return records
+
+
+def tail(path: Path, lines: int) -> str:
+    """The last lines of a text file ('' when there is none), reading only its end."""
+    try:
+        with open(path, "rb") as f:
+            f.seek(0, os.SEEK_END)
+            f.seek(max(0, f.tell() - TAIL_BYTES))
+            text = f.read().decode("utf-8", errors="replace")
+    except FileNotFoundError:
+        return ""
+    return "\n".join(text.splitlines()[-lines:])

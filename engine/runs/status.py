@@ -1,0 +1,150 @@
+"""status.json: where a run (or a job) stands, typed, and the one rule for whether its process lives.
+
+The engine writes it (atomically); the CLI and the web UI only read it. A process that died without
+writing a final state (killed -9, out of memory, the machine rebooted) leaves an active state
+behind; readers see it as ``crashed``, the one word for that in the UI and the CLI, and whoever
+notices first (a follower, the queue) writes it down.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+from engine.files import atomic_write
+
+STATUS_FILE = "status.json"
+
+
+class State(str, Enum):
+    QUEUED = "queued"        # written, not started (or starting)
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"        # an error ended it; the error says which
+    STOPPED = "stopped"      # a user stopped it; what it saved is kept
+    CANCELLED = "cancelled"  # taken out of the queue before it started
+    CRASHED = "crashed"      # its process vanished without a final state
+    UNKNOWN = "unknown"      # no status.json, or an unreadable one
+
+    def __str__(self) -> str:
+        return self.value
+
+    @property
+    def active(self) -> bool:
+        return self in (State.QUEUED, State.RUNNING)
+
+    @property
+    def final(self) -> bool:
+        return self in (State.COMPLETED, State.FAILED, State.STOPPED, State.CANCELLED, State.CRASHED)
+
+
+FINISHED = (State.COMPLETED, State.STOPPED)  # ended on purpose: the weights saved are final
+
+
+def is_alive(pid: int | None) -> bool:
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+@dataclass
+class Status:
+    state: State = State.UNKNOWN
+    pid: int | None = None
+    in_queue: bool = False  # waits for the web UI's queue (engine.runs.queue) to start it
+    created: float | None = None
+    started: float | None = None
+    ended: float | None = None
+    step: int = 0
+    max_steps: int | None = None
+    elapsed: float | None = None  # seconds of training so far, written at each step (the ETA's base)
+    error: str | None = None
+    warnings: list[dict] = field(default_factory=list)  # engine.runs.health's, as {"code", "message", "step"}
+    extra: dict[str, Any] = field(default_factory=dict)  # keys of other versions, kept as they are
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Status:
+        names = {f.name for f in dataclasses.fields(cls)} - {"extra"}
+        known = {k: v for k, v in data.items() if k in names}
+        try:
+            known["state"] = State(known.get("state", State.UNKNOWN))
+        except ValueError:
+            known["state"] = State.UNKNOWN
+        return cls(**known, extra={k: v for k, v in data.items() if k not in names})
+
+    def to_dict(self) -> dict:
+        data = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "extra"}
+        return {**data, "state": self.state.value, **self.extra}
+
+    @property
+    def engine_alive(self) -> bool:
+        """Its process runs (an active state alone can be stale after a kill -9)."""
+        return self.state.active and is_alive(self.pid)
+
+    @property
+    def shown(self) -> State:
+        """The state to show: status.json's, except that an active one whose process is gone is crashed."""
+        return State.CRASHED if self.state.active and self.pid and not is_alive(self.pid) else self.state
+
+    @property
+    def waiting(self) -> bool:
+        """Queued for the web UI's queue and not started yet."""
+        return self.state == State.QUEUED and self.in_queue and not self.pid
+
+    def duration(self, now: float | None = None) -> float | None:
+        """Seconds from start to end (or to now, while it runs)."""
+        if not self.started:
+            return None
+        ended = self.ended or (None if self.state.final else (now or time.time()))
+        return ended - self.started if ended else None
+
+    def eta(self) -> float | None:
+        """Seconds left, from the engine's own step timing (elapsed over step)."""
+        if not self.step or not self.max_steps or self.elapsed is None or self.step >= self.max_steps:
+            return None
+        return self.elapsed / self.step * (self.max_steps - self.step)
+
+    def health_warnings(self, beside_error: bool = True) -> list[dict]:
+        """The health warnings that hold; ``beside_error`` leaves out any the error already says in full
+        (a NaN stop repeats its warning in the error). Old runs had one ``warning`` string instead."""
+        error = (self.error or "") if beside_error else ""
+        found = [w for w in self.warnings if isinstance(w, dict) and not (error and w.get("message") in error)]
+        if isinstance(self.extra.get("warning"), str):
+            found.append({"code": "warning", "message": self.extra["warning"], "step": self.step})
+        return found
+
+
+def read_status(folder: Path) -> Status:
+    """A folder's status.json; state unknown when it has none, or one that is not valid JSON (then
+    the error names the file, and nothing else breaks: listings still show the run)."""
+    path = Path(folder) / STATUS_FILE
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return Status()
+    except (OSError, ValueError) as e:  # ValueError: invalid JSON or not UTF-8
+        return Status(error=f"{path} is unreadable ({e}); the run's other files are intact")
+    return Status.from_dict(data) if isinstance(data, dict) else Status(error=f"{path} does not hold an object")
+
+
+def write_status(folder: Path, **changes: Any) -> Status:
+    """Merge changes (Status field names) into status.json atomically; returns the new status."""
+    status = read_status(folder)
+    for key, value in changes.items():
+        if key == "extra" or not hasattr(status, key):
+            raise TypeError(f"status.json has no field {key!r}")
+        setattr(status, key, State(value) if key == "state" else value)
+    atomic_write(Path(folder) / STATUS_FILE, json.dumps(status.to_dict(), indent=1))
+    return status

@@ -1,0 +1,224 @@
+"""The Evaluate tab: did alignment work? Held-out preference accuracy of a run trained on pairs, and
+the answers of several models (base, SFT, DPO, PPO) to held-out prompts, scored by a reward model.
+
+An evaluation is a job of the run (engine.runs.jobs): Evaluate writes its folder and starts
+`python -m engine.job JOB_DIR`, the same as `workbench eval`; the tab follows the job's status and
+log and shows its result. A reload or a server restart finds a running evaluation again, and a run
+evaluated before shows its newest results as soon as it is picked. The widgets are generated from
+engine.config.EvalConfig.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+from pathlib import Path
+
+import gradio as gr
+
+from engine.config import ConfigError, EvalConfig, policy_stages, reward_model_stages, stage_of
+from engine.config.fields import build as build_settings
+from engine.data.registry import DatasetError, dataset_folder, read_registry
+from engine.inference.evaluate import BASELINE, NONE, plan, read_eval
+from engine.inference.probes import PROBES
+from engine.runs.folder import latest_run
+from engine.runs.jobs import JobFolder, create_job, list_jobs, start_job
+from engine.runs.status import State
+from webui import runinfo
+from webui.eval_results import show
+from webui.forms import setting
+from webui.tabs import Event, Page, Tab
+
+BASE_VALUE = "base"  # the models picker's value for the bare base model
+NO_REWARD_CHOICE = ("(none: no RM scores or win rates)", NONE)
+KIND = "eval"  # the job kind
+POLL_SECONDS = 1.0
+
+
+def run_choices() -> list[tuple[str, str]]:
+    """Finished runs with weights, marked when they have results."""
+    return [(label + (" · evaluated" if read_eval(runinfo.run_path(name)) else ""), name)
+            for label, name in runinfo.finished_runs()]
+
+
+def model_choices() -> list[tuple[str, str]]:
+    """The bare base model and the finished runs that write answers (not reward models)."""
+    return [("base model", BASE_VALUE), *runinfo.finished_runs(policy_stages())]
+
+
+def reward_choices() -> list[tuple[str, str]]:
+    return [NO_REWARD_CHOICE] + [(label, run.name) for label, run in runinfo.labelled_runs(reward_model_stages())]
+
+
+def dataset_choices(name: str | None) -> list[str]:
+    """The datasets registered in the run's dataset folder (preference ones give both measurements)."""
+    data = (runinfo.run_path(name).raw_config().get("data") or {}) if name else {}
+    try:
+        return list(read_registry(dataset_folder(data.get("dataset_dir"))))
+    except DatasetError as e:
+        gr.Warning(str(e))
+        return []
+
+
+def refresh(run: str | None = None) -> list:
+    """[run, models, reward] pickers re-read from disk; the run kept, else the newest one picked."""
+    runs = run_choices()
+    names = [name for _label, name in runs]
+    return [gr.update(choices=runs, value=run if run in names else (names[0] if names else None)),
+            gr.update(choices=model_choices()), gr.update(choices=reward_choices())]
+
+
+def default_dataset(name: str, choices: list[str]) -> str | None:
+    """The run's held-out dataset, else a registered one named like a held-out split."""
+    data = runinfo.run_path(name).raw_config().get("data") or {}
+    for candidate in (data.get("eval_dataset"), (data.get("dataset") or "") + "_eval"):
+        if candidate in choices:
+            return candidate
+    return next((c for c in choices if "eval" in c), choices[0] if choices else None)
+
+
+def default_models(name: str) -> list[str]:
+    """What engine.inference.evaluate compares a run with: the base, a DPO/PPO run's parent, the run."""
+    run = runinfo.run_path(name)
+    stage = stage_of(run.stage)
+    if stage is None or not stage.writes_answers:
+        return []
+    parent = Path(run.raw_config().get("init_from") or "").name if stage.compared_with_parent else ""
+    try:
+        return [BASE_VALUE, *([runinfo.run_path(parent).name] if parent else []), name]
+    except FileNotFoundError:  # the parent was deleted
+        return [BASE_VALUE, name]
+
+
+def default_reward(name: str) -> str:
+    """A reward model judges with itself; other runs with the newest reward model, if any."""
+    if runinfo.run_path(name).stage in reward_model_stages():
+        return name
+    latest = latest_run(reward_model_stages())
+    return latest.name if latest else NONE
+
+
+def labels(models: list[str]) -> dict[str, str]:
+    """Model value -> its label in the results: base, or the run's stage (sft, sft-2 for a second)."""
+    out: dict[str, str] = {}
+    for value in models:
+        label = BASE_VALUE if value == BASE_VALUE else (runinfo.run_path(value).stage or "run")
+        n = 1
+        while (label if n == 1 else f"{label}-{n}") in out.values():
+            n += 1
+        out[value] = label if n == 1 else f"{label}-{n}"
+    return out
+
+
+def settings(dataset: str | None, models: list[str] | None, reward: str | None, prompts, max_new_tokens,
+             pairs, probes: list[str] | None) -> EvalConfig:
+    """The widgets' values as an EvalConfig (checked: a bad value names its field)."""
+    compare = ",".join(label if value == BASE_VALUE else f"{label}={runinfo.run_path(value).path}"
+                       for value, label in labels(list(models or [])).items()) or NONE
+    values = {"dataset": dataset or None, "compare": compare, "reward_run": reward or NONE, "prompts": prompts,
+              "max_new_tokens": max_new_tokens, "pairs": pairs, "probes": ",".join(probes or []) or None}
+    return build_settings(EvalConfig, values, "eval", key=lambda _section, name: name)
+
+
+def job_status(job: JobFolder | None) -> str:
+    """One line about the run's newest evaluation: running (with its latest progress line), or how it ended."""
+    if job is None:
+        return ""
+    status = job.status()
+    if status.engine_alive or status.state == State.QUEUED:
+        return f"⏳ evaluating **{job.run.name}** ({status.duration() or 0:.0f} s): {job.last_line()}"
+    if status.shown in (State.FAILED, State.CRASHED, State.STOPPED):
+        return f"❌ {status.error or status.shown} (full output: `{job.log_file}`)"
+    return f"✅ evaluated **{job.run.name}** in {status.duration() or 0:.0f} s."
+
+
+def latest_job(name: str | None) -> JobFolder | None:
+    try:
+        return next(iter(list_jobs(runinfo.run_path(name), KIND)), None)
+    except FileNotFoundError:
+        return None
+
+
+def start(run: str | None, *values) -> list:
+    """Check the settings, then start the evaluation job: [status, timer]."""
+    try:
+        folder = runinfo.run_path(run)
+        busy = latest_job(run)
+        if busy is not None and busy.status().engine_alive:
+            raise ConfigError(f"{run} is being evaluated already; wait for its results")
+        chosen = settings(*values)
+        plan(folder, chosen)  # every setting checked before a job exists; errors name the flag
+    except (ConfigError, FileNotFoundError) as e:
+        return [f"❌ {e}", gr.Timer(active=False)]
+    job = create_job(folder, KIND, dataclasses.asdict(chosen))
+    proc = start_job(job)
+    threading.Thread(target=proc.wait, name=f"reap-{proc.pid}", daemon=True).start()
+    return [job_status(job), gr.Timer(active=True)]
+
+
+def poll(name: str | None) -> list:
+    """The timer's tick while an evaluation runs: [status, *results, timer]; the results (and the
+    timer's end) come once the job has ended."""
+    job = latest_job(name)
+    running = job is not None and (job.status().engine_alive or job.status().state == State.QUEUED)
+    if running:
+        return [job_status(job), *[gr.skip()] * 4, gr.Timer(active=True)]
+    return [job_status(job), *show(read_eval(runinfo.run_path(name)) if job else None), gr.Timer(active=False)]
+
+
+def select_run(name: str | None) -> list:
+    """A run picked: its pickers' defaults, its newest results, and its running evaluation followed:
+    [dataset, models, reward, status, summary, table, chart, answers, timer]."""
+    try:
+        run = runinfo.run_path(name)
+    except FileNotFoundError:
+        return [gr.update(choices=[], value=None), gr.update(value=[]), gr.update(value=NONE), "", *show(None),
+                gr.Timer(active=False)]
+    datasets = dataset_choices(name)
+    job = latest_job(name)
+    return [gr.update(choices=datasets, value=default_dataset(name, datasets)),
+            gr.update(choices=model_choices(), value=default_models(name)),
+            gr.update(choices=reward_choices(), value=default_reward(name)),
+            job_status(job), *show(read_eval(run)), gr.Timer(active=job is not None and job.status().engine_alive)]
+
+
+def build(page: Page) -> Tab:
+    gr.Markdown("Did alignment work? **Preference accuracy**: on held-out chosen/rejected pairs, how often a DPO "
+                "run's implicit reward (or a reward model's score) prefers the chosen answer. **Generation**: "
+                "held-out prompts answered greedily by each model, scored by a reward model; win rate against the "
+                f"{BASELINE} model's answers (ties count half) and task probes. Same as `workbench eval RUN`.")
+    with gr.Row():
+        run = gr.Dropdown(label="run to evaluate", choices=[], value=None, scale=3, elem_id="wb-eval-run")
+        dataset = setting(EvalConfig, "dataset", choices=[], label="held-out dataset", scale=2,
+                          elem_id="wb-eval-dataset")
+        refresh_btn = gr.Button("Refresh", scale=0, elem_id="wb-eval-refresh")
+    with gr.Row():
+        models = gr.Dropdown(label=f"models to compare (the first {BASELINE} run is the win-rate baseline)",
+                             choices=[], value=[], multiselect=True, scale=3, elem_id="wb-eval-models")
+        reward = setting(EvalConfig, "reward_run", choices=[NO_REWARD_CHOICE], value=NONE, scale=2,
+                         label="reward model that scores the answers", elem_id="wb-eval-reward")
+    with gr.Row():
+        prompts = setting(EvalConfig, "prompts", step=1, label="held-out prompts", elem_id="wb-eval-prompts")
+        max_tokens = setting(EvalConfig, "max_new_tokens", step=1, label="max new tokens",
+                             elem_id="wb-eval-max-new-tokens")
+        pairs = setting(EvalConfig, "pairs", label="held-out pairs")
+        probes = setting(EvalConfig, "probes", choices=list(PROBES), value=list(PROBES), multiselect=True,
+                         label="task probes")
+        start_btn = gr.Button("Evaluate", variant="primary", scale=0, elem_id="wb-eval-start")
+    status = gr.Markdown(elem_id="wb-eval-status")
+    summary = gr.Markdown(elem_id="wb-eval-summary")
+    table = gr.Dataframe(interactive=False, wrap=True, label="models", elem_id="wb-eval-table")
+    chart = gr.Plot(show_label=False, elem_id="wb-eval-chart")
+    answers = gr.Dataframe(interactive=False, wrap=True, label="answers side by side", elem_id="wb-eval-answers")
+    timer = gr.Timer(POLL_SECONDS, active=False)
+
+    results = [summary, table, chart, answers]
+    run.change(select_run, run, [dataset, models, reward, status, *results, timer], show_progress="hidden")
+    start_btn.click(start, [run, dataset, models, reward, prompts, max_tokens, pairs, probes], [status, timer],
+                    api_name="evaluate", show_progress="hidden")
+    timer.tick(poll, run, [status, *results, timer], show_progress="hidden")
+    refresh_btn.click(refresh, run, [run, models, reward], api_visibility="private")
+    pickers = [run, models, reward]
+    return Tab({"run": run, "dataset": dataset, "models": models, "reward": reward, "status": status,
+                "results": results, "timer": timer},
+               on_load=[Event(refresh, [], pickers)], on_select=Event(refresh, [run], pickers))

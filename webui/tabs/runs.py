@@ -1,0 +1,130 @@
+"""The Runs tab: a table of every run folder with each stage's own final metrics, curves of several
+runs overlaid, a run's config and log, delete with confirmation."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gradio as gr
+import plotly.graph_objects as go
+
+from engine.runs.folder import RunFolder, list_runs
+from webui import charts, runinfo
+from webui.tabs import Event, Page, Tab
+
+HEADERS = ["run", "stage", "model", "dataset", "state", "warnings", "duration", "step", "final metrics"]
+DEFAULT_OVERLAY = "loss"
+VIEW_LOG_LINES = 200
+
+
+def summary_row(run: RunFolder) -> list[str]:
+    """One table row: what the run is, how far it got, its health warnings (codes; the Train tab has
+    the messages) and the last value of each of its stage's summary metrics."""
+    cfg, status = run.raw_config(), run.status()
+    section = lambda name: cfg.get(name) if isinstance(cfg.get(name), dict) else {}  # noqa: E731
+    codes = [str(w["code"]) for w in status.health_warnings(beside_error=False)]
+    return [run.name, str(cfg.get("stage", "?")), str(section("model").get("name_or_path", "?")),
+            str(section("data").get("dataset", "?")), str(status.shown), "⚠️ " + ", ".join(codes) if codes else "",
+            runinfo.fmt_seconds(status.duration()), f"{status.step}/{status.max_steps or '?'}",
+            runinfo.fmt_metrics(run.summary())]
+
+
+def runs_table() -> list[list[str]]:
+    return [summary_row(run) for run in list_runs()]
+
+
+def refresh() -> list:
+    """[table, overlay runs choices, view run choices], rebuilt from disk."""
+    names = runinfo.run_names()
+    return [runs_table(), gr.update(choices=names), gr.update(choices=names)]
+
+
+def _records(names: list[str] | None) -> dict[str, list[dict]]:
+    out = {}
+    for name in names or []:
+        try:
+            out[name] = runinfo.run_path(name).metrics()
+        except FileNotFoundError:
+            continue  # deleted since the list was drawn
+    return out
+
+
+def metric_choices(names: list[str] | None, current: str | None) -> Any:
+    """Metrics any selected run logged; keeps the current one if still available."""
+    choices = charts.metric_names(r for records in _records(names).values() for r in records)
+    value = current if current in choices else (DEFAULT_OVERLAY if DEFAULT_OVERLAY in choices else
+                                                (choices[0] if choices else None))
+    return gr.update(choices=choices, value=value)
+
+
+def overlay(names: list[str] | None, metric: str | None) -> go.Figure:
+    return charts.overlay_chart(_records(names), metric or "")
+
+
+def view(name: str | None) -> tuple[str, str]:
+    """(config.yaml, end of engine.log) of a run."""
+    try:
+        run = runinfo.run_path(name)
+    except FileNotFoundError as e:
+        return "", str(e)
+    return run.config_file.read_text(encoding="utf-8"), run.log_tail(VIEW_LOG_LINES)
+
+
+def ask_delete(name: str | None) -> tuple[Any, str]:
+    """First step of a delete: show the confirm buttons (or say why not)."""
+    try:
+        run = runinfo.run_path(name)
+    except FileNotFoundError as e:
+        return gr.update(visible=False), f"❌ {e}"
+    if run.status().engine_alive:
+        return gr.update(visible=False), f"❌ {name} is still running: stop it on the Train tab first."
+    return gr.update(visible=True), f"Delete **{name}** and all its files (adapter, checkpoints, logs)? This cannot be undone."
+
+
+def confirm_delete(name: str | None, compared: list[str] | None = None) -> list:
+    """[confirm row, message, table, overlay runs, view run] after deleting; the deleted run also
+    leaves the overlay selection."""
+    try:
+        message = runinfo.delete_run(name)
+    except (FileNotFoundError, PermissionError) as e:
+        message = f"❌ {e}"
+    names = runinfo.run_names()
+    return [gr.update(visible=False), message, runs_table(),
+            gr.update(choices=names, value=[n for n in compared or [] if n in names]),
+            gr.update(choices=names, value=None)]
+
+
+def cancel_delete() -> tuple[Any, str]:
+    return gr.update(visible=False), ""
+
+
+def build(page: Page) -> Tab:
+    refresh_btn = gr.Button("Refresh", scale=0)
+    table = gr.Dataframe(headers=HEADERS, value=[], interactive=False, wrap=True, label="runs",
+                         elem_classes=["wb-runs"])
+    with gr.Row():
+        overlay_runs = gr.Dropdown(label="runs to compare", multiselect=True, choices=[], scale=3)
+        overlay_metric = gr.Dropdown(label="metric", choices=[], value=None, scale=1)
+    overlay_plot = gr.Plot(show_label=False, value=charts.empty_figure("", "pick runs to compare"))
+    with gr.Row():
+        view_run = gr.Dropdown(label="run to view or delete", choices=[], value=None, scale=3)
+        delete_btn = gr.Button("Delete run…", variant="stop", scale=0)
+    with gr.Row(visible=False) as confirm_row:
+        confirm_btn = gr.Button("Yes, delete it", variant="stop")
+        cancel_btn = gr.Button("Cancel")
+    delete_msg = gr.Markdown()
+    with gr.Row():
+        config_view = gr.Code(language="yaml", label="config.yaml", interactive=False)
+        log_view = gr.Textbox(label="engine.log", lines=20, max_lines=20, interactive=False,
+                              elem_classes=["wb-log"])
+
+    listing = [table, overlay_runs, view_run]
+    refresh_btn.click(refresh, None, listing, api_name="refresh_runs")
+    overlay_runs.change(metric_choices, [overlay_runs, overlay_metric], overlay_metric)
+    gr.on([overlay_runs.change, overlay_metric.change], overlay, [overlay_runs, overlay_metric], overlay_plot)
+    view_run.change(view, view_run, [config_view, log_view])
+    delete_btn.click(ask_delete, view_run, [confirm_row, delete_msg])
+    confirm_btn.click(confirm_delete, [view_run, overlay_runs], [confirm_row, delete_msg, *listing])
+    cancel_btn.click(cancel_delete, None, [confirm_row, delete_msg])
+    return Tab({"table": table, "overlay_runs": overlay_runs, "view_run": view_run},
+               on_load=[Event(refresh, [], listing)], on_select=Event(refresh, [], listing))

@@ -1,0 +1,227 @@
+"""The Train tab: the run form (webui.run_form), Start / Stop / Save config, and the followed run's
+status, resources, log tail and live charts.
+
+It never trains: Start writes a run folder (engine.runs.queue.enqueue) and the queue launches
+``python -m engine.train RUN_DIR``; everything shown afterwards is re-read from that folder, so the
+page can be reloaded or the server restarted at any time.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+
+from engine.config import STAGES, ConfigError
+from engine.runs import queue
+from engine.runs.folder import RunFolder
+from engine.runs.process import stop as stop_process
+from engine.runs.status import State
+from webui import charts, resources, run_form, runinfo
+from webui.forms import FieldSpec, build_section, make_component, validate
+from webui.tabs import Event, Page, Tab
+
+RUN_BAR = ("stage", "name", "init_from", "data.dataset", "data.eval_dataset")
+SECTION_TITLES = {"lora": "LoRA", "data": "Data", "training": "Training",
+                  **{name: f"{stage.title}: options" for name, stage in STAGES.items()}}
+LOG_TAIL_LINES = 40
+TICK_SECONDS = 1.0
+
+
+def start(specs: list[FieldSpec], *values: Any) -> tuple[Any, str]:
+    """Validate, write the run folder, queue it (it starts at once when nothing else trains).
+    Returns (followed-run dropdown update, message)."""
+    try:
+        cfg = run_form.preflight(validate(specs, list(values)))
+    except ConfigError as e:
+        gr.Warning(str(e))
+        return gr.skip(), f"❌ {e}"
+    run = queue.enqueue(cfg)
+    if queue.start_next() == run:
+        message = f"Started **{run.name}**."
+    else:
+        waiting = queue.waiting_runs()
+        active = queue.active_run()
+        message = (f"Queued **{run.name}** (position {waiting.index(run) + 1}): it starts when "
+                   f"{active.name if active else 'the current run'} ends, so two trainings never share the CPU/GPU.")
+    return gr.update(choices=runinfo.run_names(), value=run.name), message
+
+
+def stop(name: str | None) -> str:
+    try:
+        run = runinfo.run_path(name)
+    except FileNotFoundError as e:
+        return f"❌ {e}"
+    if queue.cancel(run):
+        return f"Cancelled **{name}**: it was waiting in the queue and never started."
+    if stop_process(run):
+        return f"Stopping **{name}**: the engine saves the adapter at the next step, then ends."
+    return f"{name} is not running (state: {run.status().shown})."
+
+
+def queue_position(run: RunFolder) -> str:
+    """Where a waiting run stands in the queue, and what it waits for."""
+    waiting = queue.waiting_runs()
+    position = waiting.index(run) + 1 if run in waiting else "?"
+    active = queue.active_run()
+    behind = f"{active.name} is running" if active else "starting"
+    return f"waiting in the queue, position {position}: {behind}; it starts when nothing else trains."
+
+
+def status_markdown(name: str | None) -> str:
+    """The status line of the followed run."""
+    if not name:
+        return "No run yet: set the options below and press **Start**."
+    try:
+        run = runinfo.run_path(name)
+    except FileNotFoundError as e:
+        return f"**{e}**"
+    status = run.status()
+    parts = [f"**{name}**", f"state: **{status.shown}**", f"step {status.step}/{status.max_steps or '?'}",
+             f"time {runinfo.fmt_seconds(status.duration())}"]
+    if status.shown == State.RUNNING and status.eta() is not None:
+        parts.append(f"ETA {runinfo.fmt_seconds(status.eta())}")
+    text = " · ".join(parts)
+    if status.waiting:
+        text += f"\n\n⏳ {queue_position(run)}"
+    if status.shown == State.CRASHED:
+        text += (f"\n\n⚠️ status.json says the run is in progress but its engine process (pid {status.pid}) is "
+                 "gone; see the log.")
+    if status.error:
+        text += f"\n\n❌ {status.error}"
+    for w in status.health_warnings():  # engine.runs.health's checks, one line each
+        text += f"\n\n⚠️ **step {w.get('step')}**: {w.get('message')}"
+    return text
+
+
+def _fingerprint(path: Path | None) -> tuple:
+    """Cheap change detector: a file's size and mtime, so unchanged outputs are not resent."""
+    try:
+        st = path.stat()
+        return (str(path), st.st_size, st.st_mtime_ns)
+    except (OSError, AttributeError):
+        return (str(path), None, None)
+
+
+def refresh(name: str | None, seen: dict | None) -> list:
+    """The timer's tick: status, log tail and charts of the followed run, re-read from its folder.
+
+    Returns [status markdown, log, *one update per chart slot, seen]; the log and the charts are
+    skipped while their files are unchanged, so an idle page costs a few stat() calls a second.
+    """
+    seen = dict(seen or {})
+    try:
+        run = runinfo.run_path(name) if name else None
+    except FileNotFoundError:
+        run = None
+    out: list[Any] = [status_markdown(name)]
+    log_key = _fingerprint(run.log_file if run else None)
+    out.append(gr.skip() if seen.get("log") == log_key else (run.log_tail(LOG_TAIL_LINES) if run else ""))
+    metrics_key = _fingerprint(run.metrics_file if run else None)
+    if seen.get("metrics") == metrics_key:
+        out += [gr.skip()] * charts.CHART_SLOTS
+    else:
+        figures = charts.run_charts(run.metrics() if run else [], run.stage if run else "")
+        out += [gr.update(value=f, visible=True) if f is not None else gr.update(visible=False) for f in figures]
+    return [*out, {"log": log_key, "metrics": metrics_key}]
+
+
+def _form(page: Page) -> dict:
+    """Every generated field under the top bar's, placed; also the section boxes by section name."""
+    by_key = {s.key: s for s in page.specs}
+    comps = dict(page.top)
+    with gr.Row():
+        for key in RUN_BAR:
+            comps[key] = make_component(by_key[key], min_width=200)
+    stage = by_key["stage"].default
+    boxes = {}
+    for section, title in SECTION_TITLES.items():
+        rest = [s for s in page.specs if s.section == section and s.key not in comps]
+        with gr.Accordion(title, open=True, visible=section not in STAGES or section == stage) as boxes[section]:
+            comps.update(zip((s.key for s in rest), build_section(rest)))
+    return comps, boxes
+
+
+def _progress() -> dict:
+    gr.Markdown("### Progress")
+    with gr.Row():
+        monitor = gr.Dropdown(label="followed run", choices=runinfo.run_names(), value=None, scale=1)
+        status_md = gr.Markdown(status_markdown(None), elem_id="wb-status")
+    resources_md = gr.Markdown(resources.resources_markdown(), elem_id="wb-resources")
+    plots = []
+    for start_at in range(0, charts.CHART_SLOTS, 2):  # two charts a row; the followed run's stage fills them
+        with gr.Row():
+            plots += [gr.Plot(show_label=False) for _ in range(start_at, min(start_at + 2, charts.CHART_SLOTS))]
+    log_box = gr.Textbox(label=f"engine.log (last {LOG_TAIL_LINES} lines)", lines=12, max_lines=12,
+                         interactive=False, autoscroll=True, elem_classes=["wb-log"])
+    return {"monitor": monitor, "status": status_md, "resources": resources_md, "plots": plots, "log": log_box}
+
+
+def build(page: Page) -> Tab:
+    specs = page.specs
+    comps, boxes = _form(page)
+    page.form.update(comps)
+    fields = [comps[s.key] for s in specs]
+    with gr.Row():
+        start_btn = gr.Button("Start", variant="primary")
+        stop_btn = gr.Button("Stop (or cancel if queued)", variant="stop")
+        save_btn = gr.Button("Save config")
+    error_md, message = gr.Markdown(), gr.Markdown()
+    with gr.Accordion("Config preview and command line", open=False):
+        with gr.Row():
+            yaml_box = gr.Code(language="yaml", label="config.yaml", interactive=False)
+            cli_box = gr.Code(language="shell", label="the same run from a terminal", interactive=False)
+    with gr.Accordion("Load settings", open=False):
+        with gr.Row():
+            load_run = gr.Dropdown(label="from a run's config.yaml", choices=runinfo.run_names(), value=None)
+            load_btn = gr.Button("Load", scale=0)
+            load_saved = gr.Dropdown(label="from a saved config", choices=run_form.saved_configs(), value=None)
+            load_saved_btn = gr.Button("Load", scale=0)
+            upload = gr.UploadButton("Load a YAML file", file_types=[".yaml", ".yml"], scale=0)
+    p = _progress()
+    seen, timer = gr.State({}), gr.Timer(TICK_SECONDS)
+
+    # preprocess=False: the form's values reach engine.config.from_dict as the browser sent them.
+    # Gradio's own checks (gr.Number's bounds, a dropdown's choices) would refuse a bad value first
+    # with a message that names no field; from_dict's names the key (training.learning_rate: ...).
+    preview_out = [yaml_box, cli_box, error_md]
+    gr.on([f.change for f in fields], partial(run_form.preview, specs), inputs=fields, outputs=preview_out,
+          show_progress="hidden", trigger_mode="always_last", api_name="preview", preprocess=False)
+    stage_inputs = [comps[k] for k in ("stage", "data.dataset_dir", "data.dataset", "data.eval_dataset", "init_from",
+                                       *run_form.RUN_PICKERS)]
+    stage_outputs = [comps[k] for k in ("data.dataset", "data.eval_dataset", "init_from", *run_form.RUN_PICKERS)] + \
+        [boxes[s] for s in STAGES]
+    gr.on([comps["stage"].change, comps["data.dataset_dir"].change], run_form.stage_changed,
+          inputs=stage_inputs, outputs=stage_outputs, show_progress="hidden")
+    comps["model.finetuning_type"].change(lambda kind: gr.update(visible=kind != "full"),
+                                          comps["model.finetuning_type"], boxes["lora"], show_progress="hidden",
+                                          api_visibility="private")
+    start_btn.click(partial(start, specs), fields, [p["monitor"], message], api_name="start", preprocess=False)
+    stop_btn.click(stop, p["monitor"], message)
+    save_btn.click(partial(run_form.save_config, specs), fields, [message, load_saved], api_name="save_config",
+                   preprocess=False)
+    load_saved_btn.click(partial(run_form.load_from_saved, specs), load_saved, fields, api_name="load_saved")
+    load_btn.click(partial(run_form.load_from_run, specs), load_run, fields, api_name="load_from_run")
+    upload.upload(partial(run_form.load_from_file, specs), upload, fields, api_name="load_from_file")
+    refresh_outputs = [p["status"], p["log"], *p["plots"], seen]
+    timer.tick(refresh, [p["monitor"], seen], refresh_outputs, show_progress="hidden")
+    timer.tick(resources.resources_markdown, None, p["resources"], show_progress="hidden", api_visibility="private")
+    p["monitor"].change(lambda name: refresh(name, {}), p["monitor"], refresh_outputs, show_progress="hidden",
+                        api_name="follow")
+    on_load = [Event(page_loaded, stage_inputs, [comps["model.name_or_path"], *stage_outputs, p["monitor"], load_run]),
+               Event(partial(run_form.preview, specs), fields, preview_out, {"preprocess": False})]
+    return Tab({**comps, "fields": fields, "stage_inputs": stage_inputs, "stage_outputs": stage_outputs, **p,
+                "load_run": load_run, "preview": preview_out}, on_load=on_load)
+
+
+def page_loaded(stage: str, dataset_dir: str, dataset: str, eval_dataset: str, init_from: str, *run_picks: str) -> list:
+    """What a page (re)load re-discovers from disk: the model and run lists, and the run to follow
+    (a live one first), so a reload or a server restart loses nothing."""
+    from engine.models.store import model_names
+
+    names = runinfo.run_names()
+    return [gr.update(choices=model_names()),
+            *run_form.stage_changed(stage, dataset_dir, dataset, eval_dataset, init_from, *run_picks),
+            gr.update(choices=names, value=runinfo.attach_candidate()), gr.update(choices=names)]
