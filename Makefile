@@ -35,8 +35,9 @@ run: model
 demo: model
 	$(PY) -m engine.cli demo
 
+# The files run in reverse order: a test that leans on one run before it fails here, not by luck.
 test: install browser
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q --reverse-files
 
 clean-runs:
 	rm -rf saves/runs

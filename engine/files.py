@@ -29,6 +29,18 @@ def atomic_write(path: Path, text: str) -> None:
         raise
 
 
+def read_yaml_mapping(path: Path) -> dict[str, Any]:
+    """A YAML file holding a mapping, as plain data; {} when it is missing, unreadable or not a mapping
+    (listings must show a folder whose file another version wrote, or someone edited by hand)."""
+    import yaml
+
+    try:
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError, yaml.YAMLError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
 def append_jsonl(path: Path, record: dict[str, Any]) -> None:
     """Append one JSON line and flush it, so live readers see it at once."""
     with open(path, "a", encoding="utf-8") as f:

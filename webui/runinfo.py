@@ -7,6 +7,7 @@ import shutil
 
 from engine.config import stage_of
 from engine.runs.folder import RunFolder, list_runs, resolve_run
+from engine.runs.jobs import JobFolder, list_jobs
 from engine.runs.status import FINISHED, State
 
 
@@ -72,10 +73,20 @@ def fmt_metrics(values: dict[str, float]) -> str:
     return " · ".join(f"{k} {v:.4g}" for k, v in values.items())
 
 
+def latest_job(name: str | None, kind: str) -> JobFolder | None:
+    """The newest job of a kind (eval, export) of the run a dropdown names, if any."""
+    try:
+        return next(iter(list_jobs(run_path(name), kind)), None)
+    except FileNotFoundError:
+        return None
+
+
+def job_running(job: JobFolder | None) -> bool:
+    return job is not None and job.status().engine_alive
+
+
 def delete_run(name: str) -> str:
     """Remove a run folder; refuses a run whose engine (or one of its jobs) is still alive."""
-    from engine.runs.jobs import list_jobs
-
     run = run_path(name)
     status = run.status()
     if status.engine_alive:

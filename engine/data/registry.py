@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from engine.config import DataConfig
-from engine.paths import REPO_ROOT
 from engine.files import atomic_write
+from engine.paths import REPO_ROOT
 
 REGISTRY_FILE = "dataset_info.json"
 FORMATTINGS = ("alpaca", "sharegpt")

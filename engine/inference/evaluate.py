@@ -25,8 +25,17 @@ from datetime import datetime
 from pathlib import Path
 from typing import Callable
 
-from engine.config import (BASE_POLICY, REFERENCE_FREE_LOSSES, STAGES, ConfigError, EvalConfig, RunConfig, Sampling,
-                           policy_stages, reward_model_stages)
+from engine.config import (
+    BASE_POLICY,
+    REFERENCE_FREE_LOSSES,
+    STAGES,
+    ConfigError,
+    EvalConfig,
+    RunConfig,
+    Sampling,
+    policy_stages,
+    reward_model_stages,
+)
 from engine.data.registry import dataset_folder, read_registry
 from engine.data.rows import load_dataset_for_stage
 from engine.inference.probes import PROBES, probe_names
@@ -68,8 +77,8 @@ def parse_compare(text: str) -> dict[str, RunFolder | None]:
             raise ConfigError(f"--compare: label {label!r} appears twice; give each model its own label")
         if not (sep and label and name) and item != "base":
             raise ConfigError(f"--compare: {item!r} should be LABEL=RUN (e.g. sft=latest:sft) or base")
-        models[label] = finished_run("--compare", name, policy_stages(), "a run whose weights write answers "
-                                      f"({', '.join(policy_stages())}); a reward model only scores them") if sep else None
+        want = f"a run whose weights write answers ({', '.join(policy_stages())}); a reward model only scores them"
+        models[label] = finished_run("--compare", name, policy_stages(), want) if sep else None
     return models
 
 
@@ -274,7 +283,8 @@ def preference_block(p: Plan, progress: Progress) -> dict | None:
     return block
 
 
-def evaluate(run: str | Path | RunFolder, settings: EvalConfig = EvalConfig(), progress: Progress | None = None) -> dict:
+def evaluate(run: str | Path | RunFolder, settings: EvalConfig = EvalConfig(),
+             progress: Progress | None = None) -> dict:
     """Both measurements on a run; returns the results (an eval job writes them to its result.json)."""
     start, progress = time.time(), progress or (lambda _message: None)
     p = plan(run, settings)

@@ -5,9 +5,7 @@ were, so both score as it trained.
 
 from __future__ import annotations
 
-
 import torch
-
 
 
 def conversation_texts(tokenizer, prompts: list[list[dict]], answers: list[str]) -> list[str]:

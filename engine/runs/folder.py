@@ -27,9 +27,9 @@ import yaml
 
 from engine.config import STAGES, ConfigError, RunConfig, dump_yaml, from_dict
 from engine.config.stages import DEFAULT_SUMMARY
-from engine.files import append_jsonl, read_jsonl, tail
+from engine.files import append_jsonl, read_jsonl, read_yaml_mapping, tail
 from engine.paths import runs_root
-from engine.runs.status import State, Status, read_status, write_status
+from engine.runs.status import ProcessFolder, State
 
 
 @dataclass(frozen=True)
@@ -41,19 +41,7 @@ class Weights:
 
 
 @dataclass(frozen=True)
-class RunFolder:
-    path: Path
-
-    @property
-    def name(self) -> str:
-        return self.path.name
-
-    def __str__(self) -> str:
-        return str(self.path)
-
-    def __fspath__(self) -> str:
-        return str(self.path)
-
+class RunFolder(ProcessFolder):
     config_file = property(lambda self: self.path / "config.yaml")
     metrics_file = property(lambda self: self.path / "metrics.jsonl")
     log_file = property(lambda self: self.path / "engine.log")
@@ -74,12 +62,6 @@ class RunFolder:
             return Weights(self.model_dir, full=True)
         return None
 
-    def status(self) -> Status:
-        return read_status(self.path)
-
-    def update_status(self, **changes: Any) -> Status:
-        return write_status(self.path, **changes)
-
     def config(self) -> RunConfig:
         """config.yaml, validated (ConfigError names a bad key)."""
         return from_dict(yaml.safe_load(self.config_file.read_text(encoding="utf-8")))
@@ -87,11 +69,7 @@ class RunFolder:
     def raw_config(self) -> dict:
         """config.yaml as plain data, unvalidated: listings must show even a run whose config the
         current engine would refuse (an old run, a hand-edited file)."""
-        try:
-            data = yaml.safe_load(self.config_file.read_text(encoding="utf-8"))
-        except (OSError, ValueError, yaml.YAMLError):
-            return {}
-        return data if isinstance(data, dict) else {}
+        return read_yaml_mapping(self.config_file)
 
     @property
     def stage(self) -> str | None:

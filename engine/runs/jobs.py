@@ -19,30 +19,20 @@ import subprocess
 import time
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import yaml
 
-from engine.files import atomic_write
+from engine.files import atomic_write, read_yaml_mapping
 from engine.runs.folder import RunFolder
 from engine.runs.process import spawn
-from engine.runs.status import State, Status, read_status, write_status
+from engine.runs.status import ProcessFolder, State
 
 KINDS = ("eval", "export")
 
 
 @dataclass(frozen=True)
-class JobFolder:
-    path: Path
-
-    @property
-    def name(self) -> str:
-        return self.path.name
-
-    def __fspath__(self) -> str:
-        return str(self.path)
-
+class JobFolder(ProcessFolder):
     spec_file = property(lambda self: self.path / "job.yaml")
     log_file = property(lambda self: self.path / "job.log")
     result_file = property(lambda self: self.path / "result.json")
@@ -52,21 +42,11 @@ class JobFolder:
         return RunFolder(self.path.parent.parent)
 
     def spec(self) -> dict[str, Any]:
-        try:
-            data = yaml.safe_load(self.spec_file.read_text(encoding="utf-8"))
-        except (OSError, ValueError, yaml.YAMLError):
-            return {}
-        return data if isinstance(data, dict) else {}
+        return read_yaml_mapping(self.spec_file)
 
     @property
     def kind(self) -> str | None:
         return self.spec().get("kind")
-
-    def status(self) -> Status:
-        return read_status(self.path)
-
-    def update_status(self, **changes: Any) -> Status:
-        return write_status(self.path, **changes)
 
     def result(self) -> dict | None:
         """result.json, or None while there is none (or an unreadable one)."""

@@ -126,6 +126,29 @@ class Status:
         return found
 
 
+@dataclass(frozen=True)
+class ProcessFolder:
+    """A folder whose process keeps a status.json in it: a run folder or a job folder."""
+
+    path: Path
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    def __str__(self) -> str:
+        return str(self.path)
+
+    def __fspath__(self) -> str:
+        return str(self.path)
+
+    def status(self) -> Status:
+        return read_status(self.path)
+
+    def update_status(self, **changes: Any) -> Status:
+        return write_status(self.path, **changes)
+
+
 def read_status(folder: Path) -> Status:
     """A folder's status.json; state unknown when it has none, or one that is not valid JSON (then
     the error names the file, and nothing else breaks: listings still show the run)."""

@@ -19,8 +19,8 @@ import warnings
 from pathlib import Path
 
 from engine.config import RunConfig
-from engine.runs.folder import RunFolder
 from engine.models.loader import load_tokenizer, training_model
+from engine.runs.folder import RunFolder
 from engine.stages.common import load_splits, train_and_save, trainer_arguments
 
 

@@ -25,8 +25,7 @@ import torch
 from engine.config import RunConfig, Sampling, reward_model_stages
 from engine.inference.generate import generate
 from engine.inference.reward import score
-from engine.models.loader import (finished_run, load_tokenizer, parent_run, reward_model, stop_token_ids,
-                                  training_model)
+from engine.models.loader import finished_run, load_tokenizer, parent_run, reward_model, stop_token_ids, training_model
 from engine.runs.folder import RunFolder
 from engine.stages import ppo_math
 from engine.stages.callbacks import STOP

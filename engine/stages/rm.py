@@ -12,8 +12,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from engine.config import RunConfig
-from engine.runs.folder import RunFolder
 from engine.models.loader import load_tokenizer, lora_targets, scoring_backbone
+from engine.runs.folder import RunFolder
 from engine.stages.common import load_splits, train_and_save, trainer_arguments
 
 

@@ -1,7 +1,12 @@
 """The whole UI in a real browser (Debian's chromium via Playwright) against `python -m webui` on
 loopback, with the tiny model: register a dataset by upload, SFT with a live chart, DPO from it
-with the four rewards/* curves, chat with both adapters side by side, export, and a broken upload
-shown as a clear error. Screenshots of every tab go to test-artifacts/."""
+with the four rewards/* curves, chat with both adapters side by side, export, RM then PPO and an
+evaluation, and a broken upload shown as a clear error. Screenshots of every tab go to
+test-artifacts/.
+
+Each test stands alone (`pytest tests/webui/test_browser.py::TEST` passes): what it needs from the
+others (a preference dataset, a finished SFT run) comes from a fixture that makes it when no test
+before has."""
 
 from __future__ import annotations
 
@@ -10,7 +15,12 @@ import shutil
 
 import pytest
 
-from tests.helpers import DATA
+from engine.config import from_dict
+from engine.data.registry import read_registry, register_dataset
+from engine.runs.folder import RunFolder, create_run, list_runs
+from engine.runs.process import start_engine, wait
+from engine.runs.status import State
+from tests.helpers import DATA, tiny_config
 from tests.webui import browser as ui
 
 REWARD_TRACES = ("rewards/chosen", "rewards/rejected", "rewards/accuracies", "rewards/margins")
@@ -58,6 +68,29 @@ def page(app):
     yield page
     browser.close()
     pw.stop()
+
+
+@pytest.fixture(scope="module")
+def pairs_dataset(app) -> str:
+    """A preference dataset for the DPO and RM runs, registered the way an upload registers it."""
+    name = "e2e_pairs"
+    if name not in read_registry(app["data_dir"]):
+        path = app["root"] / f"{name}.jsonl"
+        path.write_text("".join(json.dumps(r) + "\n" for r in preference_rows(24)))
+        entry = {"ranking": True, "columns": {"prompt": "question", "chosen": "good", "rejected": "bad"}}
+        register_dataset(app["data_dir"], name, entry, copy_from=path)
+    return name
+
+
+def sft_run(app) -> RunFolder:
+    """The newest finished e2e-sft run (the click-through test makes one), else one trained here."""
+    done = [r for r in list_runs() if r.name.endswith("-sft-e2e-sft") and r.status().state == State.COMPLETED]
+    if done:
+        return done[0]
+    cfg = tiny_config("sft", data={"dataset_dir": str(app["data_dir"])}, training={"max_steps": 8})
+    run = create_run(from_dict({**cfg, "name": "e2e-sft"}))
+    assert wait(run, start_engine(run), interval=0.2).state == State.COMPLETED, run.log_file.read_text()[-2000:]
+    return run
 
 
 def set_short_run(page, stage: str, steps: int) -> None:
@@ -132,7 +165,7 @@ def test_register_a_preference_dataset_by_upload(page, app):
     ui.screenshot(page, "datasets")
 
 
-def test_click_through_sft_then_dpo_then_chat_and_export(page, app):
+def test_click_through_sft_then_dpo_then_chat_and_export(page, app, pairs_dataset):
     ui.open_tab(page, "Train")
     set_short_run(page, "sft", 40)
     ui.pick_field(page, "data.dataset", "sql_sft")
@@ -149,7 +182,7 @@ def test_click_through_sft_then_dpo_then_chat_and_export(page, app):
     ui.screenshot(page, "train-sft")
 
     set_short_run(page, "dpo", 12)
-    ui.pick_field(page, "data.dataset", "my_pairs")  # the dataset registered by upload above
+    ui.pick_field(page, "data.dataset", pairs_dataset)
     ui.pick_field(page, "dpo.loss_type", "dpop")  # seed 004's fix, picked like any other loss
     parent = ui.field(page, "init_from").locator("input").input_value()
     assert "-sft-e2e-sft" in parent, parent  # the SFT run just made is DPO's default starting point
@@ -200,12 +233,13 @@ def test_click_through_sft_then_dpo_then_chat_and_export(page, app):
     ui.screenshot(page, "export")
 
 
-def test_rlhf_chain_reward_model_then_ppo(page, app):
-    """RM on the uploaded pairs from the SFT run, then PPO scored by it: each stage's own charts."""
+def test_rlhf_chain_reward_model_then_ppo(page, app, pairs_dataset):
+    """RM on the pairs from the newest SFT run, then PPO scored by it: each stage's own charts."""
+    parent = sft_run(app)
     ui.open_tab(page, "Train")
     set_short_run(page, "rm", 6)
-    ui.pick_field(page, "data.dataset", "my_pairs")
-    assert "-sft-e2e-sft" in ui.field(page, "init_from").locator("input").input_value()
+    ui.pick_field(page, "data.dataset", pairs_dataset)
+    assert parent.name in ui.field(page, "init_from").locator("input").input_value()
     page.get_by_role("button", name="Start", exact=True).click()
     ui.wait_for(lambda: "-rm-e2e-rm" in status_text(page), 90, "the RM run to be followed")
     wait_until_done(page, 120)

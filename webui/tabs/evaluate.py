@@ -22,7 +22,7 @@ from engine.data.registry import DatasetError, dataset_folder, read_registry
 from engine.inference.evaluate import BASELINE, NONE, plan, read_eval
 from engine.inference.probes import PROBES
 from engine.runs.folder import latest_run
-from engine.runs.jobs import JobFolder, create_job, list_jobs, start_job
+from engine.runs.jobs import JobFolder, create_job, start_job
 from engine.runs.status import State
 from webui import runinfo
 from webui.eval_results import show
@@ -125,26 +125,18 @@ def job_status(job: JobFolder | None) -> str:
     if job is None:
         return ""
     status = job.status()
-    if status.engine_alive or status.state == State.QUEUED:
+    if status.engine_alive:
         return f"⏳ evaluating **{job.run.name}** ({status.duration() or 0:.0f} s): {job.last_line()}"
     if status.shown in (State.FAILED, State.CRASHED, State.STOPPED):
         return f"❌ {status.error or status.shown} (full output: `{job.log_file}`)"
     return f"✅ evaluated **{job.run.name}** in {status.duration() or 0:.0f} s."
 
 
-def latest_job(name: str | None) -> JobFolder | None:
-    try:
-        return next(iter(list_jobs(runinfo.run_path(name), KIND)), None)
-    except FileNotFoundError:
-        return None
-
-
 def start(run: str | None, *values) -> list:
     """Check the settings, then start the evaluation job: [status, timer]."""
     try:
         folder = runinfo.run_path(run)
-        busy = latest_job(run)
-        if busy is not None and busy.status().engine_alive:
+        if runinfo.job_running(runinfo.latest_job(run, KIND)):
             raise ConfigError(f"{run} is being evaluated already; wait for its results")
         chosen = settings(*values)
         plan(folder, chosen)  # every setting checked before a job exists; errors name the flag
@@ -159,9 +151,8 @@ def start(run: str | None, *values) -> list:
 def poll(name: str | None) -> list:
     """The timer's tick while an evaluation runs: [status, *results, timer]; the results (and the
     timer's end) come once the job has ended."""
-    job = latest_job(name)
-    running = job is not None and (job.status().engine_alive or job.status().state == State.QUEUED)
-    if running:
+    job = runinfo.latest_job(name, KIND)
+    if runinfo.job_running(job):
         return [job_status(job), *[gr.skip()] * 4, gr.Timer(active=True)]
     return [job_status(job), *show(read_eval(runinfo.run_path(name)) if job else None), gr.Timer(active=False)]
 
@@ -175,11 +166,11 @@ def select_run(name: str | None) -> list:
         return [gr.update(choices=[], value=None), gr.update(value=[]), gr.update(value=NONE), "", *show(None),
                 gr.Timer(active=False)]
     datasets = dataset_choices(name)
-    job = latest_job(name)
+    job = runinfo.latest_job(name, KIND)
     return [gr.update(choices=datasets, value=default_dataset(name, datasets)),
             gr.update(choices=model_choices(), value=default_models(name)),
             gr.update(choices=reward_choices(), value=default_reward(name)),
-            job_status(job), *show(read_eval(run)), gr.Timer(active=job is not None and job.status().engine_alive)]
+            job_status(job), *show(read_eval(run)), gr.Timer(active=runinfo.job_running(job))]
 
 
 def build(page: Page) -> Tab:

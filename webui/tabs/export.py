@@ -18,7 +18,7 @@ from engine.config import policy_stages
 from engine.models.export import ExportError, check_destination, export_path, fmt_size, list_exports
 from engine.models.loader import run_weights
 from engine.paths import exports_root
-from engine.runs.jobs import JobFolder, create_job, list_jobs, start_job
+from engine.runs.jobs import JobFolder, create_job, start_job
 from engine.runs.status import State
 from webui import runinfo
 from webui.tabs import Event, Page, Tab
@@ -52,19 +52,12 @@ def destination(run: str | None, name: str | None) -> str:
         return f"❌ {e}"
 
 
-def latest_job(run: str | None) -> JobFolder | None:
-    try:
-        return next(iter(list_jobs(runinfo.run_path(run), KIND)), None)
-    except FileNotFoundError:
-        return None
-
-
 def job_status(job: JobFolder | None) -> str:
     """One line about the run's newest export: running, or how it ended."""
     if job is None:
         return ""
     status = job.status()
-    if status.engine_alive or status.state == State.QUEUED:
+    if status.engine_alive:
         return (f"⏳ exporting **{job.run.name}** ({status.duration() or 0:.0f} s): loading the base model, merging "
                 "the adapter, saving (about a minute for a few hundred million parameters on a CPU)…")
     if status.state != State.COMPLETED:
@@ -75,16 +68,12 @@ def job_status(job: JobFolder | None) -> str:
             f"(\"{result.get('folder')}\")`.")
 
 
-def running(job: JobFolder | None) -> bool:
-    return job is not None and (job.status().engine_alive or job.status().state == State.QUEUED)
-
-
 def export(run: str | None, name: str | None) -> list:
     """Check, then start the export job: [status, exports table, timer]."""
     try:
         folder = runinfo.run_path(run)
         run_weights(folder)  # a clear error before the wait when there is nothing to export
-        if running(latest_job(run)):
+        if runinfo.job_running(runinfo.latest_job(run, KIND)):
             raise ExportError(f"{run} is being exported already; wait for it")
         dest = check_destination(folder, export_path((name or "").strip() or folder.name))
     except (ValueError, OSError) as e:  # ExportError, no weights, run deleted meanwhile
@@ -97,10 +86,16 @@ def export(run: str | None, name: str | None) -> list:
 
 def poll(run: str | None) -> list:
     """While an export runs: [status, exports table (once it ended), timer]."""
-    job = latest_job(run)
-    if running(job):
+    job = runinfo.latest_job(run, KIND)
+    if runinfo.job_running(job):
         return [job_status(job), gr.skip(), gr.Timer(active=True)]
     return [job_status(job), exports_table(), gr.Timer(active=False)]
+
+
+def follow(run: str | None) -> list:
+    """A run picked: its newest export's status, followed while it runs: [status, timer]."""
+    job = runinfo.latest_job(run, KIND)
+    return [job_status(job), gr.Timer(active=runinfo.job_running(job))]
 
 
 def build(page: Page) -> Tab:
@@ -120,8 +115,7 @@ def build(page: Page) -> Tab:
     timer = gr.Timer(POLL_SECONDS, active=False)
 
     gr.on([run.change, name.change], destination, [run, name], where, show_progress="hidden")
-    run.change(lambda r: [job_status(latest_job(r)), gr.Timer(active=running(latest_job(r)))], run, [status, timer],
-               show_progress="hidden")
+    run.change(follow, run, [status, timer], show_progress="hidden")
     export_btn.click(export, [run, name], [status, table, timer], api_name="export")
     timer.tick(poll, run, [status, table, timer], show_progress="hidden")
     refresh_btn.click(refresh, run, [run, table], api_visibility="private")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import subprocess
-from pathlib import Path
 
 import pytest
 import torch
@@ -14,20 +13,9 @@ from engine.models.fetch import _copy_into_fresh_model, fetch_default_model
 from engine.models.store import DEFAULT_MODEL
 from engine.models.tiny import make_tiny_model
 
-MESSAGES = [
-    {"role": "system", "content": "You are terse."},
-    {"role": "user", "content": "List users older than 30."},
-    {"role": "assistant", "content": "SELECT name FROM users WHERE age > 30;"},
-]
 
-
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory) -> Path:
-    return make_tiny_model(tmp_path_factory.mktemp("tiny") / "tiny")
-
-
-def test_copy_into_fresh_model_is_exact_and_serialisable(tiny, tmp_path):
-    src = AutoModelForCausalLM.from_pretrained(tiny)
+def test_copy_into_fresh_model_is_exact_and_serialisable(tiny_model, tmp_path):
+    src = AutoModelForCausalLM.from_pretrained(tiny_model)
     src.config.quantization_config = {"quant_method": "gguf"}  # what a gguf_file= load carries
     fresh = _copy_into_fresh_model(src)
     assert fresh is not src and not hasattr(fresh.config, "quantization_config")
@@ -40,8 +28,8 @@ def test_copy_into_fresh_model_is_exact_and_serialisable(tiny, tmp_path):
         assert torch.equal(reloaded(ids).logits, src(ids).logits)
 
 
-def test_fetch_is_idempotent_without_download(tmp_path, tiny, monkeypatch):
-    make_tiny_model(tmp_path / DEFAULT_MODEL, tokenizer_from=tiny)
+def test_fetch_is_idempotent_without_download(tmp_path, tiny_model, monkeypatch):
+    make_tiny_model(tmp_path / DEFAULT_MODEL, tokenizer_from=tiny_model)
 
     def no_download(*args, **kwargs):
         raise AssertionError("must not download when the model is present")

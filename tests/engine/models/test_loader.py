@@ -2,28 +2,14 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import pytest
 import torch
 
 from engine.models.loader import causal_lm, tokenizer_files
 from engine.models.tiny import make_tiny_model
 
-MESSAGES = [
-    {"role": "system", "content": "You are terse."},
-    {"role": "user", "content": "List users older than 30."},
-    {"role": "assistant", "content": "SELECT name FROM users WHERE age > 30;"},
-]
 
-
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory) -> Path:
-    return make_tiny_model(tmp_path_factory.mktemp("tiny") / "tiny")
-
-
-def test_tokenizer_files_sets_a_pad_token_and_causal_lm_a_dtype(tiny, tmp_path):
-    dest = make_tiny_model(tmp_path / "nopad", tokenizer_from=tiny)
+def test_tokenizer_files_sets_a_pad_token_and_causal_lm_a_dtype(tiny_model, tmp_path):
+    dest = make_tiny_model(tmp_path / "nopad", tokenizer_from=tiny_model)
     cfg = dest / "tokenizer_config.json"
     cfg.write_text(cfg.read_text().replace('"pad_token": "<|endoftext|>",', ""))
     model, tok = causal_lm(dest, torch.bfloat16), tokenizer_files(dest)

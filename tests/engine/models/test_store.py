@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from transformers import AutoModelForCausalLM
 
@@ -11,32 +9,15 @@ from engine.models.store import list_models, resolve_model
 from engine.models.tiny import make_tiny_model
 from engine.paths import models_dir
 
-MESSAGES = [
-    {"role": "system", "content": "You are terse."},
-    {"role": "user", "content": "List users older than 30."},
-    {"role": "assistant", "content": "SELECT name FROM users WHERE age > 30;"},
-]
+
+def test_models_dir_follows_env(runs_env):
+    assert models_dir() == runs_env / "models"
 
 
-@pytest.fixture
-def saves(tmp_path, monkeypatch) -> Path:
-    monkeypatch.setenv("WORKBENCH_SAVES", str(tmp_path))
-    return tmp_path
-
-
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory) -> Path:
-    return make_tiny_model(tmp_path_factory.mktemp("tiny") / "tiny")
-
-
-def test_models_dir_follows_env(saves):
-    assert models_dir() == saves / "models"
-
-
-def test_list_models(saves, tiny):
+def test_list_models(runs_env, tiny_model):
     assert list_models() == []
-    root = saves / "models"
-    make_tiny_model(root / "b-model", tokenizer_from=tiny)
+    root = runs_env / "models"
+    make_tiny_model(root / "b-model", tokenizer_from=tiny_model)
     make_tiny_model(root / "a-model", hidden_size=32)
     (root / "not-a-model").mkdir()
     (root / ".SmolLM2-135M-Instruct.partial-x").mkdir()
@@ -49,12 +30,12 @@ def test_list_models(saves, tiny):
     assert list_models(root / "missing") == []
 
 
-def test_resolve_model(saves, tiny, tmp_path, monkeypatch):
-    make_tiny_model(saves / "models" / "mine", tokenizer_from=tiny)
-    assert resolve_model(str(tiny)) == tiny.resolve()
-    assert resolve_model("mine") == saves / "models" / "mine"
-    monkeypatch.chdir(tiny.parent)
-    assert resolve_model(tiny.name) == tiny.resolve()  # relative path wins
+def test_resolve_model(runs_env, tiny_model, tmp_path, monkeypatch):
+    make_tiny_model(runs_env / "models" / "mine", tokenizer_from=tiny_model)
+    assert resolve_model(str(tiny_model)) == tiny_model.resolve()
+    assert resolve_model("mine") == runs_env / "models" / "mine"
+    monkeypatch.chdir(tiny_model.parent)
+    assert resolve_model(tiny_model.name) == tiny_model.resolve()  # relative path wins
     with pytest.raises(FileNotFoundError) as err:
         resolve_model("nope")
     msg = str(err.value)

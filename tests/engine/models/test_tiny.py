@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import pytest
 import torch
 from safetensors.torch import load_file
 from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -19,18 +16,13 @@ MESSAGES = [
 ]
 
 
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory) -> Path:
-    return make_tiny_model(tmp_path_factory.mktemp("tiny") / "tiny")
-
-
-def test_make_tiny_is_deterministic(tiny, tmp_path):
+def test_make_tiny_is_deterministic(tiny_model, tmp_path):
     other = make_tiny_model(tmp_path / "again")
-    a, b = load_file(tiny / "model.safetensors"), load_file(other / "model.safetensors")
+    a, b = load_file(tiny_model / "model.safetensors"), load_file(other / "model.safetensors")
     assert a.keys() == b.keys()
     assert all(torch.equal(a[k], b[k]) for k in a)
     for name in ("tokenizer.json", "tokenizer_config.json", "chat_template.jinja"):
-        assert (tiny / name).read_bytes() == (other / name).read_bytes(), name
+        assert (tiny_model / name).read_bytes() == (other / name).read_bytes(), name
     different = load_file(make_tiny_model(tmp_path / "seed1", seed=1) / "model.safetensors")
     assert not torch.equal(a["model.embed_tokens.weight"], different["model.embed_tokens.weight"])
 
@@ -43,9 +35,9 @@ def test_make_tiny_does_not_touch_global_rng(tmp_path):
     assert torch.equal(torch.rand(3), expected)
 
 
-def test_tiny_loads_and_generates_with_plain_transformers(tiny):
-    tok = AutoTokenizer.from_pretrained(tiny)
-    model = AutoModelForCausalLM.from_pretrained(tiny)
+def test_tiny_loads_and_generates_with_plain_transformers(tiny_model):
+    tok = AutoTokenizer.from_pretrained(tiny_model)
+    model = AutoModelForCausalLM.from_pretrained(tiny_model)
     assert 900 <= len(tok) <= 1000
     assert (tok.bos_token, tok.eos_token, tok.pad_token) == ("<|im_start|>", "<|im_end|>", "<|endoftext|>")
     assert model.config.pad_token_id == tok.pad_token_id != tok.eos_token_id
@@ -61,8 +53,8 @@ def test_tiny_loads_and_generates_with_plain_transformers(tiny):
     assert out.shape[1] > enc["input_ids"].shape[1]
 
 
-def test_tiny_chat_template(tiny):
-    tok = AutoTokenizer.from_pretrained(tiny)
+def test_tiny_chat_template(tiny_model):
+    tok = AutoTokenizer.from_pretrained(tiny_model)
     text = tok.apply_chat_template(MESSAGES, tokenize=False)
     assert text == (
         "<|im_start|>system\nYou are terse.<|im_end|>\n"
@@ -74,16 +66,16 @@ def test_tiny_chat_template(tiny):
     assert not tok.apply_chat_template(MESSAGES[:2], tokenize=False).endswith("assistant\n")
 
 
-def test_tiny_assistant_mask(tiny):
-    tok = AutoTokenizer.from_pretrained(tiny)
+def test_tiny_assistant_mask(tiny_model):
+    tok = AutoTokenizer.from_pretrained(tiny_model)
     out = tok.apply_chat_template(MESSAGES, return_dict=True, return_assistant_tokens_mask=True)
     masked = [i for i, m in zip(out["input_ids"], out["assistant_masks"]) if m]
     assert tok.decode(masked) == "SELECT name FROM users WHERE age > 30;<|im_end|>"
 
 
-def test_tiny_with_tokenizer_from(tiny, tmp_path):
-    dest = make_tiny_model(tmp_path / "copy", tokenizer_from=tiny, hidden_size=32, num_layers=1)
-    assert (dest / "tokenizer.json").read_bytes() == (tiny / "tokenizer.json").read_bytes()
+def test_tiny_with_tokenizer_from(tiny_model, tmp_path):
+    dest = make_tiny_model(tmp_path / "copy", tokenizer_from=tiny_model, hidden_size=32, num_layers=1)
+    assert (dest / "tokenizer.json").read_bytes() == (tiny_model / "tokenizer.json").read_bytes()
     model, tok = causal_lm(dest), tokenizer_files(dest)
     assert model.config.hidden_size == 32 and model.config.num_hidden_layers == 1
-    assert tok.chat_template == AutoTokenizer.from_pretrained(tiny).chat_template
+    assert tok.chat_template == AutoTokenizer.from_pretrained(tiny_model).chat_template
