@@ -85,6 +85,15 @@ def job_running(job: JobFolder | None) -> bool:
     return job is not None and job.status().engine_alive
 
 
+def pick_run(names: list[str], kept: str | None, kind: str) -> str | None:
+    """The run a job tab shows after a (re)load: the one kept, else one whose job of that kind is
+    running (so a reload or a server restart follows it again), else the newest."""
+    if kept in names:
+        return kept
+    busy = next((name for name in names if job_running(latest_job(name, kind))), None)
+    return busy or (names[0] if names else None)
+
+
 def delete_run(name: str) -> str:
     """Remove a run folder; refuses a run whose engine (or one of its jobs) is still alive."""
     run = run_path(name)

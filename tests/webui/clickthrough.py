@@ -2,8 +2,9 @@
 trains for minutes). `make model` first, then: `.venv/bin/python -m tests.webui.clickthrough`.
 
 Starts the web UI over the real saves/, previews the SQL preference data, trains a short SFT run,
-a DPO run from it, chats with base / SFT / DPO side by side and exports the DPO run. Prints the
-time of each step and writes screenshots to test-artifacts/clickthrough-*.png.
+a DPO run from it, chats with base / SFT / DPO side by side, evaluates the DPO run (a job: base,
+SFT and DPO answer held-out prompts) and exports it (a job too). Prints the time of each step and
+writes screenshots to test-artifacts/clickthrough-*.png.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pathlib import Path
 from tests.webui import browser as ui
 
 SAVES = ui.REPO / "saves"
+EVAL_PROMPTS = 10
 PROMPT = ("Write a SQL query. Table departments(id, name, location, budget). Find the budget of departments "
           "with a budget under 1000000 whose name contains 'Sales'.")
 
@@ -87,6 +89,23 @@ def main() -> None:
         answers = chat.locator("textarea[disabled], textarea[readonly]")
         times["answers"] = [answers.nth(i).input_value() for i in range(answers.count())]
         ui.screenshot(page, "clickthrough-chat")
+
+        ui.open_tab(page, "Evaluate")
+        picker = page.locator("#wb-eval-run")
+        ui.pick(page, picker, next(o for o in ui.options(page, picker) if dpo in o))
+        box = page.locator("#wb-eval-prompts input[type=number]")
+        box.fill(str(EVAL_PROMPTS))
+        box.press("Tab")
+        start = time.time()
+        page.locator("#wb-eval-start").click()
+        status = page.locator("#wb-eval-status")
+        ui.wait_for(lambda: "✅" in status.inner_text() or "❌" in status.inner_text(), 1800, "the evaluation",
+                    poll=5)
+        assert "✅" in status.inner_text(), status.inner_text()
+        timed(f"evaluate: DPO run, base/SFT/DPO on {EVAL_PROMPTS} held-out prompts", times, start)
+        times["evaluation"] = page.locator("#wb-eval-summary").inner_text() + "\n" + \
+            page.locator("#wb-eval-table").inner_text()
+        ui.screenshot(page, "clickthrough-evaluate")
 
         ui.open_tab(page, "Export")
         picker = page.locator("#wb-export-run")

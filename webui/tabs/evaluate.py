@@ -61,10 +61,11 @@ def dataset_choices(name: str | None) -> list[str]:
 
 
 def refresh(run: str | None = None) -> list:
-    """[run, models, reward] pickers re-read from disk; the run kept, else the newest one picked."""
+    """[run, models, reward] pickers re-read from disk; the run kept, else one being evaluated, else
+    the newest."""
     runs = run_choices()
     names = [name for _label, name in runs]
-    return [gr.update(choices=runs, value=run if run in names else (names[0] if names else None)),
+    return [gr.update(choices=runs, value=runinfo.pick_run(names, run, KIND)),
             gr.update(choices=model_choices()), gr.update(choices=reward_choices())]
 
 

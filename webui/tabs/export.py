@@ -35,11 +35,10 @@ def exports_table() -> list[list[str]]:
 
 
 def refresh(run: str | None = None) -> list:
-    """[run picker, exports table], re-read from disk."""
+    """[run picker, exports table], re-read from disk; the run kept, else one being exported, else the newest."""
     choices = runinfo.finished_runs(policy_stages())
     names = [name for _label, name in choices]
-    return [gr.update(choices=choices, value=run if run in names else (names[0] if names else None)),
-            exports_table()]
+    return [gr.update(choices=choices, value=runinfo.pick_run(names, run, KIND)), exports_table()]
 
 
 def destination(run: str | None, name: str | None) -> str:

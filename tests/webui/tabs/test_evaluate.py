@@ -136,7 +136,9 @@ def test_evaluate_starts_a_job_that_a_restarted_page_follows_to_its_results(eval
     status, timer = evaluate.start(dpo, "sql_dpo_eval", [evaluate.BASE_VALUE, sft, dpo], rm, 2, 8, "", [])
     assert status.startswith(f"⏳ evaluating **{dpo}**") and timer.active
     [job] = list_jobs(eval_env["dpo"], "eval")
-    # a server restart: a fresh page picks the run and follows the job it finds in the run folder
+    # a server restart: a fresh page picks the run being evaluated (not the newest, the RM run) and
+    # follows the job it finds in the run folder
+    assert evaluate.refresh(None)[0]["value"] == dpo or job.status().state == State.COMPLETED
     *_pickers, status, _summary, _table, _chart, _answers, timer = evaluate.select_run(dpo)
     assert timer.active or job.status().state == State.COMPLETED
     deadline = time.time() + 240
