@@ -84,7 +84,7 @@ def field_spec(section: str, f: dataclasses.Field, hint: Any, **override: Any) -
         kind = "textbox"
         kwargs["value"] = "" if default is None else str(default)
         if optional:
-            kwargs["placeholder"] = "(empty: none)"
+            kwargs["placeholder"] = f"(empty: {meta.get('empty', 'none')})"
     kwargs.update(override)
     if "choices" in override and kind == "textbox":
         kind = "dropdown"

@@ -1,8 +1,8 @@
 """Settings fields: a default with its help text and bounds, and the one checker every setting
 goes through (a YAML config, a form, a command-line flag), whose errors name the setting.
 
-A field's metadata carries ``help``, its bounds (``min``/``max``) or ``choices``, and ``advanced``
-for fields a form may fold away.
+A field's metadata carries ``help``, its bounds (``min``/``max``) or ``choices``, ``advanced`` for
+fields a form may fold away, and for an optional field ``empty``: what leaving it empty means.
 """
 
 from __future__ import annotations

@@ -64,7 +64,7 @@ class DataConfig:
         0.0, "Used when eval_dataset is empty: fraction (< 1) or row count (>= 1) held out for eval.",
         min=0.0, max=100000.0, advanced=True,
     )
-    max_samples: int | None = opt(None, "Use only the first N training rows (empty: all).", min=1)
+    max_samples: int | None = opt(None, "Use only the first N training rows (empty: all).", min=1, empty="all")
     cutoff_len: int = opt(512, "Maximum tokens per example (prompt + answer); longer ones are truncated.",
                           min=16, max=131072)
     dataset_dir: str = opt("data", "Folder holding dataset_info.json and the data files.", advanced=True)
@@ -127,5 +127,5 @@ class EvalConfig:
         None, "The reward-model run that scores the answers (empty: the newest one; none: no scores).")
     prompts: int = opt(20, "Held-out prompts each model answers (greedy).", min=1, max=1000)
     max_new_tokens: int = opt(MAX_NEW_TOKENS, "Longest answer, in tokens.", min=1, max=2048)
-    pairs: int | None = opt(None, "Held-out pairs for the preference accuracy (empty: all).", min=1)
+    pairs: int | None = opt(None, "Held-out pairs for the preference accuracy (empty: all).", min=1, empty="all")
     probes: str | None = opt(None, "Task probes to count, comma-separated (empty: every registered probe).")

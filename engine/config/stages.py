@@ -157,8 +157,8 @@ class Chart:
 
 
 LOSS = Chart("loss", ("loss",))
-DEFAULT_SUMMARY = ("loss", "eval_loss")
 LEARNING_RATE = Chart("learning rate", ("learning_rate",))
+DEFAULT_SUMMARY = ("loss", "eval_loss")  # what a runs table shows of a stage that names nothing else
 
 
 # ---- the table ------------------------------------------------------------------------------------

@@ -45,7 +45,7 @@ def train(page, stage: str, dataset: str, samples: int, extra: dict, times: dict
     ui.wait_for(lambda: "state: completed" in status.inner_text(), 1800, f"{stage} to complete", poll=5)
     timed(f"{stage}: Start -> completed", times, start)
     ui.screenshot(page, f"clickthrough-train-{stage}")
-    return status.inner_text().split(" ")[0].strip("*")
+    return page.locator("#wb-followed-run input").input_value()
 
 
 def main() -> None:

@@ -54,6 +54,8 @@ def test_optional_fields_are_marked_and_empty():
     assert specs["data.eval_dataset"].optional and specs["data.eval_dataset"].kwargs["value"] == ""
     assert specs["init_from"].optional and specs["init_from"].kind == "textbox"
     assert specs["data.max_samples"].kind == "textbox" and specs["data.max_samples"].kwargs["value"] == ""
+    assert specs["data.max_samples"].kwargs["placeholder"] == "(empty: all)"  # what empty means, per field
+    assert specs["init_from"].kwargs["placeholder"] == "(empty: none)"
     # typed text reaches from_dict, which coerces it and names the key when it is wrong
     values = [forms.display_value(s, s.default) for s in specs.values()]
     keys = list(specs)

@@ -147,7 +147,8 @@ def _form(page: Page) -> dict:
 def _progress() -> dict:
     gr.Markdown("### Progress")
     with gr.Row():
-        monitor = gr.Dropdown(label="followed run", choices=runinfo.run_names(), value=None, scale=1)
+        monitor = gr.Dropdown(label="followed run", choices=runinfo.run_names(), value=None, scale=1,
+                              elem_id="wb-followed-run")
         status_md = gr.Markdown(status_markdown(None), elem_id="wb-status")
     resources_md = gr.Markdown(resources.resources_markdown(), elem_id="wb-resources")
     plots = []
