@@ -34,7 +34,7 @@ def train_in_terminal(cfg: RunConfig, quiet: bool = False) -> tuple[RunFolder, S
     proc = start_engine(run)
     bar = tqdm(total=None, unit="step", disable=quiet, dynamic_ncols=True)
     warned: set[str] = set()  # health warning codes already printed
-    train_keys = None
+    shown = None  # (status, metric lines) as last drawn
 
     def forward_stop(*_args) -> None:  # Ctrl-C: let the engine save its adapter, then exit
         print("\nstopping: the engine saves the adapter first ...", file=sys.stderr)
@@ -43,11 +43,13 @@ def train_in_terminal(cfg: RunConfig, quiet: bool = False) -> tuple[RunFolder, S
     previous = signal.signal(signal.SIGINT, forward_stop)
     try:
         for status in watch(run, proc):
-            bar.total, bar.n = status.max_steps or bar.total, status.step
             records = run.metrics()
-            train_keys = train_keys or [k for k in run.summary(records) if not k.startswith("eval_")]
+            if shown == (status, len(records)):
+                continue
+            shown = (status, len(records))
+            bar.total, bar.n = status.max_steps or bar.total, status.step
             last = next((r for r in reversed(records) if "loss" in r), {})
-            bar.set_postfix_str(metrics_text({k: last[k] for k in train_keys or () if k in last}))
+            bar.set_postfix_str(metrics_text(run.summary([last])))  # the stage's summary metrics, as trained
             for w in status.health_warnings(beside_error=False):
                 if w.get("code") not in warned:
                     warned.add(w.get("code"))
