@@ -30,6 +30,7 @@ warnings.filterwarnings("ignore", category=FutureWarning)
 from engine.runs.folder import RunFolder  # noqa: E402
 from engine.runs.status import State  # noqa: E402
 from engine.stages.callbacks import STOP, RunFolderCallback, TrainingDiverged  # noqa: E402
+from engine.stages.samples import Sampler  # noqa: E402
 
 log = logging.getLogger("engine")
 
@@ -52,7 +53,7 @@ def run(run: RunFolder) -> State:
         cfg = run.config()
         log.info("stage %s, model %s, dataset %s", cfg.stage, cfg.model.name_or_path, cfg.data.dataset)
         stage = importlib.import_module(f"engine.stages.{cfg.stage}")  # torch, trl: after the status is written
-        stage.run(cfg, run, [RunFolderCallback(run)])
+        stage.run(cfg, run, [RunFolderCallback(run, sampler=Sampler.for_run(run, cfg))])
     except TrainingDiverged as e:  # NaN weights and no finite copy: nothing saved; no traceback to read
         log.error("run failed: %s", e)
         run.update_status(state=State.FAILED, ended=time.time(), error=str(e))
@@ -61,10 +62,11 @@ def run(run: RunFolder) -> State:
         log.error("run failed:\n%s", traceback.format_exc())
         run.update_status(state=State.FAILED, ended=time.time(), error=f"{type(e).__name__}: {e}")
         return State.FAILED
-    if STOP.reason:  # training stopped itself (NaN/inf): the saved weights predate it, but it failed
-        run.update_status(state=State.FAILED, ended=time.time(), error=STOP.reason)
-        log.error("run failed: %s", STOP.reason)
-        return State.FAILED
+    if STOP.reason:  # training stopped itself: NaN/inf (failed) or a degeneration alarm (stopped)
+        state = State.FAILED if STOP.failed else State.STOPPED
+        run.update_status(state=state, ended=time.time(), error=STOP.reason)
+        log.error("run %s: %s", state, STOP.reason)
+        return state
     state = State.STOPPED if STOP.requested else State.COMPLETED
     run.update_status(state=state, ended=time.time())
     log.info("run %s", state)

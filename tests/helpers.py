@@ -16,6 +16,14 @@ from engine.runs.status import State
 REPO = Path(__file__).resolve().parent.parent
 DATA = REPO / "data"
 
+# Answers to "How do I bake a cake?" as a numbered-list DPO run sees them: the steps as one paragraph
+# (the model at step 0), as a numbered list (what the pairs prefer) and looping (lr 3e-4 made that).
+STEPS = ("Preheat the oven to 180 C.", "Mix the flour, sugar and eggs in a bowl.", "Pour the batter into a tin.",
+         "Bake for 35 minutes, then let it cool.")
+PARAGRAPH = " ".join(STEPS)
+GOOD = "\n".join(f"{i}. {step}" for i, step in enumerate(STEPS, 1))
+LOOP = "1. " * 60
+
 
 def tiny_config(stage: str, **sections) -> dict:
     """A config mapping for a seconds-long run on the tiny model and the shipped SQL data."""

@@ -96,7 +96,8 @@ def form_specs() -> list[FieldSpec]:
 def stage_changed(stage: str, dataset_dir: str, dataset: str, eval_dataset: str, init_from: str,
                   *run_picks: str) -> list:
     """Refilter the dataset pickers, default the parent run (and the runs the stage's options name,
-    PPO's reward model: the newest of its stage), and show only this stage's options. ``run_picks``
+    PPO's reward model: the newest of its stage), and show only this stage's options (and the
+    samples settings only for a stage whose weights answer). ``run_picks``
     and the updates for them follow RUN_PICKERS' order."""
     names = dataset_choices(stage, dataset_dir)
     keep = dataset if dataset in names else (names[0] if names else "")
@@ -107,7 +108,8 @@ def stage_changed(stage: str, dataset_dir: str, dataset: str, eval_dataset: str,
             gr.update(choices=parent_choices(), value=parent),
             *[gr.update(choices=run_picker_choices(wanted), value=picks.get(key) or _latest(wanted))
               for key, wanted in RUN_PICKERS.items()],
-            *[gr.update(visible=s == stage) for s in STAGES]]
+            *[gr.update(visible=s == stage) for s in STAGES],
+            gr.update(visible=STAGES[stage].writes_answers)]  # samples: a reward model writes no answers
 
 
 def _scalar(value: Any) -> str:

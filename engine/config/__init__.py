@@ -39,6 +39,6 @@ from engine.config.stages import (
 __all__ = [
     "ConfigError", "opt", "TOP_LEVEL", "RunConfig", "apply_overrides", "dump_yaml", "from_dict", "load_yaml",
     "to_dict", "MAX_NEW_TOKENS", "SECTIONS", "DataConfig", "EvalConfig", "LoraConfig", "ModelConfig", "Sampling",
-    "TrainingConfig", "BASE_POLICY", "PAIRED_LOSSES", "REFERENCE_FREE_LOSSES", "STAGES", "Chart", "DPOOptions",
+    "TrainingConfig", "SamplesConfig", "BASE_POLICY", "PAIRED_LOSSES", "REFERENCE_FREE_LOSSES", "STAGES", "Chart", "DPOOptions",
     "PPOOptions", "RMOptions", "SFTOptions", "Stage", "policy_stages", "reward_model_stages", "stage_of",
 ]

@@ -15,7 +15,7 @@ from typing import Any
 import yaml
 
 from engine.config.fields import ConfigError, build, coerce, opt
-from engine.config.sections import SECTIONS, DataConfig, LoraConfig, ModelConfig, TrainingConfig
+from engine.config.sections import SECTIONS, DataConfig, LoraConfig, ModelConfig, SamplesConfig, TrainingConfig
 from engine.config.stages import BASE_POLICY, STAGES
 
 
@@ -31,6 +31,7 @@ class RunConfig:
     lora: LoraConfig = field(default_factory=LoraConfig)
     data: DataConfig = field(default_factory=DataConfig)
     training: TrainingConfig = field(default_factory=TrainingConfig)
+    samples: SamplesConfig = field(default_factory=SamplesConfig)
     stage_options: Any = None  # the stage's options (engine.config.stages); dumped under the stage's name
 
     def __post_init__(self) -> None:

@@ -96,8 +96,29 @@ class TrainingConfig:
     seed: int = opt(42, "Random seed for data order and adapter initialisation.", min=0)
 
 
+@dataclass
+class SamplesConfig:
+    """Answers to a few fixed prompts during training (engine.stages.samples): the model itself,
+    watched beside its metrics, and the degeneration alarms computed on them (engine.runs.health)."""
+
+    count: int = opt(3, "Prompts the model answers greedily during training, to watch the model and not only its "
+                        "metrics (0: none). The first prompts of the eval set, else of the training set.",
+                     min=0, max=16)
+    every: int = opt(0, "Answer them every N steps (0: about ten times a run); always at step 0, the baseline, "
+                        "and at the end.", min=0)
+    max_new_tokens: int = opt(64, "Longest sample answer, in tokens (a loop shows well within it).", min=8, max=1024)
+    prompts: str = opt("", "Your own sample prompts instead, one per line.", advanced=True)
+    stop_on_alarm: bool = opt(False, "Stop the run at the first degeneration alarm (answers looping, collapsing, "
+                                     "empty, running to the limit, or far from the reference) and keep the "
+                                     "weights of the last sample step without one.")
+    kl_bound: float = opt(1.5, "Alarm when the policy's log-ratio to its reference on its own sample answers "
+                               "passes this many nats per token (DPO and PPO runs).", min=0.0, max=100.0,
+                          advanced=True)
+
+
 SECTIONS: dict[str, type] = {
     "model": ModelConfig, "lora": LoraConfig, "data": DataConfig, "training": TrainingConfig,
+    "samples": SamplesConfig,
 }
 
 
@@ -128,4 +149,8 @@ class EvalConfig:
     prompts: int = opt(20, "Held-out prompts each model answers (greedy).", min=1, max=1000)
     max_new_tokens: int = opt(MAX_NEW_TOKENS, "Longest answer, in tokens.", min=1, max=2048)
     pairs: int | None = opt(None, "Held-out pairs for the preference accuracy (empty: all).", min=1, empty="all")
-    probes: str | None = opt(None, "Task probes to count, comma-separated (empty: every registered probe).")
+    probes: str | None = opt(None, "Task probes to count, comma-separated (empty: every probe the held-out dataset "
+                                   "declares in dataset_info.json).")
+    probe: str | None = opt(None, "One more task probe for this evaluation: NAME KIND VALUE, e.g. 'numbered "
+                                  "starts_with 1.' (kinds: matches, not_matches, starts_with, contains, not_contains, "
+                                  "min_lines, max_lines, max_chars).")

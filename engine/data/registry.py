@@ -2,7 +2,7 @@
 
 Datasets are registered in a LLaMA-Factory style ``dataset_info.json`` because that schema
 (alpaca / sharegpt, ``ranking``, ``columns``, ``tags``) is what most public alignment data
-already ships with. Reading fills in LLaMA-Factory's defaults, so the rest of the code never has
+already ships with; an entry may add ``probes`` (engine.data.probes), which LLaMA-Factory ignores. Reading fills in LLaMA-Factory's defaults, so the rest of the code never has
 to guess; writing drops them again, so the file stays as short as a hand-written one. Edits (the
 web UI's Datasets tab) change one entry and keep every other entry exactly as its author wrote it.
 Loading and converting the rows an entry names is engine.data.rows' job.
@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.config import DataConfig
+from engine.data.probes import ProbeError, parse_probes
 from engine.files import atomic_write
 from engine.paths import REPO_ROOT
 
@@ -58,6 +59,10 @@ def _normalize(name: str, entry: Any, path: Path) -> dict:
     for key in ("columns", "tags"):
         if not isinstance(entry.get(key) or {}, dict):
             raise DatasetError(f"{path}: dataset {name!r}: \"{key}\" must be a JSON object")
+    try:
+        parse_probes(entry.get("probes"), f"dataset {name!r}: probes")
+    except ProbeError as e:
+        raise DatasetError(f"{path}: {e}") from None
     info = dict(entry)
     info["formatting"] = formatting
     info["ranking"] = bool(entry.get("ranking", False))
@@ -218,3 +223,23 @@ def remove_dataset(dataset_dir: str | Path, name: str) -> dict:
     del raw[name]
     _write_json(registry_path(dataset_dir), raw)
     return registry[name]
+
+
+def set_probe(dataset_dir: str | Path, name: str, probe: str, conditions: dict | None) -> dict:
+    """Declare (or, with conditions None, drop) a task probe on a registered dataset; returns the
+    entry's probes as written. The declaration is checked first, so a bad one changes nothing."""
+    raw, registry = _read_for_edit(dataset_dir)
+    if name not in registry:
+        raise DatasetError(f"no dataset named {name!r} in {registry_path(dataset_dir)}")
+    probes = dict(raw[name].get("probes") or {})
+    if conditions is None:
+        probes.pop(probe, None)
+    else:
+        probes[probe] = conditions
+    try:
+        parse_probes(probes, f"dataset {name!r}: probes")
+    except ProbeError as e:
+        raise DatasetError(str(e)) from None
+    raw[name] = {**raw[name], "probes": probes} if probes else {k: v for k, v in raw[name].items() if k != "probes"}
+    _write_json(registry_path(dataset_dir), raw)
+    return probes

@@ -13,6 +13,7 @@ import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from engine.config import RunConfig
 from engine.data.registry import REGISTRY_FILE, DatasetError, read_registry, registry_path
 
 if TYPE_CHECKING:  # datasets is heavy; import it only where rows are actually loaded
@@ -244,3 +245,13 @@ def split_train_eval(ds: datasets.Dataset, val_size: float,
         raise DatasetError(f"val_size {val_size} leaves no training rows out of {len(ds)}; lower it")
     parts = ds.train_test_split(test_size=n_eval, seed=seed, shuffle=True)
     return parts["train"], parts["test"]
+
+
+def load_splits(cfg: RunConfig, preference: bool):
+    """A run's (train, eval or None) in TRL's conversational format: its data.eval_dataset, else
+    val_size split off the training rows (the same split whoever asks, for the same seed)."""
+    d = cfg.data
+    train = load_dataset_for_stage(d.dataset, d.dataset_dir, preference, d.max_samples)
+    if d.eval_dataset:
+        return train, load_dataset_for_stage(d.eval_dataset, d.dataset_dir, preference)
+    return split_train_eval(train, d.val_size, cfg.training.seed)

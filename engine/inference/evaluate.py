@@ -8,8 +8,9 @@ its results are the job's result.json, and the newest completed one is the run's
    chosen > rejected.
 2. A generation comparison: held-out prompts answered greedily by several models (base, SFT, DPO,
    PPO ...), every answer scored by a reward model, and per model: mean score, win rate against
-   the SFT model's answers (ties count half), task probe fractions (engine.inference.probes), mean
-   length.
+   the SFT model's answers (ties count half), the alignment accuracy of each task probe the
+   held-out dataset declares (engine.data.probes: passing it and not degenerate), the fraction of
+   degenerate answers (empty or looping) and the mean length.
 
 The settings are engine.config.EvalConfig (the `workbench eval` flags and the Evaluate tab's
 widgets). Light at import (torch and the libraries are imported inside the functions that load
@@ -36,10 +37,11 @@ from engine.config import (
     policy_stages,
     reward_model_stages,
 )
+from engine.data.probes import Probe, choose, declaration, parse_probes
 from engine.data.registry import dataset_folder, read_registry
 from engine.data.rows import load_dataset_for_stage
-from engine.inference.probes import PROBES, probe_names
 from engine.models.loader import finished_run, parent_run
+from engine.runs.degeneration import degenerate
 from engine.runs.folder import RunFolder, latest_run
 from engine.runs.jobs import list_jobs
 from engine.runs.status import State
@@ -202,7 +204,7 @@ def win_rate(scores: list[float], baseline: list[float]) -> float:
 
 
 def compare_generations(prompts: list[list[dict]], models: dict[str, RunFolder | None], cfg: RunConfig,
-                        max_new_tokens: int, reward_run: RunFolder | None, probes: list[str],
+                        max_new_tokens: int, reward_run: RunFolder | None, probes: dict[str, Probe],
                         progress: Progress) -> dict:
     """Each model's greedy answers, probe fractions and mean length (tokens); with a reward run,
     each answer's RM score, the mean, and the win rate against the BASELINE model's answers."""
@@ -214,7 +216,8 @@ def compare_generations(prompts: list[list[dict]], models: dict[str, RunFolder |
         lm, tokenizer = load_policy(run, cfg)
         answers, lengths = answer(lm, tokenizer, prompts, Sampling(max_new_tokens=max_new_tokens))
         rows[label] = {"run": run.name if run else None, "rm_score": None, "win_rate": None,
-                       **{name: sum(map(PROBES[name], answers)) / len(answers) for name in probes},
+                       **{name: probe.accuracy(answers) for name, probe in probes.items()},
+                       "degenerate": sum(map(degenerate, answers)) / len(answers),
                        "mean_length": sum(lengths) / len(answers), "answers": answers, "scores": None}
         del lm
     if reward_run is not None:
@@ -245,7 +248,7 @@ class Plan:  # the checked settings of one evaluation
     ranking: bool
     models: dict[str, RunFolder | None]
     reward_run: RunFolder | None
-    probes: list[str]
+    probes: dict[str, Probe]
     notes: list[str] = field(default_factory=list)
 
 
@@ -255,7 +258,7 @@ def plan(run: str | Path | RunFolder, settings: EvalConfig = EvalConfig()) -> Pl
     cfg = run.config()
     name, info = held_out(run, cfg, settings.dataset)
     models = parse_compare(settings.compare) if settings.compare is not None else default_models(run, cfg)
-    probes = probe_names(settings.probes)
+    probes = choose(parse_probes(info.get("probes")), settings.probes, settings.probe)
     notes: list[str] = []
     rm = check_reward_run(settings.reward_run, run, cfg, notes) if models else None
     return Plan(run, cfg, settings, name, bool(info.get("ranking")), models, rm, probes, notes)
@@ -308,7 +311,8 @@ def evaluate(run: str | Path | RunFolder, settings: EvalConfig = EvalConfig(),
         "settings": {**asdict(settings), "dataset": p.dataset, "pairs": preference["pairs"] if preference else None,
                      "prompts": len(generation["prompts"]) if generation else None,
                      "reward_run": p.reward_run.name if p.reward_run else None, "baseline": BASELINE,
-                     "probes": p.probes, "models": {k: v.name if v else None for k, v in p.models.items()}},
+                     "probes": list(p.probes), "probe_declarations": {n: declaration(pr) for n, pr in p.probes.items()},
+                     "models": {k: v.name if v else None for k, v in p.models.items()}},
         "preference": preference, "generation": generation, "notes": p.notes,
     }
 
@@ -320,14 +324,14 @@ def read_eval(run: RunFolder) -> dict | None:
 
 def table_headers(result: dict) -> list[str]:
     return ["model", "run", "RM score", f"win rate vs {BASELINE}", *result["settings"]["probes"],
-            "mean length (tokens)"]
+            "degenerate", "mean length (tokens)"]
 
 
 def table_rows(result: dict) -> list[list]:
     """One row per compared model: label, run, RM score, win rate, probe fractions, length."""
     gen = result.get("generation") or {"models": {}}
     return [[label, row["run"] or "(base model)", row["rm_score"], row["win_rate"],
-             *[row[p] for p in result["settings"]["probes"]], row["mean_length"]]
+             *[row[p] for p in result["settings"]["probes"]], row.get("degenerate"), row["mean_length"]]
             for label, row in gen["models"].items()]
 
 

@@ -124,6 +124,19 @@ def generate(lm, tokenizers, conversations: list[list[dict]], sampling: Sampling
     return Generation(batch, sequences, texts, lengths, [n < len(row) for row, n in zip(answers, lengths)])
 
 
+def answer_logprobs(model, sequences: torch.Tensor, attention_mask: torch.Tensor, prompt_len: int,
+                    temperature: float = 1.0, output_hidden_states: bool = False):
+    """(per-token log-probs of the answer part of left-padded sequences, as generate() returns them,
+    under the sampling temperature; the answer positions' logits; the model output). What PPO and
+    the training samples read off a generation: generate() itself only samples."""
+    position_ids = (attention_mask.cumsum(-1) - 1).clamp(min=0)  # as generate() numbers left-padded rows
+    out = model(input_ids=sequences, attention_mask=attention_mask, position_ids=position_ids,
+                output_hidden_states=output_hidden_states, use_cache=False)
+    logits = out.logits[:, prompt_len - 1:-1].float() / temperature
+    answers = sequences[:, prompt_len:]
+    return torch.log_softmax(logits, -1).gather(2, answers.unsqueeze(-1)).squeeze(-1), logits, out
+
+
 @torch.inference_mode()
 def answer(lm, tokenizer, conversations: list[list[dict]], sampling: Sampling = Sampling(),
            batch_size: int = 8) -> tuple[list[str], list[int]]:

@@ -4,6 +4,7 @@
         config.yaml      complete config; the engine reads nothing else
         status.json      engine.runs.status.Status (written atomically)
         metrics.jsonl    one JSON object per logged step, append-only, flushed per line
+        samples.jsonl    the answers to a few fixed prompts during training, one object per answer
         engine.log       the engine's log
         checkpoints/     intermediate checkpoints
         adapter/         final weights of a LoRA run (a PEFT adapter) ...
@@ -44,6 +45,7 @@ class Weights:
 class RunFolder(ProcessFolder):
     config_file = property(lambda self: self.path / "config.yaml")
     metrics_file = property(lambda self: self.path / "metrics.jsonl")
+    samples_file = property(lambda self: self.path / "samples.jsonl")
     log_file = property(lambda self: self.path / "engine.log")
     checkpoints_dir = property(lambda self: self.path / "checkpoints")
     adapter_dir = property(lambda self: self.path / "adapter")
@@ -81,6 +83,14 @@ class RunFolder(ProcessFolder):
 
     def append_metrics(self, record: dict[str, Any]) -> None:
         append_jsonl(self.metrics_file, record)
+
+    def samples(self) -> list[dict[str, Any]]:
+        """The answers to the sample prompts, one record per answer (engine.stages.samples)."""
+        return read_jsonl(self.samples_file)
+
+    def append_samples(self, records: list[dict[str, Any]]) -> None:
+        for record in records:
+            append_jsonl(self.samples_file, record)
 
     def log_tail(self, lines: int) -> str:
         return tail(self.log_file, lines)

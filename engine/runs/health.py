@@ -1,7 +1,8 @@
 """Training-health rules: plain functions over a run's metric history.
 
 The history is the list of dicts in metrics.jsonl (TRL's metric names verbatim; train lines carry
-``loss``, eval lines ``eval_loss``). Each rule returns None or one warning, a plain dict
+``loss``, eval lines ``eval_loss``); the answers to the sample prompts have rules of their own
+(engine.runs.degeneration), which ``check`` runs too. Each rule returns None or one warning, a plain dict
 ``{"code", "message", "step"}``: ``code`` is stable (the UI, the CLI and tests match on it), the
 message says in numbers what is happening and what to do, ``step`` is where it was seen. The
 engine's callback writes the current list to status.json under ``warnings``.
@@ -11,6 +12,8 @@ from __future__ import annotations
 
 import math
 from typing import Any
+
+from engine.runs import degeneration
 
 NON_FINITE = "non_finite"
 CHOSEN_FALLING = "chosen_reward_falling"
@@ -122,12 +125,15 @@ def coarse_accuracy(records: list[dict], pairs_per_log: int | None) -> dict | No
                    f"eval_{key}.", train[-1].get("step"))
 
 
-def check(records: list[dict], pairs_per_log: int | None = None, ignore: tuple[str, ...] = ()) -> list[dict]:
-    """Every rule over a metric history: the warnings that hold now, in a fixed order.
+def check(records: list[dict], pairs_per_log: int | None = None, ignore: tuple[str, ...] = (),
+          samples: list[dict] = (), kl_bound: float | None = None) -> list[dict]:
+    """Every rule over a metric history and the run's sample answers: the warnings that hold now,
+    in a fixed order.
 
     ``pairs_per_log``: examples (pairs) averaged into each logged train value, i.e.
     per_device_train_batch_size x gradient_accumulation_steps x logging_steps; None skips that rule.
     ``ignore``: keys whose non-finite values are expected (fp16 loss scaling's inf grad_norm).
+    ``samples``, ``kl_bound``: the answers to the sample prompts (engine.runs.degeneration).
     """
     found = (non_finite(records, ignore), chosen_falling(records), coarse_accuracy(records, pairs_per_log))
-    return [w for w in found if w is not None]
+    return [w for w in found if w is not None] + degeneration.alarms(list(samples), kl_bound)

@@ -1,5 +1,7 @@
-"""The trainer callback that keeps the run folder live: metrics.jsonl, status.json (with the
-training-health warnings of engine.runs.health), graceful stop, and a stop on NaN/inf."""
+"""The trainer callback that keeps the run folder live: metrics.jsonl, samples.jsonl (the model's
+answers to a few fixed prompts, engine.stages.samples), status.json (with the training-health
+warnings of engine.runs.health), graceful stop, a stop on NaN/inf and, when asked, on a
+degeneration alarm."""
 
 from __future__ import annotations
 
@@ -13,8 +15,9 @@ import psutil
 import torch
 from transformers import TrainerCallback
 
-from engine.runs import health
+from engine.runs import degeneration, health
 from engine.runs.folder import RunFolder
+from engine.stages.samples import Sampler
 
 log = logging.getLogger("engine")
 # Metric lines kept in memory for the health rules: they look back at most health.CHOSEN_WINDOW
@@ -33,12 +36,13 @@ class StopRequest:
     def __init__(self) -> None:
         self.requested = False
         self.reason: str | None = None  # why training stopped itself; None for a user's stop
+        self.failed = False  # the run failed (NaN/inf), rather than stopped on purpose (an alarm)
 
     def set(self, *_args) -> None:
         self.requested = True
 
-    def halt(self, reason: str) -> None:
-        self.requested, self.reason = True, reason
+    def halt(self, reason: str, failed: bool = True) -> None:
+        self.requested, self.reason, self.failed = True, reason, failed
 
 
 STOP = StopRequest()  # one engine process trains one run, so one flag
@@ -54,8 +58,9 @@ def _all_finite(params: list) -> bool:
 
 
 class LastFiniteWeights:
-    """A copy of the trainable weights as they were when the current step began, renewed only while
-    they are finite, so the step that turned them into NaN/inf can be undone before the final save."""
+    """A copy of the trainable weights as they were at a step (the start of each step; the last
+    sample step without an alarm), renewed only while they are finite, so the step that turned them
+    into NaN/inf, or the steps that made the model degenerate, can be undone before the final save."""
 
     def __init__(self) -> None:
         self.copies: list[torch.Tensor] | None = None
@@ -120,9 +125,10 @@ class RunFolderCallback(TrainerCallback):
     are, so charts and users can match them with TRL's documentation.
     """
 
-    def __init__(self, run: RunFolder, stop: StopRequest = STOP) -> None:
+    def __init__(self, run: RunFolder, stop: StopRequest = STOP, sampler: Sampler | None = None) -> None:
         self.run = run
         self.stop = stop
+        self.sampler = sampler
         self.process = psutil.Process(os.getpid())
         self.start_time = time.time()
         self.last_time = self.start_time
@@ -132,11 +138,32 @@ class RunFolderCallback(TrainerCallback):
         self.first_seen: dict[str, object] = {}  # code -> step, for the warnings that hold now
         self.logged: set[str] = set()  # codes already written to engine.log (once each)
         self.weights = LastFiniteWeights()
+        self.healthy = LastFiniteWeights()  # as of the last sample step without a degeneration alarm
 
     def on_train_begin(self, args, state, control, **kwargs):
         self.start_time = self.last_time = time.time()
         self.run.update_status(max_steps=state.max_steps, step=state.global_step)
         control.should_training_stop = self.stop.requested
+        if self.sampler is not None:
+            self.sampler.plan(state.max_steps)
+            self.take_samples(args, state, control, **kwargs)  # step 0: the starting model, the baseline
+
+    def take_samples(self, args, state, control, model=None, processing_class=None, **_kwargs) -> None:
+        """The sample prompts answered now; the health rules read them, and an alarm-free step's
+        weights become the ones an alarm would restore."""
+        if model is None or processing_class is None or not self.sampler.due(state.global_step, state.max_steps):
+            return
+        self.sampler.take(state.global_step, model, processing_class)
+        found = self.check_health(args, control, model)
+        if not any(w["code"] in degeneration.CODES for w in found):
+            self.healthy.take(model, state.global_step)
+
+    def on_train_end(self, args, state, control, **kwargs):
+        if self.sampler is not None and not self.stop.requested:
+            self.take_samples(args, state, control, **kwargs)  # the end, if not sampled at the last step
+        if self.sampler is not None and self.sampler.records:
+            log.info("samples: %d answers at %d steps took %.0f s of the run", len(self.sampler.records),
+                     len({r["step"] for r in self.sampler.records}), self.sampler.seconds)
 
     def on_step_begin(self, args, state, control, **kwargs):
         self.weights.take(kwargs.get("model"), state.global_step)
@@ -156,12 +183,14 @@ class RunFolderCallback(TrainerCallback):
         self.history.append(record)
         self.check_health(args, control, kwargs.get("model"))
 
-    def check_health(self, args, control, model) -> None:
+    def check_health(self, args, control, model) -> list[dict]:
         """Evaluate engine.runs.health's rules; status.json gets the warnings that hold now (each with the
-        step it was first seen at), engine.log each code once; NaN/inf stops training."""
+        step it was first seen at), engine.log each code once; NaN/inf stops training, and so does a
+        degeneration alarm when samples.stop_on_alarm asks. Returns the warnings."""
         # fp16 loss scaling skips steps whose gradients overflow and logs grad_norm=inf for them: expected.
         ignore = ("grad_norm",) if getattr(args, "fp16", False) else ()
-        found = health.check(list(self.history), pairs_per_log(args), ignore)
+        samples, kl_bound = (self.sampler.records, self.sampler.kl_bound) if self.sampler else ((), None)
+        found = health.check(list(self.history), pairs_per_log(args), ignore, samples, kl_bound)
         self.first_seen = {w["code"]: self.first_seen.get(w["code"], w["step"]) for w in found}
         for w in found:
             w["step"] = self.first_seen[w["code"]]
@@ -174,6 +203,20 @@ class RunFolderCallback(TrainerCallback):
         diverged = next((w for w in found if w["code"] == health.NON_FINITE), None)
         if diverged is not None and self.stop.reason is None:
             self.halt(diverged, args, control, model)
+        alarm = next((w for w in found if w["code"] in degeneration.CODES), None)
+        if alarm is not None and self.stop.reason is None and self.sampler.opts.stop_on_alarm:
+            self.stop_at_alarm(alarm, control, model)
+        return found
+
+    def stop_at_alarm(self, alarm: dict, control, model) -> None:
+        """samples.stop_on_alarm: stop now, and save the weights of the last sample step without an
+        alarm (a full fine-tune keeps no copy: its current weights are saved)."""
+        control.should_training_stop = True
+        step = self.healthy.restore(model) if model is not None else None
+        kept = (f"the weights saved are those of step {step}, the last sample step without an alarm"
+                if step is not None else "the weights saved are the current ones (a full fine-tune keeps no copy)")
+        self.stop.halt(f"Stopped by samples.stop_on_alarm. {alarm['message']} {kept.capitalize()}.", failed=False)
+        log.warning("training stopped: %s", self.stop.reason)
 
     def halt(self, diverged: dict, args, control, model) -> None:
         """Stop training on NaN/inf and make sure the weights the engine saves next are finite: the
@@ -197,6 +240,8 @@ class RunFolderCallback(TrainerCallback):
 
     def on_step_end(self, args, state, control, **kwargs):
         self.run.update_status(step=state.global_step, max_steps=state.max_steps,
-                     elapsed=time.time() - self.start_time)
+                               elapsed=time.time() - self.start_time)
+        if self.sampler is not None and not self.stop.requested:
+            self.take_samples(args, state, control, **kwargs)
         if self.stop.requested:
             control.should_training_stop = True

@@ -13,21 +13,11 @@ from typing import Any
 import torch
 
 from engine.config import RunConfig
-from engine.data.rows import load_dataset_for_stage, split_train_eval
 from engine.models.loader import compute_dtype
 from engine.runs.folder import RunFolder
 from engine.stages.callbacks import STOP
 
 log = logging.getLogger("engine")
-
-
-def load_splits(cfg: RunConfig, preference: bool):
-    """(train, eval or None) in TRL's conversational format."""
-    d = cfg.data
-    train = load_dataset_for_stage(d.dataset, d.dataset_dir, preference, d.max_samples)
-    if d.eval_dataset:
-        return train, load_dataset_for_stage(d.eval_dataset, d.dataset_dir, preference)
-    return split_train_eval(train, d.val_size, cfg.training.seed)
 
 
 def trainer_arguments(cfg: RunConfig, run: RunFolder, has_eval: bool) -> dict[str, Any]:

@@ -23,13 +23,14 @@ from pathlib import Path
 import torch
 
 from engine.config import RunConfig, Sampling, reward_model_stages
-from engine.inference.generate import generate
+from engine.data.rows import load_splits
+from engine.inference.generate import answer_logprobs, generate
 from engine.inference.reward import score
 from engine.models.loader import finished_run, load_tokenizer, parent_run, reward_model, stop_token_ids, training_model
 from engine.runs.folder import RunFolder
 from engine.stages import ppo_math
 from engine.stages.callbacks import STOP
-from engine.stages.common import load_splits, save_weights
+from engine.stages.common import save_weights
 
 log = logging.getLogger("engine")
 
@@ -53,12 +54,8 @@ def forward(model, value_head, sequences, attention_mask, prompt_len: int, tempe
             with_entropy: bool = False):
     """Log-probs of the answer tokens (under the sampling temperature), value estimates before each
     of them, and optionally their entropies."""
-    position_ids = (attention_mask.cumsum(-1) - 1).clamp(min=0)  # as generate() numbers left-padded rows
-    out = model(input_ids=sequences, attention_mask=attention_mask, position_ids=position_ids,
-                output_hidden_states=value_head is not None, use_cache=False)
-    logits = out.logits[:, prompt_len - 1:-1].float() / temperature
-    answers = sequences[:, prompt_len:]
-    logprobs = torch.log_softmax(logits, -1).gather(2, answers.unsqueeze(-1)).squeeze(-1)
+    logprobs, logits, out = answer_logprobs(model, sequences, attention_mask, prompt_len, temperature,
+                                            output_hidden_states=value_head is not None)
     values = None
     if value_head is not None:
         values = value_head(out.hidden_states[-1][:, prompt_len - 1:-1].float()).squeeze(-1)
@@ -227,7 +224,7 @@ def run(cfg: RunConfig, run: RunFolder, callbacks: list) -> Path:
 
     def notify(event: str, **kwargs) -> None:  # the Trainer callback protocol, so RunFolderCallback works as is
         for cb in callbacks:
-            getattr(cb, event)(None, state, control, model=m["policy"], **kwargs)
+            getattr(cb, event)(None, state, control, model=m["policy"], processing_class=m["tokenizer"], **kwargs)
 
     def emit(logs: dict) -> None:
         notify("on_log", logs=logs)
@@ -255,6 +252,7 @@ def run(cfg: RunConfig, run: RunFolder, callbacks: list) -> Path:
         notify("on_step_end")
     if held_out and not STOP.requested and not (t.eval_steps and state.global_step % t.eval_steps == 0):
         emit(held_out_metrics(m, held_out, opts, t.per_device_eval_batch_size))
+    notify("on_train_end")
     out = save_weights(m["policy"], cfg, run, m["tokenizer"])
     save_file({k: v.detach().cpu().contiguous() for k, v in m["value_head"].state_dict().items()},
               out / "value_head.safetensors")

@@ -12,9 +12,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from engine.config import RunConfig
+from engine.data.rows import load_splits
 from engine.models.loader import load_tokenizer, lora_targets, scoring_backbone
 from engine.runs.folder import RunFolder
-from engine.stages.common import load_splits, train_and_save, trainer_arguments
+from engine.stages.common import train_and_save, trainer_arguments
 
 
 def build_trainer(cfg: RunConfig, run: RunFolder, callbacks: list):

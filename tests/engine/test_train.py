@@ -45,7 +45,7 @@ def dpo_run(sft_run):
 
 def test_run_folder_contents(sft_run):
     assert sorted(p.name for p in sft_run.path.iterdir()) == [
-        "adapter", "checkpoints", "config.yaml", "engine.log", "metrics.jsonl", "status.json"]
+        "adapter", "checkpoints", "config.yaml", "engine.log", "metrics.jsonl", "samples.jsonl", "status.json"]
     status = sft_run.status()
     assert status.state == "completed" and status.step == status.max_steps == 4
     assert status.error is None and status.ended >= status.started

@@ -93,6 +93,22 @@ def sft_run(app) -> RunFolder:
     return run
 
 
+def declare_probe(page, dataset: str, name: str, kind: str, value: str) -> None:
+    """On the Datasets tab: pick the dataset, open its task probes, declare one."""
+    ui.open_tab(page, "Datasets")
+    tab = page.locator("#wb-datasets")
+    ui.pick(page, tab.locator(".block", has=page.locator(
+        '[aria-label="registered dataset: check, preview, rename or remove"]')).last, dataset)
+    page.locator("#wb-dataset-probes").get_by_role("button").first.click()
+    page.locator("#wb-probe-name textarea, #wb-probe-name input").first.fill(name)
+    ui.pick(page, page.locator("#wb-probe-kind"), kind)
+    page.locator("#wb-probe-value textarea, #wb-probe-value input").first.fill(value)
+    tab.get_by_role("button", name="Declare probe", exact=True).click()
+    ui.wait_for(lambda: f"Declared probe {name}" in tab.inner_text(), 30, "the probe's declaration")
+    ui.wait_for(lambda: f"{name}: {kind}" in page.locator("#wb-dataset-probes-declared").inner_text(), 10,
+                "the declared probes")
+
+
 def set_short_run(page, stage: str, steps: int) -> None:
     ui.pick_field(page, "stage", stage)
     ui.set_text(page, "name", f"e2e-{stage}")
@@ -181,6 +197,8 @@ def test_click_through_sft_then_dpo_then_chat_and_export(page, app, pairs_datase
     assert len(growth) >= 2 and counts[-1] >= 40, f"loss chart points seen while running: {counts}"
     ui.screenshot(page, "train-sft")
 
+    declare_probe(page, pairs_dataset, "commented", "starts_with", "--")  # what the preferred answers do
+    ui.open_tab(page, "Train")
     set_short_run(page, "dpo", 12)
     ui.pick_field(page, "data.dataset", pairs_dataset)
     ui.pick_field(page, "dpo.loss_type", "dpop")  # seed 004's fix, picked like any other loss
@@ -193,6 +211,11 @@ def test_click_through_sft_then_dpo_then_chat_and_export(page, app, pairs_datase
     titles = {t["name"]: t["title"] for t in ui.plot_traces(page)}
     assert titles["rewards/chosen"] == titles["rewards/rejected"]  # on one chart
     assert ui.points(page, "dpop/penalty") == 12 and titles["dpop/penalty"] == "terms of the loss"
+    # the model's own answers to the sample prompts: step 0 beside the last step
+    samples = page.locator("#wb-samples")
+    ui.wait_for(lambda: "step 12" in samples.inner_text(), 15, "the sample answers at the last step")
+    assert "step 0 (the starting model)" in samples.inner_text() and "tokens" in samples.inner_text()
+    assert "Alignment accuracy" in samples.inner_text() and "commented" in samples.inner_text()  # the probe
     ui.screenshot(page, "train-dpo")
 
     ui.open_tab(page, "Runs")

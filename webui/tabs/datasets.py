@@ -34,6 +34,7 @@ from engine.data.registry import (
 )
 from engine.data.rows import LOADERS, load_rows
 from webui import dataset_checks as checks
+from webui import dataset_probes
 from webui.dataset_report import preview_html, report_markdown
 from webui.tabs import Event, Page, Tab
 
@@ -368,6 +369,7 @@ def build(page: Page) -> Tab:
                              scale=5)
         refresh_btn = gr.Button("Refresh", scale=0)
     manage = _manage_section(ctx)
+    dataset_probes.build(dataset_dir, manage["picked"], version)
     with gr.Accordion("Register a dataset", open=True):
         reg = _register_section()
     listing = [table, manage["picked"], reg["path"]]
@@ -385,4 +387,5 @@ def build(page: Page) -> Tab:
                                 concurrency_id=ONE_AT_A_TIME)
     manage["cancel_btn"].click(cancel_remove, None, confirm)
     return Tab({"table": table, "registry_version": version, **{f"manage_{k}": v for k, v in manage.items()}, **reg},
-               on_load=[Event(on_load, [], listing)])
+               on_load=[Event(on_load, [], listing)],
+               on_select=Event(refresh, [dataset_dir], listing))  # datasets registered elsewhere appear

@@ -18,9 +18,9 @@ import gradio as gr
 
 from engine.config import ConfigError, EvalConfig, policy_stages, reward_model_stages, stage_of
 from engine.config.fields import build as build_settings
+from engine.data.probes import KINDS
 from engine.data.registry import DatasetError, dataset_folder, read_registry
 from engine.inference.evaluate import BASELINE, NONE, plan, read_eval
-from engine.inference.probes import PROBES
 from engine.runs.folder import latest_run
 from engine.runs.jobs import JobFolder, create_job, start_job
 from engine.runs.status import State
@@ -33,6 +33,7 @@ BASE_VALUE = "base"  # the models picker's value for the bare base model
 NO_REWARD_CHOICE = ("(none: no RM scores or win rates)", NONE)
 KIND = "eval"  # the job kind
 POLL_SECONDS = 1.0
+EVAL_PROBE_HELP = next(f.metadata["help"] for f in dataclasses.fields(EvalConfig) if f.name == "probe")
 
 
 def run_choices() -> list[tuple[str, str]]:
@@ -111,13 +112,34 @@ def labels(models: list[str]) -> dict[str, str]:
     return out
 
 
+def declared_probes(name: str | None, dataset: str | None) -> list[str]:
+    """The probes the held-out dataset declares (engine.data.probes) in the run's dataset folder."""
+    if not name or not dataset:
+        return []
+    data = runinfo.run_path(name).raw_config().get("data") or {}
+    try:
+        return list(read_registry(dataset_folder(data.get("dataset_dir"))).get(dataset, {}).get("probes") or {})
+    except DatasetError:
+        return []
+
+
+def probe_choices(name: str | None, dataset: str | None) -> dict:
+    """The probes picker for a held-out dataset: its declared probes, all picked."""
+    found = declared_probes(name, dataset)
+    return gr.update(choices=found, value=found)
+
+
 def settings(dataset: str | None, models: list[str] | None, reward: str | None, prompts, max_new_tokens,
-             pairs, probes: list[str] | None) -> EvalConfig:
-    """The widgets' values as an EvalConfig (checked: a bad value names its field)."""
+             pairs, probes: list[str] | None, probe_name: str = "", probe_kind: str = "",
+             probe_value: str = "") -> EvalConfig:
+    """The widgets' values as an EvalConfig (checked: a bad value names its field). The probes
+    picked are sent by name, even all of them: what was counted is then in the results' settings."""
     compare = ",".join(label if value == BASE_VALUE else f"{label}={runinfo.run_path(value).path}"
                        for value, label in labels(list(models or [])).items()) or NONE
+    extra = " ".join(p.strip() for p in (probe_name or "", probe_kind or "", probe_value or "")) \
+        if (probe_name or "").strip() and (probe_value or "").strip() else None
     values = {"dataset": dataset or None, "compare": compare, "reward_run": reward or NONE, "prompts": prompts,
-              "max_new_tokens": max_new_tokens, "pairs": pairs, "probes": ",".join(probes or []) or None}
+              "max_new_tokens": max_new_tokens, "pairs": pairs, "probes": ",".join(probes or []), "probe": extra}
     return build_settings(EvalConfig, values, "eval", key=lambda _section, name: name)
 
 
@@ -194,9 +216,16 @@ def build(page: Page) -> Tab:
         max_tokens = setting(EvalConfig, "max_new_tokens", step=1, label="max new tokens",
                              elem_id="wb-eval-max-new-tokens")
         pairs = setting(EvalConfig, "pairs", label="held-out pairs")
-        probes = setting(EvalConfig, "probes", choices=list(PROBES), value=list(PROBES), multiselect=True,
-                         label="task probes")
+        probes = setting(EvalConfig, "probes", choices=[], value=[], multiselect=True,
+                         label="task probes the held-out dataset declares", elem_id="wb-eval-probes")
         start_btn = gr.Button("Evaluate", variant="primary", scale=0, elem_id="wb-eval-start")
+    with gr.Accordion("One more task probe, for this evaluation only", open=False, elem_id="wb-eval-probe"):
+        gr.Markdown(EVAL_PROBE_HELP)
+        with gr.Row():
+            probe_name = gr.Textbox(label="probe name", max_lines=1, elem_id="wb-eval-probe-name")
+            probe_kind = gr.Dropdown(label="kind", choices=list(KINDS), value="starts_with",
+                                     elem_id="wb-eval-probe-kind")
+            probe_value = gr.Textbox(label="value", max_lines=1, elem_id="wb-eval-probe-value")
     status = gr.Markdown(elem_id="wb-eval-status")
     summary = gr.Markdown(elem_id="wb-eval-summary")
     table = gr.Dataframe(interactive=False, wrap=True, label="models", elem_id="wb-eval-table")
@@ -206,8 +235,9 @@ def build(page: Page) -> Tab:
 
     results = [summary, table, chart, answers]
     run.change(select_run, run, [dataset, models, reward, status, *results, timer], show_progress="hidden")
-    start_btn.click(start, [run, dataset, models, reward, prompts, max_tokens, pairs, probes], [status, timer],
-                    api_name="evaluate", show_progress="hidden")
+    dataset.change(probe_choices, [run, dataset], probes, show_progress="hidden")
+    start_btn.click(start, [run, dataset, models, reward, prompts, max_tokens, pairs, probes, probe_name, probe_kind,
+                            probe_value], [status, timer], api_name="evaluate", show_progress="hidden")
     timer.tick(poll, run, [status, *results, timer], show_progress="hidden")
     refresh_btn.click(refresh, run, [run, models, reward], api_visibility="private")
     pickers = [run, models, reward]

@@ -9,7 +9,7 @@ import gradio as gr
 import plotly.graph_objects as go
 
 from engine.runs.folder import RunFolder, list_runs
-from webui import charts, runinfo
+from webui import charts, runinfo, samples_view
 from webui.tabs import Event, Page, Tab
 
 HEADERS = ["run", "stage", "model", "dataset", "state", "warnings", "duration", "step", "final metrics"]
@@ -61,13 +61,16 @@ def overlay(names: list[str] | None, metric: str | None) -> go.Figure:
     return charts.overlay_chart(_records(names), metric or "")
 
 
-def view(name: str | None) -> tuple[str, str]:
-    """(config.yaml, end of engine.log) of a run."""
+def view(name: str | None) -> list:
+    """[config.yaml, end of engine.log, sample step slider, sample answers] of a run."""
     try:
         run = runinfo.run_path(name)
     except FileNotFoundError as e:
-        return "", str(e)
-    return run.config_file.read_text(encoding="utf-8"), run.log_tail(VIEW_LOG_LINES)
+        return ["", str(e), gr.update(), samples_view.samples_html([])]
+    records = run.samples()
+    return [run.config_file.read_text(encoding="utf-8"), run.log_tail(VIEW_LOG_LINES),
+            gr.update(**samples_view.slider_update(records)),
+            samples_view.samples_html(records, None, samples_view.run_probes(run))]
 
 
 def ask_delete(name: str | None) -> tuple[Any, str]:
@@ -117,12 +120,16 @@ def build(page: Page) -> Tab:
         config_view = gr.Code(language="yaml", label="config.yaml", interactive=False)
         log_view = gr.Textbox(label="engine.log", lines=20, max_lines=20, interactive=False,
                               elem_classes=["wb-log"])
+    with gr.Accordion("The run's answers to its sample prompts", open=True):
+        sample_step = gr.Slider(0, 1, value=0, step=1, label="step", elem_id="wb-runs-sample-step")
+        samples_box = gr.HTML(samples_view.samples_html([]), elem_id="wb-runs-samples")
 
     listing = [table, overlay_runs, view_run]
     refresh_btn.click(refresh, None, listing, api_name="refresh_runs")
     overlay_runs.change(metric_choices, [overlay_runs, overlay_metric], overlay_metric)
     gr.on([overlay_runs.change, overlay_metric.change], overlay, [overlay_runs, overlay_metric], overlay_plot)
-    view_run.change(view, view_run, [config_view, log_view])
+    view_run.change(view, view_run, [config_view, log_view, sample_step, samples_box])
+    sample_step.input(samples_view.show_run, [view_run, sample_step], samples_box, show_progress="hidden")
     delete_btn.click(ask_delete, view_run, [confirm_row, delete_msg])
     confirm_btn.click(confirm_delete, [view_run, overlay_runs], [confirm_row, delete_msg, *listing])
     cancel_btn.click(cancel_delete, None, [confirm_row, delete_msg])

@@ -19,12 +19,13 @@ from engine.runs import queue
 from engine.runs.folder import RunFolder
 from engine.runs.process import stop as stop_process
 from engine.runs.status import State
-from webui import charts, resources, run_form, runinfo
+from webui import charts, resources, run_form, runinfo, samples_view
 from webui.forms import FieldSpec, build_section, make_component, validate
 from webui.tabs import Event, Page, Tab
 
 RUN_BAR = ("stage", "name", "init_from", "data.dataset", "data.eval_dataset")
 SECTION_TITLES = {"lora": "LoRA", "data": "Data", "training": "Training",
+                  "samples": "Samples: the model's answers to a few prompts during training, and the alarms on them",
                   **{name: f"{stage.title}: options" for name, stage in STAGES.items()}}
 LOG_TAIL_LINES = 40
 TICK_SECONDS = 1.0
@@ -106,10 +107,12 @@ def _fingerprint(path: Path | None) -> tuple:
 
 
 def refresh(name: str | None, seen: dict | None) -> list:
-    """The timer's tick: status, log tail and charts of the followed run, re-read from its folder.
+    """The timer's tick: status, log tail, charts and sample answers of the followed run, re-read
+    from its folder.
 
-    Returns [status markdown, log, *one update per chart slot, seen]; the log and the charts are
-    skipped while their files are unchanged, so an idle page costs a few stat() calls a second.
+    Returns [status markdown, log, *one update per chart slot, sample step slider, sample answers,
+    seen]; what comes from a file is skipped while the file is unchanged, so an idle page costs a
+    few stat() calls a second.
     """
     seen = dict(seen or {})
     try:
@@ -125,7 +128,14 @@ def refresh(name: str | None, seen: dict | None) -> list:
     else:
         figures = charts.run_charts(run.metrics() if run else [], run.stage if run else "")
         out += [gr.update(value=f, visible=True) if f is not None else gr.update(visible=False) for f in figures]
-    return [*out, {"log": log_key, "metrics": metrics_key}]
+    samples_key = _fingerprint(run.samples_file if run else None)
+    if seen.get("samples") == samples_key:
+        out += [gr.skip(), gr.skip()]
+    else:  # new answers: the latest step is shown
+        records = run.samples() if run else []
+        out += [gr.update(**samples_view.slider_update(records)),
+                samples_view.samples_html(records, None, samples_view.run_probes(run))]
+    return [*out, {"log": log_key, "metrics": metrics_key, "samples": samples_key}]
 
 
 def _form(page: Page) -> dict:
@@ -155,9 +165,14 @@ def _progress() -> dict:
     for start_at in range(0, charts.CHART_SLOTS, 2):  # two charts a row; the followed run's stage fills them
         with gr.Row():
             plots += [gr.Plot(show_label=False) for _ in range(start_at, min(start_at + 2, charts.CHART_SLOTS))]
+    with gr.Accordion("The model's answers to the sample prompts (step 0 beside a later step)", open=True):
+        sample_step = gr.Slider(0, 1, value=0, step=1, label="step", elem_id="wb-sample-step",
+                                info="look back: the answers at the last sample step at or before this one")
+        samples_box = gr.HTML(samples_view.samples_html([]), elem_id="wb-samples")
     log_box = gr.Textbox(label=f"engine.log (last {LOG_TAIL_LINES} lines)", lines=12, max_lines=12,
                          interactive=False, autoscroll=True, elem_classes=["wb-log"])
-    return {"monitor": monitor, "status": status_md, "resources": resources_md, "plots": plots, "log": log_box}
+    return {"monitor": monitor, "status": status_md, "resources": resources_md, "plots": plots, "log": log_box,
+            "sample_step": sample_step, "samples": samples_box}
 
 
 def build(page: Page) -> Tab:
@@ -193,7 +208,7 @@ def build(page: Page) -> Tab:
     stage_inputs = [comps[k] for k in ("stage", "data.dataset_dir", "data.dataset", "data.eval_dataset", "init_from",
                                        *run_form.RUN_PICKERS)]
     stage_outputs = [comps[k] for k in ("data.dataset", "data.eval_dataset", "init_from", *run_form.RUN_PICKERS)] + \
-        [boxes[s] for s in STAGES]
+        [boxes[s] for s in STAGES] + [boxes["samples"]]
     gr.on([comps["stage"].change, comps["data.dataset_dir"].change], run_form.stage_changed,
           inputs=stage_inputs, outputs=stage_outputs, show_progress="hidden")
     comps["model.finetuning_type"].change(lambda kind: gr.update(visible=kind != "full"),
@@ -206,7 +221,8 @@ def build(page: Page) -> Tab:
     load_saved_btn.click(partial(run_form.load_from_saved, specs), load_saved, fields, api_name="load_saved")
     load_btn.click(partial(run_form.load_from_run, specs), load_run, fields, api_name="load_from_run")
     upload.upload(partial(run_form.load_from_file, specs), upload, fields, api_name="load_from_file")
-    refresh_outputs = [p["status"], p["log"], *p["plots"], seen]
+    refresh_outputs = [p["status"], p["log"], *p["plots"], p["sample_step"], p["samples"], seen]
+    p["sample_step"].input(samples_view.show_run, [p["monitor"], p["sample_step"]], p["samples"], show_progress="hidden")
     timer.tick(refresh, [p["monitor"], seen], refresh_outputs, show_progress="hidden")
     timer.tick(resources.resources_markdown, None, p["resources"], show_progress="hidden", api_visibility="private")
     p["monitor"].change(lambda name: refresh(name, {}), p["monitor"], refresh_outputs, show_progress="hidden",

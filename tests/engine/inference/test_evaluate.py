@@ -11,9 +11,12 @@ import torch
 
 from engine.cli import main
 from engine.config import EvalConfig, Sampling, from_dict
+from engine.data.probes import parse_probes
+from engine.data.registry import read_registry
 from engine.data.rows import load_dataset_for_stage
 from engine.inference import evaluate
 from engine.job import run as run_job
+from engine.runs.degeneration import degenerate
 from engine.runs.folder import create_run, resolve_run
 from engine.runs.jobs import create_job, list_jobs
 from engine.runs.process import start_engine, wait
@@ -153,8 +156,10 @@ def test_generation_scores_and_win_rates_are_hand_counts(runs, compared):
         assert row["rm_score"] == pytest.approx(sum(hand[label]) / 4, abs=1e-5)
         wins = sum(1 if s > b else 0.5 if s == b else 0 for s, b in zip(row["scores"], gen["models"]["sft"]["scores"]))
         assert row["win_rate"] == wins / 4
-        for probe in ("comment_fraction", "formatted_fraction"):
-            assert row[probe] == sum(map(evaluate.PROBES[probe], row["answers"])) / 4
+        probes = parse_probes(read_registry(DATA)[EVAL_DATA]["probes"])  # declared on the held-out set
+        for name, probe in probes.items():  # alignment accuracy: passes, and is not degenerate
+            assert row[name] == sum(probe.passes(a) and not degenerate(a) for a in row["answers"]) / 4
+        assert row["degenerate"] == sum(map(degenerate, row["answers"])) / 4
     assert gen["models"]["sft"]["win_rate"] == 0.5  # against itself: all ties
     assert gen["models"]["other"]["answers"] != gen["models"]["sft"]["answers"]
     assert 0 < gen["models"]["other"]["mean_length"] <= 12  # generated tokens, up to the end of the turn
@@ -180,14 +185,15 @@ def test_the_jobs_result_holds_the_results_and_the_settings(runs, compared):
     assert saved["settings"] == {
         "dataset": EVAL_DATA, "pairs": 2, "prompts": 4, "max_new_tokens": 12, "reward_run": runs["rm"].name,
         "compare": ",".join(label if run is None else f"{label}={run}" for label, run in models.items()),
-        "baseline": "sft", "probes": ["comment_fraction", "formatted_fraction"],
+        "baseline": "sft", "probes": ["comment_fraction", "formatted_fraction"], "probe": None,
+        "probe_declarations": read_registry(DATA)[EVAL_DATA]["probes"],
         "models": {label: run.name if run else None for label, run in models.items()}}
     assert set(saved["preference"]) == {"kind", "model", "beta", "reference", "pairs", "accuracy", "margin",
                                         "chosen", "rejected", "pair_scores"}
     assert set(saved["generation"]) == {"prompts", "models"}
     assert list(saved["generation"]["models"]) == ["base", "sft", "dpo", "other"]
     for row in saved["generation"]["models"].values():
-        assert set(row) == {"run", "rm_score", "win_rate", "comment_fraction", "formatted_fraction",
+        assert set(row) == {"run", "rm_score", "win_rate", "comment_fraction", "formatted_fraction", "degenerate",
                             "mean_length", "answers", "scores"}
         assert len(row["answers"]) == len(row["scores"]) == 4
     assert saved["notes"] == []
@@ -203,7 +209,7 @@ def test_cli_compares_base_parent_and_run_and_prints_a_table(runs, capsys):
     lines = out.splitlines()
     header = next(line for line in lines if line.startswith("model "))
     assert header.split() == ["model", "run", "RM", "score", "win", "rate", "vs", "sft", "comment_fraction",
-                              "formatted_fraction", "mean", "length", "(tokens)"]
+                              "formatted_fraction", "degenerate", "mean", "length", "(tokens)"]
     assert [line.split()[:2] for line in lines[lines.index(header) + 1:lines.index(header) + 4]] == [
         ["base", "(base"], ["sft", runs["sft"].name], ["dpo", runs["dpo"].name]]
     assert f"preference (implicit reward, beta 0.1, reference {runs['sft'].name}), 3 pairs: accuracy" in out
@@ -232,7 +238,8 @@ def test_reward_run_none_skips_the_scores(runs, capsys):
     (["{dpo}", "--compare", "a={sft},a={dpo}"], "--compare: label 'a' appears twice"),
     (["{dpo}", "--prompts", "0"], "--prompts: 0 is below the minimum 1"),
     (["{dpo}", "--pairs", "two"], "--pairs: expected int, got 'two'"),
-    (["{dpo}", "--probes", "comment_fraction,bogus"], "--probes: unknown probe 'bogus'; known: comment_fraction"),
+    (["{dpo}", "--probes", "comment_fraction,bogus"], "--probes: 'bogus' is not a probe of the held-out dataset"),
+    (["{dpo}", "--probe", "numbered"], "--probe: 'numbered' should be NAME KIND VALUE"),
 ])
 def test_errors_name_the_argument_to_fix(runs, capsys, args, error):
     names = {key: run_dir.name for key, run_dir in runs.items()}

@@ -80,14 +80,19 @@ def test_the_widgets_become_an_eval_config_with_models_labelled_by_stage(eval_en
     settings = evaluate.settings("sql_dpo_eval", picked, "none", 3.0, 16.0, "", ["formatted_fraction"])
     assert settings.compare == f"base,sft={eval_env['sft']},sft-2={sft2},dpo={eval_env['dpo']}"
     assert (settings.prompts, settings.max_new_tokens, settings.pairs) == (3, 16, None)
-    assert settings.reward_run == "none" and settings.probes == "formatted_fraction"
+    assert settings.reward_run == "none" and settings.probes == "formatted_fraction" and settings.probe is None
+    extra = evaluate.settings("sql_dpo_eval", picked, "none", 3, 16, "", [], "numbered", "starts_with", "1.")
+    assert extra.probe == "numbered starts_with 1." and extra.probes is None  # none picked: every declared one
+    assert evaluate.probe_choices(eval_env["dpo"].name, "sql_dpo_eval")["choices"] == ["comment_fraction",
+                                                                                      "formatted_fraction"]
 
 
 def saved_result(run, sft) -> dict:
     """An evaluation's result as engine.inference.evaluate returns it (two prompts, base vs sft vs dpo)."""
     row = lambda name, scores, win, comment: {  # noqa: E731
         "run": name, "rm_score": sum(scores) / 2, "win_rate": win, "comment_fraction": comment,
-        "formatted_fraction": 0.0, "mean_length": 7.5, "answers": [f"{name} answer 1", ""], "scores": scores}
+        "formatted_fraction": 0.0, "degenerate": 0.5, "mean_length": 7.5, "answers": [f"{name} answer 1", ""],
+        "scores": scores}
     return {
         "run": run.name, "stage": "dpo", "created": "2026-01-02T03:04:05", "seconds": 9.0,
         "settings": {"dataset": "sql_dpo_eval", "pairs": 4, "prompts": 2, "max_new_tokens": 16,
@@ -117,9 +122,9 @@ def test_a_saved_evaluation_is_shown_when_its_run_is_picked(eval_env):
     assert "margin 0.125" in summary and "ℹ️ a note" in summary and "`sql_dpo_eval`" in summary
     assert list(table.columns) == table_headers(result)
     assert table.values.tolist() == [
-        ["base", "(base model)", "0", "0.25", "0", "0", "7.5"],
-        ["sft", eval_env["sft"].name, "0.375", "0.5", "0", "0", "7.5"],
-        ["dpo", eval_env["dpo"].name, "0.75", "1", "0.5", "0", "7.5"]]
+        ["base", "(base model)", "0", "0.25", "0", "0", "0.5", "7.5"],
+        ["sft", eval_env["sft"].name, "0.375", "0.5", "0", "0", "0.5", "7.5"],
+        ["dpo", eval_env["dpo"].name, "0.75", "1", "0.5", "0", "0.5", "7.5"]]
     bars = {trace.name: list(trace.y) for trace in chart.data}
     assert list(chart.data[0].x) == ["base", "sft", "dpo"]
     assert bars == {"win rate vs sft": [0.25, 0.5, 1.0], "comment_fraction": [0.0, 0.0, 0.5],

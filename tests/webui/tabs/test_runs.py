@@ -6,6 +6,7 @@ import json
 import os
 
 from tests.helpers import dpo_metrics, make_run, sft_metrics
+from webui import samples_view
 from webui.tabs import runs
 
 
@@ -69,9 +70,13 @@ def test_overlay_metric_choices_and_figure(runs_env):
 
 def test_view_shows_config_and_log(runs_env):
     run = make_run("dpo", "completed", log="hello\nworld\n")
-    config, log = runs.view(run.name)
+    run.append_samples([{"step": s, "prompt": "Name a bird.", "answer": f"A robin ({s})", "tokens": 3, "ended": True}
+                        for s in (0, 4)])
+    config, log, step, samples = runs.view(run.name)
     assert config == (run.config_file).read_text() and "stage: dpo" in config
     assert log == "hello\nworld"
+    assert step["value"] == 4 and "A robin (0)" in samples and "A robin (4)" in samples
+    assert "A robin (0)" in samples_view.show_run(run.name, 2) and "step 4" not in samples_view.show_run(run.name, 2)
     assert runs.view(None)[0] == ""
 
 

@@ -14,8 +14,8 @@ from engine.config import STAGES, apply_overrides, dump_yaml, from_dict
 from engine.data.registry import read_registry
 from engine.runs import queue
 from engine.runs.folder import list_runs
-from tests.helpers import DATA, dpo_metrics, make_run, sft_metrics, tiny_config
-from webui import charts, run_form, runinfo
+from tests.helpers import DATA, GOOD, LOOP, PARAGRAPH, dpo_metrics, make_run, sft_metrics, tiny_config
+from webui import charts, run_form, runinfo, samples_view
 from webui.forms import to_values
 from webui.tabs import train
 
@@ -48,17 +48,19 @@ def test_stage_change_filters_datasets_and_defaults_the_parent(runs_env):
     rm = make_run("rm", "completed", stamp="20250101-000004")
     rm.adapter_dir.mkdir()
     (rm.adapter_dir / "adapter_config.json").write_text("{}")  # a reward model PPO can load
-    dataset, eval_dataset, parent, reward, *boxes = run_form.stage_changed("dpo", str(DATA), "sql_sft", "sql_sft_eval", "")
+    dataset, eval_dataset, parent, reward, *boxes, samples = run_form.stage_changed("dpo", str(DATA), "sql_sft",
+                                                                                    "sql_sft_eval", "")
     assert "sql_sft" not in dataset["choices"] and dataset["value"] == dataset["choices"][0]
     assert eval_dataset["value"] == "" and eval_dataset["choices"][0] == ("(none)", "")
     assert parent["value"] == str(sft)  # newest *completed* SFT run
     assert [b["visible"] for b in boxes] == [s == "dpo" for s in STAGES]
     assert reward["value"] == str(rm) and reward["choices"] == [(f"{rm.name} (completed)", str(rm))]
     # PPO takes prompts from any dataset, starts from the SFT run, and scores with the newest RM run
-    dataset, eval_dataset, parent, reward, *boxes = run_form.stage_changed("ppo", str(DATA), "sql_sft", "", "")
+    dataset, eval_dataset, parent, reward, *boxes, samples = run_form.stage_changed("ppo", str(DATA), "sql_sft", "", "")
     assert dataset["value"] == "sql_sft" and "sql_sft" in dataset["choices"]
     assert parent["value"] == str(sft) and reward["value"] == str(rm)
-    assert [b["visible"] for b in boxes] == [s == "ppo" for s in STAGES]
+    assert [b["visible"] for b in boxes] == [s == "ppo" for s in STAGES] and samples["visible"]
+    assert run_form.stage_changed("rm", str(DATA), "sql_dpo", "", "")[-1]["visible"] is False  # an RM writes no answers
     # back to SFT: datasets kept when valid, an explicit parent kept
     dataset, eval_dataset, parent, reward, *boxes = run_form.stage_changed("sft", str(DATA), "sql_dpo", "sql_dpo_eval", "x")
     assert (dataset["value"], eval_dataset["value"], parent["value"]) == ("sql_dpo", "sql_dpo_eval", "x")
@@ -127,7 +129,7 @@ def test_preflight_records_the_parent_folder(runs_env):
 def test_refresh_reports_status_log_and_charts(runs_env):
     run = make_run("dpo", "running", metrics=dpo_metrics(), log="\n".join(f"line {i}" for i in range(100)),
                    pid=os.getpid(), step=2, max_steps=4, elapsed=10.0, started=time.time() - 12)
-    status, log, *plots, seen = train.refresh(run.name, {})
+    status, log, *plots, _step, _samples, seen = train.refresh(run.name, {})
     assert f"**{run.name}**" in status and "state: **running**" in status and "step 2/4" in status
     assert "ETA 0:10" in status  # 10 s for 2 steps, 2 to go
     assert log.splitlines() == [f"line {i}" for i in range(60, 100)]
@@ -137,24 +139,24 @@ def test_refresh_reports_status_log_and_charts(runs_env):
                      "rewards/margins", "log-probabilities (chosen vs rejected)"]
     assert [t.name for t in plots[0]["value"].data] == ["loss", "eval_loss"]
     # nothing changed on disk: the next tick resends neither the log nor the charts
-    status2, log2, *plots2, seen2 = train.refresh(run.name, seen)
+    status2, log2, *plots2, _step, _samples, seen2 = train.refresh(run.name, seen)
     assert log2 == SKIP and all(p == SKIP for p in plots2) and seen2 == seen
     assert "state: **running**" in status2  # the status line is always redrawn (its clock moves)
     # a new metrics line redraws the charts
     run.metrics_file.open("a").write('{"step": 3, "loss": 0.1}\n')
-    _, _, *plots3, _ = train.refresh(run.name, seen)
+    _, _, *plots3, _step, _samples, _ = train.refresh(run.name, seen)
     assert list(plots3[0]["value"].data[0].x) == [1, 2, 3]
 
 
 def test_refresh_hides_preference_charts_for_sft(runs_env):
     run = make_run("sft", "completed", metrics=sft_metrics())
-    status, _log, *plots, _seen = train.refresh(run.name, {})
+    status, _log, *plots, _step, _samples, _seen = train.refresh(run.name, {})
     assert "state: **completed**" in status and "ETA" not in status
     assert [p["visible"] for p in plots] == [True, True] + [False] * (charts.CHART_SLOTS - 2)
 
 
 def test_refresh_without_a_run_or_with_a_missing_one(runs_env):
-    status, log, *plots, _ = train.refresh(None, {})
+    status, log, *plots, _step, _samples, _ = train.refresh(None, {})
     assert "No run yet" in status and log == ""
     shown = [p for p in plots if p["visible"]]
     assert len(shown) == 2 and all(charts.WAITING in p["value"].layout.annotations[0].text for p in shown)
@@ -202,8 +204,8 @@ def test_page_load_reattaches_the_live_run(runs_env, dead_pid):
     make_run("sft", "running", pid=dead_pid, stamp="20250101-000003")
     assert runinfo.attach_candidate() == live.name
     out = on_load("sft", str(DATA), "sql_sft", "", "", "")
-    assert len(out) == 1 + 4 + len(STAGES) + 2
-    monitor = out[5 + len(STAGES)]
+    assert len(out) == 1 + 4 + len(STAGES) + 1 + 2
+    monitor = out[6 + len(STAGES)]
     assert monitor["value"] == live.name and len(monitor["choices"]) == 3
     live.update_status(state="completed", pid=None)
     assert runinfo.attach_candidate() == "20250101-000003-sft-test"  # no live run: the newest
@@ -244,3 +246,18 @@ def test_status_shows_health_warnings(runs_env):
     failed = make_run("sft", "failed", name="nan", warnings=[nan], error=nan["message"] + " Training stopped.")
     status, *_ = train.refresh(failed.name, {})
     assert "❌ grad_norm=nan at step 3" in status and status.count("grad_norm=nan") == 1
+
+
+def test_refresh_shows_the_sample_answers_and_the_slider_looks_back(runs_env):
+    run = make_run("dpo", "running", metrics=dpo_metrics(), pid=os.getpid())
+    answers = {0: PARAGRAPH, 4: GOOD, 8: LOOP}
+    run.append_samples([{"step": s, "prompt": "How do I bake a cake?", "answer": a, "tokens": 9, "ended": s != 8}
+                        for s, a in answers.items()])
+    *_rest, step, samples, seen = train.refresh(run.name, {})
+    assert step["maximum"] == step["value"] == 8
+    assert "step 0 (the starting model)" in samples and "step 8" in samples and ">loops<" in samples
+    assert "cut at the limit" in samples and "Preheat the oven" in samples
+    *_rest, step2, samples2, _seen = train.refresh(run.name, seen)
+    assert step2 == SKIP and samples2 == SKIP  # unchanged file: nothing resent
+    back = samples_view.show_run(run.name, 6)  # the slider between two sample steps: the one before
+    assert "step 4" in back and "1. Preheat" in back and ">loops<" not in back

@@ -1,0 +1,118 @@
+"""Degeneration: does the model still answer, or has it collapsed? Rules over the answers a run gives
+to its fixed sample prompts during training (samples.jsonl: one record per answer, with ``step``,
+``prompt``, ``answer``, ``tokens``, ``ended`` and, for runs trained against a reference, ``kl``).
+
+Metrics can look ideal while the model loops (`1. 1. 1. 1. ...`) or falls silent, so these rules
+read the answers themselves, each against the same prompt's answer at step 0 (the starting model:
+a base model that already loops on a prompt is not an alarm). They return warnings in
+engine.runs.health's form, naming the step and the prompt and quoting the answer. An answer that
+loops or is empty is also not "aligned", whatever a task probe says (engine.data.probes).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+LOOP = "sample_loop"
+EMPTY = "sample_empty"
+RUNAWAY = "sample_length"
+COLLAPSE = "sample_diversity"
+DRIFT = "sample_kl"
+CODES = (LOOP, EMPTY, RUNAWAY, COLLAPSE, DRIFT)
+
+NGRAM = 3  # word n-grams a loop repeats
+LOOP_SHARE = 0.5  # at least half the answer's n-grams repeat earlier ones ...
+LOOP_MIN_WORDS = 12  # ... in an answer long enough for that to mean anything
+COLLAPSE_RATIO = 0.5  # distinct bigrams across the answers fall below half of step 0's
+RUNAWAY_SHARE = 0.5  # at least half the prompts newly run to the token limit
+QUOTE_CHARS = 120
+
+
+def words(text: str) -> list[str]:
+    return text.split()
+
+
+def repeated_ngram_share(text: str, n: int = NGRAM) -> float:
+    """The share of an answer's word n-grams that repeat an earlier one (0 for a short answer)."""
+    w = words(text)
+    if len(w) < LOOP_MIN_WORDS:
+        return 0.0
+    grams = [tuple(w[i:i + n]) for i in range(len(w) - n + 1)]
+    return 1.0 - len(set(grams)) / len(grams)
+
+
+def loops(text: str) -> bool:
+    return repeated_ngram_share(text) >= LOOP_SHARE
+
+
+def degenerate(text: str) -> bool:
+    """An answer no task probe should count: empty, or looping."""
+    return not text.strip() or loops(text)
+
+
+def distinct_bigrams(texts: list[str]) -> float:
+    """Distinct word bigrams over all bigrams of the answers (1: no repetition at all)."""
+    grams = [tuple(w[i:i + 2]) for t in texts for w in [words(t)] for i in range(len(w) - 1)]
+    return len(set(grams)) / len(grams) if grams else 1.0
+
+
+def quote(text: str) -> str:
+    flat = " ".join(text.split())
+    return repr(flat if len(flat) <= QUOTE_CHARS else flat[:QUOTE_CHARS] + " …")
+
+
+def _warning(code: str, message: str, step: Any) -> dict:
+    return {"code": code, "message": message, "step": step}
+
+
+def by_step(samples: list[dict]) -> dict[int, list[dict]]:
+    steps: dict[int, list[dict]] = {}
+    for record in samples:
+        steps.setdefault(record["step"], []).append(record)
+    return dict(sorted(steps.items()))
+
+
+def _answer_rules(base: dict[str, dict], latest: list[dict], step: int) -> list[dict]:
+    """Looping and empty answers, each against the same prompt's answer at step 0."""
+    found = []
+    for code, test, what in ((LOOP, loops, "loops"), (EMPTY, lambda t: not t.strip(), "is empty")):
+        hit = next((r for r in latest if test(r["answer"]) and not test(base.get(r["prompt"], r)["answer"])), None)
+        if hit is not None:
+            found.append(_warning(code, f"The answer to {quote(hit['prompt'])} {what} now: "
+                                        f"{quote(hit['answer'])}. At step 0 it did not; the metrics may still look "
+                                        "fine. Lower training.learning_rate or train fewer steps, or add dpo.pref_ftx "
+                                        "(an SFT term) to a preference run.", step))
+    return found
+
+
+def _batch_rules(base: dict[str, dict], latest: list[dict], step: int, kl_bound: float | None) -> list[dict]:
+    """Answers running to the token limit, collapsing diversity, drifting far from the reference."""
+    found = []
+    runaway = [r for r in latest if not r.get("ended", True) and base.get(r["prompt"], {}).get("ended", False)]
+    if latest and len(runaway) >= RUNAWAY_SHARE * len(latest):
+        found.append(_warning(RUNAWAY, f"{len(runaway)} of {len(latest)} sample answers now run to the token "
+                                       f"limit where they ended at step 0, e.g. {quote(runaway[0]['answer'])}: the "
+                                       "model no longer stops.", step))
+    before, now = distinct_bigrams([r["answer"] for r in base.values()]), distinct_bigrams([r["answer"] for r in latest])
+    if len(latest) > 1 and now < COLLAPSE_RATIO * before:  # across answers: one answer's loop is LOOP's
+        found.append(_warning(COLLAPSE, f"The sample answers' distinct bigrams fell to {now:.0%} from {before:.0%} at "
+                                        "step 0: the answers are collapsing into repetition, e.g. "
+                                        f"{quote(latest[0]['answer'])}.", step))
+    kls = [r["kl"] for r in latest if isinstance(r.get("kl"), (int, float))]
+    if kl_bound is not None and kls and sum(kls) / len(kls) > kl_bound:
+        far = max(latest, key=lambda r: r.get("kl") or 0.0)
+        found.append(_warning(DRIFT, f"The policy's log-ratio to its reference on its own answers is now "
+                                     f"{sum(kls) / len(kls):.2f} nats per token (alarm above {kl_bound:g}), e.g. "
+                                     f"{quote(far['answer'])}: it has moved far from the model it started as. Raise "
+                                     "dpo.beta (or ppo.kl_coef) or lower training.learning_rate.", step))
+    return found
+
+
+def alarms(samples: list[dict], kl_bound: float | None = None) -> list[dict]:
+    """The degeneration warnings that hold at the latest sample step, in a fixed order."""
+    steps = by_step(samples)
+    if len(steps) < 2:
+        return []
+    first, last = min(steps), max(steps)
+    base = {r["prompt"]: r for r in steps[first]}
+    return _answer_rules(base, steps[last], last) + _batch_rules(base, steps[last], last, kl_bound)

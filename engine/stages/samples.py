@@ -1,0 +1,114 @@
+"""Answers to a few fixed prompts during training: the model itself, watched beside its metrics.
+
+At step 0 (the starting model, the baseline), about ten times a run (``samples.every``) and at the
+end, the policy answers the run's sample prompts greedily: ``samples.count`` of them, the first
+prompts of the eval set (else of the training set), or the user's own ``samples.prompts``. Each
+answer is one line of samples.jsonl: ``step``, ``prompt``, ``answer``, ``tokens`` (generated before
+the turn ended), ``ended`` (False: cut at ``samples.max_new_tokens``) and, for a run trained against
+a reference (DPO, PPO), ``kl``: the policy's log-ratio to the reference on its own answer, in nats
+per token. engine.runs.degeneration reads them for its alarms; the Train and Runs tabs show them.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+import torch
+
+from engine.config import STAGES, RunConfig, Sampling
+from engine.data.rows import load_splits
+from engine.inference.generate import answer_logprobs, generate, user_turn
+from engine.runs.folder import RunFolder
+
+
+def sample_prompts(cfg: RunConfig) -> list[list[dict]]:
+    """The conversations the run answers while it trains ([] for a stage that writes no answers)."""
+    opts, stage = cfg.samples, STAGES[cfg.stage]
+    if opts.count == 0 or not stage.writes_answers:
+        return []
+    own = [line.strip() for line in opts.prompts.splitlines() if line.strip()]
+    if own:
+        return [user_turn(line) for line in own]
+    train, held_out = load_splits(cfg, preference=stage.needs_pairs)
+    rows = held_out if held_out is not None and len(held_out) else train
+    return [rows[i]["prompt"] for i in range(min(opts.count, len(rows)))]
+
+
+def reference(model):
+    """A context in which ``model`` is its reference, TRL's convention: the frozen "ref" adapter when
+    there is one (a run continuing its parent's adapter), else the adapters off (the base model);
+    None for a model without adapters (a full fine-tune keeps its reference elsewhere)."""
+    if not hasattr(model, "peft_config"):
+        return None
+    from trl.trainer.utils import use_adapter
+
+    return use_adapter(model, "ref" if "ref" in model.peft_config else None)
+
+
+@torch.no_grad()
+def drift(model, gen) -> list[float] | None:
+    """Per answer, the mean log-ratio policy / reference over its tokens (None without a reference)."""
+    ctx = reference(model)
+    if ctx is None:
+        return None
+    mask = torch.zeros_like(gen.answer_ids, dtype=torch.long)
+    for row, n in enumerate(gen.lengths):
+        mask[row, :max(n, 1)] = 1
+    attention = torch.cat([gen.prompt["attention_mask"], mask], 1)
+    prompt_len = gen.prompt["input_ids"].shape[1]
+    policy, _, _ = answer_logprobs(model, gen.sequences, attention, prompt_len)
+    with ctx:
+        ref, _, _ = answer_logprobs(model, gen.sequences, attention, prompt_len)
+    return (((policy - ref) * mask).sum(1) / mask.sum(1)).tolist()
+
+
+class Sampler:
+    """The run's sample prompts and when to answer them; ``records`` holds every answer so far."""
+
+    def __init__(self, run: RunFolder, cfg: RunConfig):
+        self.run, self.cfg, self.opts = run, cfg, cfg.samples
+        self.prompts: list[list[dict]] = []
+        self.records: list[dict] = []
+        self.every = 1
+        self.last_step: int | None = None
+        self.seconds = 0.0  # spent answering, to report what sampling costs
+
+    @classmethod
+    def for_run(cls, run: RunFolder, cfg: RunConfig) -> Sampler | None:
+        """A sampler, or None for a run that takes no samples (a reward model, samples.count 0)."""
+        stage = STAGES[cfg.stage]
+        if not stage.writes_answers or (cfg.samples.count == 0 and not cfg.samples.prompts.strip()):
+            return None
+        return cls(run, cfg)
+
+    @property
+    def kl_bound(self) -> float | None:
+        return self.opts.kl_bound if STAGES[self.cfg.stage].compared_with_parent else None
+
+    def plan(self, max_steps: int) -> None:
+        self.prompts = sample_prompts(self.cfg)
+        self.every = self.opts.every or max(1, math.ceil(max_steps / 10))
+
+    def due(self, step: int, max_steps: int) -> bool:
+        return bool(self.prompts) and step != self.last_step and (step % self.every == 0 or step >= max_steps)
+
+    def take(self, step: int, model, tokenizer) -> list[dict]:
+        """Answer the prompts with the model as it is now; the records are appended to samples.jsonl."""
+        start, was_training = time.time(), model.training
+        model.eval()
+        try:
+            with torch.no_grad():
+                gen = generate(model, tokenizer, self.prompts, Sampling(max_new_tokens=self.opts.max_new_tokens))
+                kls = drift(model, gen) if self.kl_bound is not None else None
+        finally:
+            model.train(was_training)
+        records = [{"step": step, "prompt": conv[-1]["content"], "answer": text, "tokens": n, "ended": ended,
+                    **({"kl": kls[i]} if kls is not None else {})}
+                   for i, (conv, text, n, ended) in enumerate(zip(self.prompts, gen.texts, gen.lengths, gen.ended))]
+        self.run.append_samples(records)
+        self.records += records
+        self.last_step = step
+        self.seconds += time.time() - start
+        return records
+

@@ -1,0 +1,57 @@
+"""engine.runs.degeneration: alarms over the answers to the sample prompts, each against the same
+prompt's answer at step 0, with hand-made answers (a looping numbered list, a good one, ...)."""
+
+from __future__ import annotations
+
+from engine.runs import degeneration as dg
+from engine.runs import health
+from tests.helpers import GOOD, LOOP, PARAGRAPH
+
+
+def samples(step: int, *answers: str, ended: bool = True, kl: float | None = None) -> list[dict]:
+    prompts = ["How do I bake a cake?", "How do I plant a tree?", "How do I fix a flat tyre?"]
+    return [{"step": step, "prompt": p, "answer": a, "tokens": len(a.split()), "ended": ended,
+             **({"kl": kl} if kl is not None else {})} for p, a in zip(prompts, answers)]
+
+
+def test_a_looping_answer_is_an_alarm_quoting_it_and_a_good_run_is_not():
+    start = samples(0, PARAGRAPH, PARAGRAPH, PARAGRAPH)
+    [w] = dg.alarms(start + samples(12, GOOD, LOOP, GOOD))
+    assert w["code"] == dg.LOOP and w["step"] == 12
+    assert "'How do I plant a tree?'" in w["message"] and "'1. 1. 1. 1." in w["message"] and "…" in w["message"]
+    assert dg.alarms(start + samples(12, GOOD, GOOD, GOOD)) == []  # the preferred style is no loop
+    assert dg.repeated_ngram_share(LOOP) > 0.9 and dg.repeated_ngram_share(GOOD) == 0.0
+
+
+def test_each_alarm_is_against_step_0_of_the_same_prompt():
+    looping_base = samples(0, LOOP, PARAGRAPH, PARAGRAPH)  # a base model may loop on a prompt already
+    assert dg.alarms(looping_base + samples(6, LOOP, PARAGRAPH, PARAGRAPH)) == []
+    assert dg.alarms(samples(0, GOOD, GOOD, GOOD)) == []  # step 0 alone is the baseline, no alarm
+
+
+def test_empty_runaway_and_collapsing_answers():
+    start = samples(0, GOOD, PARAGRAPH, "Loosen the nuts, jack the car up, swap the wheel.")
+    [empty] = dg.alarms(start + samples(4, GOOD, "", "Loosen the nuts, jack the car up, swap the wheel."))
+    assert empty["code"] == dg.EMPTY and "'How do I plant a tree?' is empty now" in empty["message"]
+    runaway = dg.alarms(start + samples(4, GOOD, PARAGRAPH + " And more", "Loosen the nuts.", ended=False))
+    assert [w["code"] for w in runaway] == [dg.RUNAWAY] and "3 of 3 sample answers now run to the token limit" in \
+        runaway[0]["message"]
+    same = "the the the cake cake cake"
+    collapsed = dg.alarms(start + samples(4, same, same, same))
+    assert dg.COLLAPSE in [w["code"] for w in collapsed]
+
+
+def test_drift_from_the_reference_past_the_bound():
+    start = samples(0, GOOD, GOOD, GOOD, kl=0.0)
+    assert dg.alarms(start + samples(5, GOOD, GOOD, GOOD, kl=0.4), kl_bound=1.5) == []
+    [w] = dg.alarms(start + samples(5, GOOD, GOOD, GOOD, kl=2.5), kl_bound=1.5)
+    assert w["code"] == dg.DRIFT and "2.50 nats per token (alarm above 1.5)" in w["message"]
+    assert dg.alarms(start + samples(5, GOOD, GOOD, GOOD, kl=2.5), kl_bound=None) == []  # SFT: no reference
+
+
+def test_health_check_holds_the_sample_alarms_beside_the_metric_rules():
+    history = [{"step": s, "loss": 0.5} for s in range(1, 4)]
+    found = health.check(history, pairs_per_log=8, samples=samples(0, PARAGRAPH, PARAGRAPH, PARAGRAPH)
+                         + samples(3, LOOP, GOOD, GOOD))
+    assert [w["code"] for w in found] == [dg.LOOP]
+    assert dg.degenerate(LOOP) and dg.degenerate("  ") and not dg.degenerate(GOOD)

@@ -1,0 +1,97 @@
+"""engine.stages.samples and the run-folder callback: the model's answers to fixed prompts during
+training, written to samples.jsonl, read by the degeneration alarms, and (samples.stop_on_alarm)
+a run stopped at an alarm with the weights of the last sample step without one."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pytest
+import torch
+from transformers import TrainerControl, TrainerState
+
+from engine.cli import main
+from engine.config import from_dict
+from engine.runs import degeneration
+from engine.runs.folder import create_run, list_runs
+from engine.stages import samples
+from engine.stages.callbacks import RunFolderCallback, StopRequest
+from engine.stages.samples import Sampler, sample_prompts
+from tests.helpers import GOOD, LOOP, PARAGRAPH, REPO, tiny_config
+
+
+def test_the_smoke_dpo_run_writes_its_samples(saves, capsys):
+    assert main(["models", "make-tiny"]) == 0
+    assert main(["train", str(REPO / "examples/smoke/sft.yaml")]) == 0
+    assert main(["train", str(REPO / "examples/smoke/dpo.yaml")]) == 0
+    run = list_runs()[0]
+    records = run.samples()
+    steps = sorted({r["step"] for r in records})
+    assert steps[0] == 0 and len(steps) >= 2 and steps[-1] == run.status().max_steps
+    assert all({"step", "prompt", "answer", "tokens", "ended", "kl"} <= set(r) for r in records)
+    assert records[0]["kl"] == pytest.approx(0.0, abs=1e-4)  # step 0: the policy is its reference
+    assert len([r for r in records if r["step"] == 0]) == run.config().samples.count
+
+
+def test_sample_prompts_come_from_the_eval_set_or_the_users_lines(tiny_model):
+    cfg = from_dict(tiny_config("dpo", data={"eval_dataset": "sql_dpo_eval"}, samples={"count": 2}))
+    prompts = sample_prompts(cfg)
+    assert len(prompts) == 2 and prompts[0][-1]["content"].startswith("Write a SQL query. Table departments")
+    own = from_dict(tiny_config("sft", samples={"prompts": "How do I bake a cake?\n\n  Name three birds. "}))
+    assert [p[-1]["content"] for p in sample_prompts(own)] == ["How do I bake a cake?", "Name three birds."]
+    assert Sampler.for_run(None, from_dict(tiny_config("rm"))) is None  # a reward model writes no answers
+    assert Sampler.for_run(None, from_dict(tiny_config("sft", samples={"count": 0}))) is None
+
+
+class FakeGeneration:
+    def __init__(self, texts):
+        self.texts, self.lengths, self.ended = texts, [len(t.split()) for t in texts], [True] * len(texts)
+
+
+def training(tmp_path, monkeypatch, script, stop_on_alarm=False):
+    """Eight steps of a LoRA-like model (half its weights train) through the callback's events, the
+    sample answers taken from ``script(step)``; returns (run, model, stop request, weights by step)."""
+    cfg = from_dict(tiny_config("dpo", samples={"stop_on_alarm": stop_on_alarm, "every": 2}))
+    run = create_run(cfg, root=tmp_path)
+    sampler = Sampler(run, cfg)
+    step = {"now": 0}
+    monkeypatch.setattr(samples, "sample_prompts", lambda cfg: [[{"role": "user", "content": "How do I bake?"}]])
+    monkeypatch.setattr(samples, "generate", lambda *a, **k: FakeGeneration([script(step["now"])]))
+    monkeypatch.setattr(samples, "drift", lambda model, gen: None)
+    stop = StopRequest()
+    callback = RunFolderCallback(run, stop=stop, sampler=sampler)
+    model = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.Linear(4, 4))
+    model[0].requires_grad_(False)
+    args = SimpleNamespace(per_device_train_batch_size=8, gradient_accumulation_steps=1, world_size=1,
+                           logging_steps=1, output_dir=str(run.checkpoints_dir), fp16=False)
+    state, control, seen = TrainerState(max_steps=8), TrainerControl(), {}
+    events = {"model": model, "processing_class": object()}
+    callback.on_train_begin(args, state, control, **events)
+    while state.global_step < 8 and not control.should_training_stop:
+        callback.on_step_begin(args, state, control, **events)
+        with torch.no_grad():
+            model[1].weight.add_(1.0)  # an optimiser step
+        state.global_step = step["now"] = state.global_step + 1
+        seen[state.global_step] = model[1].weight.detach().clone()
+        callback.on_step_end(args, state, control, **events)
+    callback.on_train_end(args, state, control, **events)
+    return run, model, stop, seen
+
+
+def test_a_run_that_starts_looping_gets_the_alarm_quoting_the_loop(tmp_path, monkeypatch):
+    run, _model, stop, _seen = training(tmp_path, monkeypatch, lambda s: PARAGRAPH if s < 6 else LOOP)
+    [warning] = run.status().warnings
+    assert warning["code"] == degeneration.LOOP and warning["step"] == 6
+    assert "'How do I bake?' loops now: '1. 1. 1." in warning["message"]
+    assert [r["step"] for r in run.samples()] == [0, 2, 4, 6, 8] and stop.reason is None  # no stop asked
+    good, _model, _stop, _seen = training(tmp_path, monkeypatch, lambda s: PARAGRAPH if s < 6 else GOOD)
+    assert good.status().warnings == []
+
+
+def test_stop_on_alarm_keeps_the_weights_of_the_last_sample_step_without_one(tmp_path, monkeypatch):
+    run, model, stop, seen = training(tmp_path, monkeypatch, lambda s: PARAGRAPH if s < 6 else LOOP,
+                                      stop_on_alarm=True)
+    assert stop.requested and not stop.failed
+    assert "Stopped by samples.stop_on_alarm" in stop.reason and "those of step 4" in stop.reason
+    assert max(seen) == 6  # stopped at the alarm, and the weights are step 4's again
+    assert torch.equal(model[1].weight, seen[4])
