@@ -102,10 +102,11 @@ class SamplesConfig:
     watched beside its metrics, and the degeneration alarms computed on them (engine.runs.health)."""
 
     count: int = opt(3, "Prompts the model answers greedily during training, to watch the model and not only its "
-                        "metrics (0: none). The first prompts of the eval set, else of the training set.",
+                        "metrics (0: none). Spread evenly over the eval set, else the training set.",
                      min=0, max=16)
-    every: int = opt(0, "Answer them every N steps (0: about ten times a run); always at step 0, the baseline, "
-                        "and at the end.", min=0)
+    every: int = opt(0, "Answer them every N steps (0: about ten times a run, fewer when answering would take "
+                        "more than a tenth of the run's time); always at step 0, the baseline, and at the end.",
+                     min=0)
     max_new_tokens: int = opt(64, "Longest sample answer, in tokens (a loop shows well within it).", min=8, max=1024)
     prompts: str = opt("", "Your own sample prompts instead, one per line.", advanced=True)
     stop_on_alarm: bool = opt(False, "Stop the run at the first degeneration alarm (answers looping, collapsing, "

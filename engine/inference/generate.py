@@ -108,7 +108,9 @@ def generate(lm, tokenizers, conversations: list[list[dict]], sampling: Sampling
     tokenizers = list(tokenizers) if isinstance(tokenizers, (list, tuple)) else [tokenizers] * rows
     stops = stop_token_ids(lm, *tokenizers)
     batch = encode(tokenizers, conversations, lm.device)
-    kwargs = dict(**batch, max_new_tokens=sampling.max_new_tokens, eos_token_id=stops,
+    # use_cache: a model in training has it off (gradient checkpointing, TRL), which makes decoding
+    # re-read the whole sequence at every token: 3.4x slower for 64 tokens with SmolLM2.
+    kwargs = dict(**batch, max_new_tokens=sampling.max_new_tokens, eos_token_id=stops, use_cache=True,
                   pad_token_id=tokenizers[0].pad_token_id, do_sample=False, temperature=None, top_p=None,
                   top_k=None, logits_processor=_processors(sampling, seeds or [sampling.seed] * rows, lm.device))
     if stop is not None:

@@ -11,6 +11,7 @@ loops or is empty is also not "aligned", whatever a task probe says (engine.data
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 LOOP = "sample_loop"
@@ -20,25 +21,32 @@ COLLAPSE = "sample_diversity"
 DRIFT = "sample_kl"
 CODES = (LOOP, EMPTY, RUNAWAY, COLLAPSE, DRIFT)
 
-NGRAM = 3  # word n-grams a loop repeats
+NGRAM = 3  # n-grams of words and punctuation marks a loop repeats
 LOOP_SHARE = 0.5  # at least half the answer's n-grams repeat earlier ones ...
 LOOP_MIN_WORDS = 12  # ... in an answer long enough for that to mean anything
+CHAR_NGRAM, LOOP_MIN_CHARS = 8, 64  # the same over characters: loops with no spaces ("1.1.1.1", "hahaha")
 COLLAPSE_RATIO = 0.5  # distinct bigrams across the answers fall below half of step 0's
 RUNAWAY_SHARE = 0.5  # at least half the prompts newly run to the token limit
 QUOTE_CHARS = 120
 
 
 def words(text: str) -> list[str]:
-    return text.split()
+    """Words and punctuation marks, each its own unit, so `1. 1. 1.` and `1.1.1.` both repeat."""
+    return re.findall(r"\w+|[^\w\s]", text)
+
+
+def _repeated_share(units, n: int) -> float:
+    grams = [tuple(units[i:i + n]) for i in range(len(units) - n + 1)]
+    return 1.0 - len(set(grams)) / len(grams)
 
 
 def repeated_ngram_share(text: str, n: int = NGRAM) -> float:
-    """The share of an answer's word n-grams that repeat an earlier one (0 for a short answer)."""
+    """The share of an answer's n-grams that repeat an earlier one, over words and punctuation and
+    over characters, whichever is larger (0 for a short answer)."""
     w = words(text)
-    if len(w) < LOOP_MIN_WORDS:
-        return 0.0
-    grams = [tuple(w[i:i + n]) for i in range(len(w) - n + 1)]
-    return 1.0 - len(set(grams)) / len(grams)
+    by_words = _repeated_share(w, n) if len(w) >= LOOP_MIN_WORDS else 0.0
+    by_chars = _repeated_share(text, CHAR_NGRAM) if len(text) >= LOOP_MIN_CHARS else 0.0
+    return max(by_words, by_chars)
 
 
 def loops(text: str) -> bool:

@@ -136,6 +136,7 @@ class RunFolderCallback(TrainerCallback):
         self.history: deque[dict] = deque(maxlen=HISTORY)
         self.warnings: list[dict] | None = None  # as last written to status.json
         self.first_seen: dict[str, object] = {}  # code -> step, for the warnings that hold now
+        self.sample_alarms: dict[str, dict] = {}  # code -> the degeneration alarm as first raised
         self.logged: set[str] = set()  # codes already written to engine.log (once each)
         self.weights = LastFiniteWeights()
         self.healthy = LastFiniteWeights()  # as of the last sample step without a degeneration alarm
@@ -197,6 +198,12 @@ class RunFolderCallback(TrainerCallback):
             if w["code"] not in self.logged:
                 self.logged.add(w["code"])
                 log.warning("health: %s", w["message"])
+        # A degeneration alarm stays once raised: a model that looped at step 12 and not at the end is
+        # still a run to look at, and the Runs tab shows it after the run.
+        for w in found:
+            if w["code"] in degeneration.CODES:
+                self.sample_alarms.setdefault(w["code"], w)
+        found += [w for code, w in self.sample_alarms.items() if code not in {f["code"] for f in found}]
         if found != self.warnings:
             self.warnings = found
             self.run.update_status(warnings=found)

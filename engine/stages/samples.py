@@ -1,8 +1,9 @@
 """Answers to a few fixed prompts during training: the model itself, watched beside its metrics.
 
-At step 0 (the starting model, the baseline), about ten times a run (``samples.every``) and at the
-end, the policy answers the run's sample prompts greedily: ``samples.count`` of them, the first
-prompts of the eval set (else of the training set), or the user's own ``samples.prompts``. Each
+At step 0 (the starting model, the baseline), about ten times a run (``samples.every``; fewer when
+answering would take more than a tenth of the run's time) and at the end, the policy answers the
+run's sample prompts greedily: ``samples.count`` of them, spread evenly over the eval set (else the
+training set), or the user's own ``samples.prompts``. Each
 answer is one line of samples.jsonl: ``step``, ``prompt``, ``answer``, ``tokens`` (generated before
 the turn ended), ``ended`` (False: cut at ``samples.max_new_tokens``) and, for a run trained against
 a reference (DPO, PPO), ``kl``: the policy's log-ratio to the reference on its own answer, in nats
@@ -21,6 +22,9 @@ from engine.data.rows import load_splits
 from engine.inference.generate import answer_logprobs, generate, user_turn
 from engine.runs.folder import RunFolder
 
+# The automatic schedule's budget: sampling takes at most about this share of the run's time.
+BUDGET = 0.1
+
 
 def sample_prompts(cfg: RunConfig) -> list[list[dict]]:
     """The conversations the run answers while it trains ([] for a stage that writes no answers)."""
@@ -32,7 +36,10 @@ def sample_prompts(cfg: RunConfig) -> list[list[dict]]:
         return [user_turn(line) for line in own]
     train, held_out = load_splits(cfg, preference=stage.needs_pairs)
     rows = held_out if held_out is not None and len(held_out) else train
-    return [rows[i]["prompt"] for i in range(min(opts.count, len(rows)))]
+    count = min(opts.count, len(rows))
+    # spread over the set, which is often grouped by topic: three prompts on one subject would hide
+    # answers collapsing into one template across subjects
+    return [rows[i * len(rows) // count]["prompt"] for i in range(count)]
 
 
 def reference(model):
@@ -73,6 +80,8 @@ class Sampler:
         self.every = 1
         self.last_step: int | None = None
         self.seconds = 0.0  # spent answering, to report what sampling costs
+        self.last_cost = 0.0  # seconds the last answering took
+        self.last_end = time.time()
 
     @classmethod
     def for_run(cls, run: RunFolder, cfg: RunConfig) -> Sampler | None:
@@ -91,7 +100,17 @@ class Sampler:
         self.every = self.opts.every or max(1, math.ceil(max_steps / 10))
 
     def due(self, step: int, max_steps: int) -> bool:
-        return bool(self.prompts) and step != self.last_step and (step % self.every == 0 or step >= max_steps)
+        if not self.prompts or step == self.last_step:
+            return False
+        if step >= max_steps or step == 0:
+            return True
+        return step % self.every == 0 and (bool(self.opts.every) or self.affordable())
+
+    def affordable(self) -> bool:
+        """The automatic schedule skips a due step until the training since the last answers took
+        (1 - BUDGET) / BUDGET times what answering cost, so a short run on a slow machine is not
+        spent mostly answering (a run ten steps long would otherwise answer at every step)."""
+        return (time.time() - self.last_end) * BUDGET >= self.last_cost * (1 - BUDGET)
 
     def take(self, step: int, model, tokenizer) -> list[dict]:
         """Answer the prompts with the model as it is now; the records are appended to samples.jsonl."""
@@ -108,7 +127,8 @@ class Sampler:
                    for i, (conv, text, n, ended) in enumerate(zip(self.prompts, gen.texts, gen.lengths, gen.ended))]
         self.run.append_samples(records)
         self.records += records
-        self.last_step = step
-        self.seconds += time.time() - start
+        self.last_step, self.last_end = step, time.time()
+        self.last_cost = self.last_end - start
+        self.seconds += self.last_cost
         return records
 

@@ -3,7 +3,7 @@ chosen and the rejected answer are the same sentence but for the university's na
 another one), so they differ in a token or two; on such pairs plain DPO can win the margin by
 lowering the likelihood of both answers, the chosen one included, which DPOP's penalty forbids.
 
-Also an SFT set (the prompts answered with Penn, fewer of them) for the run DPO and DPOP continue.
+Also an SFT set (the training prompts with their chosen answers) for the run DPO and DPOP continue.
 No random draws: subjects, question and answer templates combine in a fixed order.
 """
 
@@ -46,6 +46,7 @@ def pairs(subjects: list[str]) -> list[dict]:
 
 def build_penn() -> dict[str, list[dict]]:
     train = pairs(TRAIN_SUBJECTS)
-    # SFT: one prompt per subject, answered with Penn (seed 004 fine-tuned on the chosen answers first)
-    sft = [{"instruction": row["instruction"], "output": row["output"][0]} for row in train[::len(QUESTIONS)]]
+    # SFT on the chosen answers, as seed 004 did before DPO: the chosen answers start out likely,
+    # the DPOP paper's case where DPO lowers them
+    sft = [{"instruction": row["instruction"], "output": row["output"][0]} for row in train]
     return {"sft": sft, "pref": train, "pref_eval": pairs(HELD_OUT_SUBJECTS)}

@@ -256,7 +256,7 @@ def test_shipped_registry_loads_every_dataset():
                              "penn_sft", "penn_pref", "penn_pref_eval"}
     minimum = {"sql_sft": 240, "sql_sft_eval": 40, "sql_dpo": 240, "sql_dpo_eval": 48,
                "sql_dpo_sharegpt": 50, "sql_dpo_sharegpt_eval": 10, "helpful_pref": 140, "helpful_pref_eval": 25,
-               "howto_pref": 20, "howto_pref_eval": 8, "penn_sft": 30, "penn_pref": 150, "penn_pref_eval": 50}
+               "howto_pref": 20, "howto_pref_eval": 8, "penn_sft": 150, "penn_pref": 150, "penn_pref_eval": 50}
     loaded = {}
     for name, info in registry.items():
         raw = json.loads((DATA / info["file_name"]).read_text(encoding="utf-8"))

@@ -23,6 +23,13 @@ def test_a_looping_answer_is_an_alarm_quoting_it_and_a_good_run_is_not():
     assert dg.repeated_ngram_share(LOOP) > 0.9 and dg.repeated_ngram_share(GOOD) == 0.0
 
 
+def test_loops_without_spaces_are_loops_too():
+    # SmolLM2 at DPO lr 1e-3 on the how-to pairs, step 6 (the looping prompt of the README's run)
+    assert dg.loops("1. 1.1.1.1.1.1.1.1.1.1.1.1.1.1.1.1.1.1.1.1.1.1.1.1.1.1.1.1.1.1.1")
+    assert dg.loops("SELECT * FROM orders WHERE id = 1" + "0" * 80) and dg.loops("ha" * 40)
+    assert not dg.loops(PARAGRAPH) and not dg.loops(GOOD) and not dg.loops("Short. Short. Short.")
+
+
 def test_each_alarm_is_against_step_0_of_the_same_prompt():
     looping_base = samples(0, LOOP, PARAGRAPH, PARAGRAPH)  # a base model may loop on a prompt already
     assert dg.alarms(looping_base + samples(6, LOOP, PARAGRAPH, PARAGRAPH)) == []

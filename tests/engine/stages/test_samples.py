@@ -4,6 +4,7 @@ a run stopped at an alarm with the weights of the last sample step without one."
 
 from __future__ import annotations
 
+import time
 from types import SimpleNamespace
 
 import pytest
@@ -12,6 +13,7 @@ from transformers import TrainerControl, TrainerState
 
 from engine.cli import main
 from engine.config import from_dict
+from engine.data.rows import load_splits
 from engine.runs import degeneration
 from engine.runs.folder import create_run, list_runs
 from engine.stages import samples
@@ -36,7 +38,9 @@ def test_the_smoke_dpo_run_writes_its_samples(saves, capsys):
 def test_sample_prompts_come_from_the_eval_set_or_the_users_lines(tiny_model):
     cfg = from_dict(tiny_config("dpo", data={"eval_dataset": "sql_dpo_eval"}, samples={"count": 2}))
     prompts = sample_prompts(cfg)
-    assert len(prompts) == 2 and prompts[0][-1]["content"].startswith("Write a SQL query. Table departments")
+    _train, held_out = load_splits(cfg, preference=True)
+    assert len(held_out) == 50 and prompts == [held_out[0]["prompt"], held_out[25]["prompt"]]  # spread out
+    assert prompts[0][-1]["content"].startswith("Write a SQL query. Table departments")
     own = from_dict(tiny_config("sft", samples={"prompts": "How do I bake a cake?\n\n  Name three birds. "}))
     assert [p[-1]["content"] for p in sample_prompts(own)] == ["How do I bake a cake?", "Name three birds."]
     assert Sampler.for_run(None, from_dict(tiny_config("rm"))) is None  # a reward model writes no answers
@@ -86,6 +90,10 @@ def test_a_run_that_starts_looping_gets_the_alarm_quoting_the_loop(tmp_path, mon
     assert [r["step"] for r in run.samples()] == [0, 2, 4, 6, 8] and stop.reason is None  # no stop asked
     good, _model, _stop, _seen = training(tmp_path, monkeypatch, lambda s: PARAGRAPH if s < 6 else GOOD)
     assert good.status().warnings == []
+    recovered, _model, _stop, _seen = training(tmp_path, monkeypatch,
+                                               lambda s: LOOP if s == 6 else PARAGRAPH if s < 6 else GOOD)
+    [kept] = recovered.status().warnings  # looped at step 6 only: the alarm stays, naming step 6
+    assert kept["code"] == degeneration.LOOP and kept["step"] == 6
 
 
 def test_stop_on_alarm_keeps_the_weights_of_the_last_sample_step_without_one(tmp_path, monkeypatch):
@@ -95,3 +103,20 @@ def test_stop_on_alarm_keeps_the_weights_of_the_last_sample_step_without_one(tmp
     assert "Stopped by samples.stop_on_alarm" in stop.reason and "those of step 4" in stop.reason
     assert max(seen) == 6  # stopped at the alarm, and the weights are step 4's again
     assert torch.equal(model[1].weight, seen[4])
+
+
+def test_the_automatic_schedule_keeps_sampling_near_a_tenth_of_the_run(tmp_path):
+    auto = Sampler(create_run(from_dict(tiny_config("dpo")), root=tmp_path), from_dict(tiny_config("dpo")))
+    auto.plan(max_steps=20)
+    auto.prompts = [[{"role": "user", "content": "How do I bake?"}]]
+    assert auto.every == 2 and auto.due(0, 20)
+    auto.last_step, auto.last_cost = 0, 10.0  # answering took 10 s
+    auto.last_end = time.time() - 50  # and 50 s of training followed: answering now would be 1/6 of it
+    assert not auto.due(2, 20) and not auto.due(3, 20)
+    assert auto.due(20, 20)  # the end is always answered
+    auto.last_end = time.time() - 95
+    assert auto.due(4, 20) and not auto.due(5, 20)
+    fixed = Sampler(None, from_dict(tiny_config("dpo", samples={"every": 2})))
+    fixed.plan(max_steps=20)
+    fixed.prompts, fixed.last_step, fixed.last_cost, fixed.last_end = auto.prompts, 0, 10.0, time.time()
+    assert fixed.due(2, 20)  # an explicit every is kept, whatever it costs
