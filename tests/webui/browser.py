@@ -67,21 +67,44 @@ def field(page: Page, key: str):
 
 
 def set_text(page: Page, key: str, value) -> None:
-    box = field(page, key).locator("input, textarea").first
-    box.fill(str(value))
-    box.press("Tab")  # blur: Gradio sends the change
+    fill(page, field(page, key).locator("input, textarea").first, value)
+
+
+def same(shown: str, typed: str) -> bool:
+    """A box shows what was typed (a number box may write 0.001 as 1e-3)."""
+    try:
+        return float(shown) == float(typed)
+    except ValueError:
+        return shown == typed
+
+
+def fill(page: Page, box, value) -> None:
+    """Type a value and leave the box (Gradio sends the change), again if a late event reset it."""
+    for _attempt in range(3):
+        box.fill(str(value))
+        box.press("Tab")
+        page.wait_for_timeout(300)
+        if same(box.input_value(), str(value)):
+            return
+    raise AssertionError(f"the box kept {box.input_value()!r} instead of {value!r}")
 
 
 def pick(page: Page, locator, value: str) -> None:
-    """Choose a dropdown option by its visible label."""
+    """Choose a dropdown option by its visible label, and again if a late answer to an earlier event
+    (a stage change re-filling the dataset lists, on a loaded machine) puts the old value back."""
     box = locator.locator("input").first
-    box.blur()  # a focused dropdown does not reopen its list on click
-    box.click()
-    option = page.get_by_role("option", name=value, exact=True).first
-    if not option.is_visible():  # long lists: type to filter
-        box.fill(value)
-    option.click()
-    page.keyboard.press("Escape")
+    for _attempt in range(3):
+        box.blur()  # a focused dropdown does not reopen its list on click
+        box.click()
+        option = page.get_by_role("option", name=value, exact=True).first
+        if not option.is_visible():  # long lists: type to filter
+            box.fill(value)
+        option.click()
+        page.keyboard.press("Escape")
+        page.wait_for_timeout(700)
+        if box.input_value() == value or value in locator.inner_text():  # (a multiselect shows a chip)
+            return
+    raise AssertionError(f"the dropdown kept {box.input_value()!r} instead of {value!r}")
 
 
 def options(page: Page, locator) -> list[str]:

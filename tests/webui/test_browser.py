@@ -232,9 +232,7 @@ def test_click_through_sft_then_dpo_then_chat_and_export(page, app, pairs_datase
         ui.pick(page, columns, next(o for o in ui.options(page, columns) if run in o))
     # sampled, not greedy: a tiny random model's greedy answer is blank lines, which would show nothing
     page.locator("#wb-chat-sampling").get_by_role("button").first.click()
-    box = page.locator("#wb-chat-temperature input[type=number]")
-    box.fill("1")
-    box.press("Tab")
+    ui.fill(page, page.locator("#wb-chat-temperature input[type=number]"), 1)
     page.locator("#wb-chat-prompt textarea").fill("Table users(id, name, age). Names of users over 30.")
     chat.get_by_role("button", name="Send", exact=True).click()
     answers = chat.locator("textarea[disabled], textarea[readonly]")
@@ -294,9 +292,7 @@ def test_rlhf_chain_reward_model_then_ppo(page, app, pairs_dataset):
     ui.wait_for(lambda: "e2e-rm" in page.locator("#wb-eval-reward input").input_value(), 10,
                 "the RM run preselected as the judge")
     for slider, value in (("#wb-eval-prompts", 4), ("#wb-eval-max-new-tokens", 8)):
-        box = page.locator(f"{slider} input[type=number]")
-        box.fill(str(value))
-        box.press("Tab")
+        ui.fill(page, page.locator(f"{slider} input[type=number]"), value)
     page.locator("#wb-eval-start").click()
     table = page.locator("#wb-eval-table")
     ui.wait_for(lambda: "ppo" in table.inner_text() and "sft" in table.inner_text(), 240, "the evaluation table")
