@@ -40,10 +40,12 @@ def start(specs: list[FieldSpec], *values: Any) -> tuple[Any, str]:
         gr.Warning(str(e))
         return gr.skip(), f"❌ {e}"
     run = queue.enqueue(cfg)
-    if queue.start_next() == run:
+    started = queue.start_next()
+    waiting = queue.waiting_runs()
+    # the queue's worker may have started it (and a tiny run ended) between the two calls
+    if started == run or run not in waiting:
         message = f"Started **{run.name}**."
     else:
-        waiting = queue.waiting_runs()
         active = queue.active_run()
         message = (f"Queued **{run.name}** (position {waiting.index(run) + 1}): it starts when "
                    f"{active.name if active else 'the current run'} ends, so two trainings never share the CPU/GPU.")
