@@ -7,6 +7,9 @@ INSTALLED := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 7860
 # The browser test drives Debian's chromium (never a downloaded one); sudo only when not root.
+# Chromium draws Chinese text as empty boxes without a CJK font: Droid Sans Fallback covers Chinese,
+# Japanese and Korean in a 1.8 MB package (fonts-wqy-zenhei is 7.5 MB, fonts-noto-cjk 57 MB).
+CJK_FONT := fonts-droid-fallback
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: install model browser run demo test clean-runs
@@ -26,6 +29,8 @@ model: install
 
 browser:
 	@command -v chromium >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium; }
+	@fc-list :lang=zh 2>/dev/null | grep -q . || { $(SUDO) apt-get update -qq && \
+		$(SUDO) apt-get install -y -qq --no-install-recommends $(CJK_FONT); }
 
 # The web UI at http://$(HOST):$(PORT), SmolLM2 preselected, the sample datasets registered.
 run: model

@@ -1,4 +1,4 @@
-"""`workbench`: train, list runs, chat with a run, evaluate and export it, manage local models.
+"""`workbench`: train, list runs, chat with a run, evaluate and export it, manage local models and datasets.
 
 The flags of `generate` and `eval` are generated from engine.config's Sampling and EvalConfig, so
 their defaults, bounds and help are the ones the web UI's widgets show.
@@ -11,10 +11,12 @@ import dataclasses
 import sys
 from pathlib import Path
 
+from engine import data_cli
 from engine.config import ConfigError, EvalConfig, Sampling, dump_yaml, load_yaml
 from engine.config.fields import build
 from engine.models.store import DEFAULT_MODEL
 from engine.runs.folder import list_runs, resolve_run
+from engine.runs.noise import silence_library_noise
 from engine.runs.status import State
 
 
@@ -167,12 +169,14 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("dest", nargs="?", help="make-tiny: destination folder")
     m.add_argument("--tokenizer-from", help="make-tiny: copy this model's tokenizer instead of training one")
     m.set_defaults(func=cmd_models)
+    data_cli.add_parser(sub)
     d = sub.add_parser("demo", help="SFT then DPO on the SQL sample with SmolLM2, then evaluate them")
     d.set_defaults(func=cmd_demo)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
+    silence_library_noise()  # in-process commands (generate, data) import bitsandbytes through peft
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)

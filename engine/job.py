@@ -12,12 +12,14 @@ import signal
 import sys
 import time
 import traceback
-import warnings
 from pathlib import Path
 
 for _var in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "HF_HUB_DISABLE_TELEMETRY"):  # see engine.train
     os.environ.setdefault(_var, "1")
-warnings.filterwarnings("ignore", category=FutureWarning)
+
+from engine.runs.noise import silence_library_noise  # noqa: E402
+
+silence_library_noise()  # see engine.train
 
 from engine.config import ConfigError, EvalConfig  # noqa: E402
 from engine.config.fields import build  # noqa: E402

@@ -15,7 +15,6 @@ import signal
 import sys
 import time
 import traceback
-import warnings
 from pathlib import Path
 
 # Set before huggingface_hub is imported (it reads them once): models and data are local folders,
@@ -23,9 +22,9 @@ from pathlib import Path
 for _var in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "HF_HUB_DISABLE_TELEMETRY"):
     os.environ.setdefault(_var, "1")
 
-# Library deprecation notices (transformers' renamed arguments and the like) fill the log tail the
-# UI shows, and there is nothing a user can do about them; real warnings still get through.
-warnings.filterwarnings("ignore", category=FutureWarning)
+from engine.runs.noise import silence_library_noise  # noqa: E402
+
+silence_library_noise()  # before torch, transformers and bitsandbytes are imported
 
 from engine.runs.folder import RunFolder  # noqa: E402
 from engine.runs.status import State  # noqa: E402

@@ -15,6 +15,8 @@ from engine.runs.status import State
 
 REPO = Path(__file__).resolve().parent.parent
 DATA = REPO / "data"
+# Data files in the layouts users bring, one per layout engine.data.layouts detects.
+LAYOUT_FIXTURES = REPO / "tests" / "fixtures" / "datasets"
 
 # Answers to "How do I bake a cake?" as a numbered-list DPO run sees them: the steps as one paragraph
 # (the model at step 0), as a numbered list (what the pairs prefer) and looping (lr 3e-4 made that).

@@ -19,9 +19,9 @@ LAYERS = [
     ("engine.models",),  # the store, the one loader, export
     ("engine.inference",),  # generation, chat, scoring, evaluation
     ("engine.stages",),  # the trainers
-    ("engine.train", "engine.job", "engine.cli", "engine.demo"),  # entry points
+    ("engine.train", "engine.job", "engine.cli", "engine.data_cli", "engine.demo"),  # entry points
 ]
-WEBUI_MAY_NOT = ("engine.stages", "engine.train", "engine.job", "engine.cli", "engine.demo")
+WEBUI_MAY_NOT = ("engine.stages", "engine.train", "engine.job", "engine.cli", "engine.data_cli", "engine.demo")
 
 
 def module_name(path: Path) -> str:

@@ -17,6 +17,7 @@ import gradio as gr
 
 from engine.runs import queue
 from webui import run_form
+from webui.forms import CSS as FORM_CSS
 from webui.forms import make_component
 from webui.tabs import Page, Tab, chat, datasets, evaluate, export, runs, train
 
@@ -24,7 +25,7 @@ from webui.tabs import Page, Tab, chat, datasets, evaluate, export, runs, train
 CSS = """
 .wb-log textarea { font-family: ui-monospace, monospace; font-size: 12px; }
 .wb-runs th, .wb-runs th * { word-break: normal !important; overflow-wrap: normal !important; white-space: nowrap; }
-"""
+""" + FORM_CSS
 TOP_BAR = ("model.name_or_path", "model.template", "model.finetuning_type", "model.dtype")
 
 
@@ -51,7 +52,8 @@ def build_app(saves_root: str | Path | None = None) -> gr.Blocks:
     (they inherit WORKBENCH_SAVES, so model names and `latest:` resolve in the same place)."""
     if saves_root is not None:
         os.environ["WORKBENCH_SAVES"] = str(Path(saves_root).resolve())
-    with gr.Blocks(title="workbench", analytics_enabled=False) as demo:
+    # fill_width: the window's whole width for the tables and the form (Gradio centres ~1200 px otherwise)
+    with gr.Blocks(title="workbench", analytics_enabled=False, fill_width=True) as demo:
         gr.Markdown("## workbench · align language models: datasets → SFT → RM → PPO or DPO → chat → evaluate → export")
         specs = run_form.form_specs()
         page = Page(specs, top_bar(specs))

@@ -1,7 +1,7 @@
 """What the Datasets tab checks, without Gradio: a file's rows and a model's tokenizer (both cached:
 the tab re-checks on every mapping change), the registry entry a form's values make, and its
 validation and preview with the Train tab's model, chat template and cutoff_len.
-engine.datacheck does the checks; webui.dataset_report renders them.
+engine.data.intake and engine.data.check do the checks; webui.dataset_report renders them.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import Any
 
 from engine.config import ConfigError
 from engine.data import check as dc
-from engine.data.registry import DatasetError, dataset_folder, read_registry
+from engine.data import intake, layouts
 from engine.data.rows import load_rows
 from engine.models.loader import load_tokenizer
 from engine.models.store import resolve_model
@@ -34,11 +34,6 @@ def rows_of(path: str | Path):
     """The file's rows as training loads them; re-read when its size or mtime changes."""
     st = Path(path).stat()
     return _cached_rows(str(path), (st.st_size, st.st_mtime_ns))
-
-
-def sample(rows):
-    """The first rows, those format detection looks at."""
-    return rows.select(range(min(len(rows), dc.SAMPLE_ROWS)))
 
 
 @lru_cache(maxsize=4)
@@ -64,37 +59,12 @@ def _cutoff(value: Any) -> int | None:
 # ---- a draft registration -------------------------------------------------------------------
 
 
-def default_name(stem: str, dataset_dir: str | None) -> str:
-    """The file's stem, made valid and unique in the registry."""
-    base = "".join(ch if ch.isalnum() or ch in "_.-" else "_" for ch in stem).strip("._-")[:60] or "dataset"
-    try:
-        taken = read_registry(dataset_folder(dataset_dir))
-    except DatasetError:
-        taken = {}
-    name, number = base, 1
-    while name in taken:
-        number += 1
-        name = f"{base}_{number}"
-    return name
-
-
-def registry_file_name(path: Path, dataset_dir: str | None) -> str:
-    """What a by-path entry stores: relative inside the dataset folder, else absolute."""
-    folder, path = dataset_folder(dataset_dir).resolve(), path.resolve()
-    return path.relative_to(folder).as_posix() if path.is_relative_to(folder) else str(path)
-
-
 def draft_entry(source: dict, dataset_dir: str | None, formatting: str, ranking: bool, columns: tuple,
                 description: str = "") -> tuple[dict, list[str]]:
     """(registry entry, mapping problems) for the form's values."""
-    mapping = {role: col or None for role, col in zip(dc.ROLES, columns)}
-    path = Path(source["path"])
-    file_name = path.name if source["upload"] else registry_file_name(path, dataset_dir)
-    tags = None
-    if formatting == "sharegpt" and mapping.get("messages") in source["columns"]:
-        tags = dc.detect_tags(sample(rows_of(path))[mapping["messages"]])
-    problems = dc.check_mapping(formatting, ranking, mapping, source["columns"])
-    return dc.build_entry(file_name, formatting, ranking, mapping, source["columns"], tags, description), problems
+    mapping = dict(zip(layouts.ROLES, columns))
+    return intake.draft_entry(source["path"], rows_of(source["path"]), dataset_dir, formatting, ranking, mapping,
+                              source["upload"], description)
 
 
 # ---- validation and preview -----------------------------------------------------------------

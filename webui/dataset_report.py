@@ -61,6 +61,7 @@ def report_markdown(report: dc.Report, note: str = "") -> str:
     if report.error_rows > len(report.row_errors):
         lines.append(f"- ❌ … and {report.error_rows - len(report.row_errors)} more rows with errors")
     lines += _pair_findings(report)
+    lines += [f"- {'ℹ️' if level == 'info' else '⚠️'} {text}" for level, text in dc.label_findings(report)]
     if report.rows and not report.problems and report.lengths.get("chosen") and not report.score_columns:
         lines.append("- ℹ️ swap check: without score columns (such as score_chosen / score_rejected) only rows "
                      "that contradict each other are found")

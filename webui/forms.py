@@ -184,13 +184,19 @@ def display_value(spec: FieldSpec, value: Any) -> Any:
 # ---- Gradio components ----
 
 COMPONENTS = {"number": gr.Number, "checkbox": gr.Checkbox, "dropdown": gr.Dropdown, "textbox": gr.Textbox}
+FIELD_MIN_WIDTH = 220  # px: a form row wraps before a field gets narrower
+# Gradio 6.31's Checkbox drops its min_width, so in a row of fields it was squeezed to its box and a
+# column of one-word lines; the app's stylesheet gives it the width the other fields get.
+CHECKBOX_CLASS = "wb-checkbox"
+CSS = f".{CHECKBOX_CLASS} {{ min-width: min({FIELD_MIN_WIDTH}px, 100%) !important; }}\n"
 
 
 def make_component(spec: FieldSpec, **extra: Any) -> gr.components.Component:
     """The field's component; its elem_id (``wb-training-learning_rate``) lets a browser test or a
     user stylesheet find it."""
     elem_id = "wb-" + spec.key.replace(".", "-")
-    return COMPONENTS[spec.kind](**{"elem_id": elem_id, **spec.kwargs, **extra})
+    classes = {"elem_classes": [CHECKBOX_CLASS]} if spec.kind == "checkbox" else {}
+    return COMPONENTS[spec.kind](**{"elem_id": elem_id, **classes, **spec.kwargs, **extra})
 
 
 def build_section(specs: list[FieldSpec], advanced_label: str = "Advanced") -> list[gr.components.Component]:
@@ -203,12 +209,12 @@ def build_section(specs: list[FieldSpec], advanced_label: str = "Advanced") -> l
     advanced = [s for s in specs if s.advanced]
     with gr.Row():
         for spec in basic:
-            made[spec.key] = make_component(spec, min_width=220)
+            made[spec.key] = make_component(spec, min_width=FIELD_MIN_WIDTH)
     if advanced:
         with gr.Accordion(advanced_label, open=False, elem_id=f"wb-{advanced[0].section}-advanced"):
             with gr.Row():
                 for spec in advanced:
-                    made[spec.key] = make_component(spec, min_width=220)
+                    made[spec.key] = make_component(spec, min_width=FIELD_MIN_WIDTH)
     return [made[s.key] for s in specs]
 
 

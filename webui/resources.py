@@ -14,6 +14,7 @@ import time
 import psutil
 
 from engine.runs import queue
+from engine.runs.folder import RunFolder
 
 GPU_CACHE_SECONDS = 5.0
 _gpu_cache: dict = {"at": 0.0, "text": None}
@@ -42,9 +43,10 @@ def gpu_memory() -> str | None:
     return text
 
 
-def engine_usage() -> str | None:
-    """The running engine's name, RSS and CPU share, or None when nothing trains."""
-    run = queue.active_run()
+def engine_usage(followed: RunFolder | None = None) -> str | None:
+    """The engine to show, with its RSS and CPU share: the followed run's while it trains (so the
+    line agrees with the run's status beside it), else the one the queue runs; None when none runs."""
+    run = followed if followed is not None and followed.status().engine_alive else queue.active_run()
     if run is None:
         return None
     try:
@@ -52,17 +54,16 @@ def engine_usage() -> str | None:
         proc = _engine_procs.get(pid) or _engine_procs.setdefault(pid, psutil.Process(pid))
         with proc.oneshot():
             rss, cpu = proc.memory_info().rss, proc.cpu_percent(interval=None)
-    except (psutil.Error, TypeError, ValueError):
-        return None
+    except (psutil.Error, TypeError, ValueError):  # it ended (or is not ours to read) between two calls
+        return f"engine `{run.name}` running (its memory and CPU use are unreadable)"
     return f"engine `{run.name}`: {_gb(rss)} RSS, {cpu:.0f}% CPU"
 
 
-def resources_markdown() -> str:
-    """One line for the Train tab, re-read on every timer tick."""
+def resources_markdown(followed: RunFolder | None = None) -> str:
+    """One line for the Train tab, re-read on every timer tick with the followed run's status."""
     mem = psutil.virtual_memory()
     parts = [f"CPU {psutil.cpu_percent(interval=None):.0f}% of {psutil.cpu_count()} cores",
              f"RAM {_gb(mem.total - mem.available)} / {_gb(mem.total)}",
              gpu_memory() or "no GPU"]
-    engine = engine_usage()
-    parts.append(engine or "no engine running")
+    parts.append(engine_usage(followed) or "no engine running")
     return "🖥️ " + " · ".join(parts)

@@ -26,6 +26,7 @@ from engine.config import (
     to_dict,
 )
 from engine.data.registry import DatasetError, dataset_folder, read_registry
+from engine.data.rows import stage_can_train
 from engine.files import atomic_write
 from engine.models.store import model_names
 from engine.paths import REPO_ROOT, saves_root
@@ -43,15 +44,13 @@ NO_PARENT = ("(none: start from the base model)", "")
 
 
 def dataset_choices(stage: str, dataset_dir: str | None) -> list[str]:
-    """Registered datasets the stage can train on: preference (ranking) data for the stages that need
-    pairs, any for the others."""
+    """Registered datasets the stage can train on (its Stage.row_kinds: pairs for DPO and RM, ...)."""
     try:
         registry = read_registry(dataset_folder(dataset_dir))
     except DatasetError as e:
         gr.Warning(str(e))
         return []
-    preference = STAGES[stage].needs_pairs
-    return [name for name, info in registry.items() if info["ranking"] or not preference]
+    return [name for name, info in registry.items() if not stage_can_train(stage, info)]
 
 
 def parent_choices() -> list[tuple[str, str]]:
@@ -147,12 +146,18 @@ def preflight(cfg: RunConfig) -> RunConfig:
     """Checks the engine would only make after start-up, made before a run folder exists: the
     datasets are registered and of the stage's kind, and the parent run is found. init_from is
     recorded as the parent's folder (as the CLI does), so config.yaml reproduces the run."""
-    names = dataset_choices(cfg.stage, cfg.data.dataset_dir)
+    folder = dataset_folder(cfg.data.dataset_dir)
+    try:
+        registry = read_registry(folder)
+    except DatasetError as e:
+        raise ConfigError(f"data.dataset_dir: {e}") from None
+    loss = getattr(cfg.stage_options, "loss_type", None)
     for key, value in (("data.dataset", cfg.data.dataset), ("data.eval_dataset", cfg.data.eval_dataset)):
-        if value and value not in names:
-            kind = "a preference (ranking) dataset" if STAGES[cfg.stage].needs_pairs else "a registered dataset"
-            raise ConfigError(f"{key}: {value!r} is not {kind} in "
-                              f"{dataset_folder(cfg.data.dataset_dir) / 'dataset_info.json'}")
+        if value and value not in registry:
+            raise ConfigError(f"{key}: {value!r} is not a registered dataset in {folder / 'dataset_info.json'}")
+        why = stage_can_train(cfg.stage, registry[value], loss) if value else ""
+        if why:
+            raise ConfigError(f"{key}: {value!r} cannot train {cfg.stage}: {why}")
     return pin_parent(cfg)
 
 

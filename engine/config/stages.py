@@ -169,6 +169,7 @@ class Stage:
     title: str
     options: type
     needs_pairs: bool  # trains on chosen/rejected pairs ("ranking": true datasets), not on any dataset
+    row_kinds: tuple[str, ...]  # the dataset rows it trains on (engine.data.rows.row_kind)
     writes_answers: bool  # a policy (chat, export, evaluation, a parent); False: a reward model that scores
     parent_stage: str | None = None  # continues the newest run of this stage by default
     compared_with_parent: bool = False  # its parent is its frozen reference: evaluation compares the two
@@ -188,14 +189,17 @@ class Stage:
 BASE_POLICY = "sft"
 
 STAGES: dict[str, Stage] = {s.name: s for s in (  # workflow order
-    Stage("sft", "SFT (supervised fine-tuning)", SFTOptions, needs_pairs=False, writes_answers=True),
-    Stage("rm", "RM (reward model)", RMOptions, needs_pairs=True, writes_answers=False, parent_stage=BASE_POLICY,
+    Stage("sft", "SFT (supervised fine-tuning)", SFTOptions, needs_pairs=False, row_kinds=("sft", "pairs", "text"),
+          writes_answers=True),
+    Stage("rm", "RM (reward model)", RMOptions, needs_pairs=True, row_kinds=("pairs",), writes_answers=False,
+          parent_stage=BASE_POLICY,
           logged=lambda options: RM_METRICS,
           charts=(LOSS, LEARNING_RATE, Chart("accuracy (chosen scored above rejected)", ("accuracy",)),
                   Chart("margin (chosen - rejected score)", ("margin",)),
                   Chart("scores (min / mean / max)", ("min_reward", "mean_reward", "max_reward"))),
           summary=("loss", "accuracy", "eval_accuracy", "eval_margin")),
-    Stage("ppo", "PPO (RLHF with the reward model)", PPOOptions, needs_pairs=False, writes_answers=True,
+    Stage("ppo", "PPO (RLHF with the reward model)", PPOOptions, needs_pairs=False, row_kinds=("sft", "pairs"),
+          writes_answers=True,
           parent_stage=BASE_POLICY, compared_with_parent=True, run_settings={"reward_run": "rm"},
           logged=lambda options: PPO_METRICS,
           charts=(Chart("reward-model score of the answers", ("objective/scores",)),
@@ -208,7 +212,8 @@ STAGES: dict[str, Stage] = {s.name: s for s in (  # workflow order
                   Chart("kl_coef", ("objective/kl_coef",), optional=True)),
           summary=("objective/scores", "objective/kl", "eval_objective/scores", "eval_objective/kl")),
     Stage("dpo", "DPO (direct preference optimisation) and its loss family", DPOOptions, needs_pairs=True,
-          writes_answers=True, parent_stage=BASE_POLICY, compared_with_parent=True,
+          row_kinds=("pairs", "unpaired"), writes_answers=True, parent_stage=BASE_POLICY,
+          compared_with_parent=True,
           logged=lambda options: DPO_LOSS_METRICS[options.loss_type],
           charts=(LOSS, LEARNING_RATE, Chart("rewards (chosen vs rejected)", ("rewards/chosen", "rewards/rejected")),
                   Chart("rewards/accuracies", ("rewards/accuracies",)),

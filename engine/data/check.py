@@ -1,5 +1,5 @@
-"""Look at a data file before it is registered: detect its layout, build its registry entry,
-validate every row and render rows exactly as the trainer will see them.
+"""Look at a data file before it is registered: validate every row and render rows exactly as the
+trainer will see them (engine.data.layouts detects the layout and builds the registry entry).
 
 UI-free on purpose (the web UI's Datasets tab calls it; tests call it directly). Validation
 converts rows with engine.data.to_conversation, the very function training uses, so a file that
@@ -19,169 +19,13 @@ from typing import Any, Iterable
 
 from jinja2 import TemplateError
 
-from engine.data.registry import DEFAULT_COLUMNS, DEFAULT_TAGS, DatasetError, normalize_entry
+from engine.data.registry import DatasetError, normalize_entry
 from engine.data.rows import IdenticalAnswersError, to_conversation
 
-# What the Datasets tab offers. "prompt-chosen-rejected" is stored as alpaca + ranking with explicit
-# chosen/rejected columns, which LLaMA-Factory (and engine.data.rows) already understand.
-FORMATS = ("alpaca", "sharegpt", "prompt-chosen-rejected")
-ROLES = ("messages", "prompt", "query", "response", "chosen", "rejected", "system", "history")
-ROLE_HELP = {
-    "prompt": "the instruction or question", "query": "optional input appended to the prompt",
-    "response": "the answer (for ranking data: a list [chosen, rejected])", "chosen": "the preferred answer",
-    "rejected": "the dispreferred answer", "system": "optional system prompt",
-    "history": "optional earlier [user, assistant] turns", "messages": "the list of conversation messages",
-}
-# Column names that usually hold each role, best guess first (compared case-insensitively).
-COLUMN_HINTS = {
-    "messages": ("conversations", "messages", "conversation", "dialog", "chat"),
-    "chosen": ("chosen", "chosen_response", "response_chosen", "preferred", "better"),
-    "rejected": ("rejected", "rejected_response", "response_rejected", "dispreferred", "worse"),
-    "prompt": ("instruction", "prompt", "question", "problem", "input"),
-    "query": ("input", "context"),
-    "response": ("output", "response", "answer", "completion", "target"),
-    "system": ("system", "system_prompt"),
-    "history": ("history",),
-}
 SCORE_WORDS = ("score", "rating", "reward")
-SAMPLE_ROWS = 20  # rows looked at to guess the layout
 MAX_LISTED = 20   # row numbers listed per finding; the counts are always complete
 # How chat templates refuse a conversation: jinja's raise_exception (TemplateError), transformers' checks.
 TEMPLATE_ERRORS = (TemplateError, ValueError, TypeError, KeyError, IndexError)
-
-
-@dataclass
-class Detection:
-    formatting: str            # one of FORMATS
-    ranking: bool
-    columns: dict[str, str]    # role -> file column, only roles the format uses
-    tags: dict[str, str]       # sharegpt message keys and role names (empty otherwise)
-
-
-def format_roles(formatting: str, ranking: bool) -> tuple[list[str], list[str]]:
-    """(roles the format reads, roles that must be mapped). Alpaca ranking data needs either
-    ``response`` holding [chosen, rejected] or both ``chosen`` and ``rejected``: see check_mapping."""
-    if formatting == "sharegpt":
-        pair = ["chosen", "rejected"] if ranking else []
-        return ["messages", "system", *pair], ["messages", *pair]
-    if formatting == "prompt-chosen-rejected":
-        return ["prompt", "chosen", "rejected", "system"], ["prompt", "chosen", "rejected"]
-    used = ["prompt", "query", "response", "system", "history"] + (["chosen", "rejected"] if ranking else [])
-    return used, ["prompt"] if ranking else ["prompt", "response"]
-
-
-def _pick(columns: list[str], role: str, taken: set[str]) -> str | None:
-    by_lower = {c.lower(): c for c in columns if c not in taken}
-    return next((by_lower[h] for h in COLUMN_HINTS[role] if h in by_lower), None)
-
-
-def _values(rows: list[dict], column: str) -> list:
-    return [row.get(column) for row in rows if row.get(column) is not None]
-
-
-def _is_messages(values: list) -> bool:
-    return bool(values) and all(isinstance(v, list) and v and isinstance(v[0], dict) for v in values)
-
-
-def detect_tags(conversations: list) -> dict[str, str]:
-    """The sharegpt keys and role names a file uses: ``from``/``value``/``human``/``gpt`` (LLaMA-Factory)
-    or OpenAI-style ``role``/``content``/``user``/``assistant``."""
-    messages = [m for conv in conversations for m in conv if isinstance(m, dict)]
-    keys = {k for m in messages for k in m}
-    role_tag = next((k for k in ("from", "role") if k in keys), DEFAULT_TAGS["role_tag"])
-    content_tag = next((k for k in ("value", "content", "text") if k in keys), DEFAULT_TAGS["content_tag"])
-    roles = {m.get(role_tag) for m in messages}
-    # A role may be absent from the sample (ranking prompts end with the user): then the style decides.
-    openai = role_tag == "role"
-    user = next((r for r in ("human", "user") if r in roles), "user" if openai else DEFAULT_TAGS["user_tag"])
-    assistant = next((r for r in ("gpt", "assistant", "model", "bot") if r in roles),
-                     "assistant" if openai else DEFAULT_TAGS["assistant_tag"])
-    return {"role_tag": role_tag, "content_tag": content_tag, "user_tag": user, "assistant_tag": assistant,
-            "system_tag": "system"}
-
-
-def detect(rows: list[dict], columns: list[str]) -> Detection:
-    """Guess formatting, ranking and the column of each role from the column names and the first rows."""
-    sample, taken, found = rows[:SAMPLE_ROWS], set(), {}
-    messages = _pick(columns, "messages", taken) or next(
-        (c for c in columns if _is_messages(_values(sample, c))), None)
-    if messages:
-        taken.add(messages)
-    for role in ("chosen", "rejected", "prompt", "query", "response", "system", "history"):
-        found[role] = _pick(columns, role, taken)
-        if found[role]:
-            taken.add(found[role])
-    has_pair = bool(found["chosen"] and found["rejected"])
-    if messages:
-        formatting, ranking, tags = "sharegpt", has_pair, detect_tags(_values(sample, messages))
-        found["messages"] = messages
-    else:
-        tags = {}
-        pairs = _values(sample, found["response"]) if found["response"] else []
-        ranking = has_pair or (bool(pairs) and all(isinstance(v, list) and len(v) == 2 for v in pairs))
-        plain_pairs = has_pair and not (found["query"] or found["history"])
-        formatting = "prompt-chosen-rejected" if plain_pairs else "alpaca"
-    used, _ = format_roles(formatting, ranking)
-    return Detection(formatting, ranking, {r: found[r] for r in used if found.get(r)}, tags)
-
-
-def check_mapping(formatting: str, ranking: bool, columns: dict[str, str | None], file_columns: list[str]) -> list[str]:
-    """Problems with a column mapping, each naming the role and the column (empty list: fine)."""
-    if formatting not in FORMATS:
-        return [f"formatting {formatting!r} is not one of {', '.join(FORMATS)}"]
-    used, required = format_roles(formatting, ranking)
-    mapped = {role: columns.get(role) for role in used if columns.get(role)}
-    errors = [f"{role}: choose the column that holds {ROLE_HELP[role]}" for role in required if role not in mapped]
-    if formatting == "alpaca" and ranking and not mapped.get("response") and \
-            not (mapped.get("chosen") and mapped.get("rejected")):
-        errors.append("ranking: map either response (a column holding [chosen, rejected]) or both chosen and rejected")
-    for role, column in mapped.items():
-        if column not in file_columns:
-            errors.append(f"{role}: column {column!r} is not in the file; its columns are {', '.join(file_columns)}")
-    seen: dict[str, str] = {}
-    for role, column in mapped.items():
-        if column in seen:
-            errors.append(f"column {column!r} is mapped to both {seen[column]} and {role}; "
-                          "each role needs its own column")
-        seen[column] = role
-    return errors
-
-
-def build_entry(file_name: str, formatting: str, ranking: bool, columns: dict[str, str | None],
-                file_columns: list[str], tags: dict | None = None, description: str = "") -> dict:
-    """The registry entry for a mapping. A role left unmapped whose LLaMA-Factory default column
-    (e.g. ``input`` for query) exists in the file is stored as null, or the default would read it."""
-    stored = "sharegpt" if formatting == "sharegpt" else "alpaca"
-    ranking = ranking or formatting == "prompt-chosen-rejected"
-    used, _ = format_roles(formatting, ranking)
-    entry: dict[str, Any] = {"file_name": file_name}
-    if stored != "alpaca":
-        entry["formatting"] = stored
-    if ranking:
-        entry["ranking"] = True
-    mapping = {}
-    for role in dict.fromkeys([*used, *DEFAULT_COLUMNS[stored]]):
-        column = columns.get(role) if role in used else None
-        if column:
-            mapping[role] = column
-        elif DEFAULT_COLUMNS[stored].get(role) in file_columns:
-            mapping[role] = None
-    entry["columns"] = mapping
-    if stored == "sharegpt" and tags:
-        entry["tags"] = dict(tags)
-    if description and description.strip():
-        entry["description"] = description.strip()
-    return entry
-
-
-def display_format(info: dict) -> str:
-    """How the Datasets tab names a registry entry's layout (prompt-chosen-rejected is stored as alpaca)."""
-    cols, defaults = info.get("columns") or {}, DEFAULT_COLUMNS["alpaca"]
-    extras = [cols.get(role) not in (None, defaults[role]) for role in ("query", "history")]  # mapped off default
-    if info.get("formatting", "alpaca") == "alpaca" and info.get("ranking") and cols.get("chosen") \
-            and cols.get("rejected") and not any(extras):
-        return "prompt-chosen-rejected"
-    return info.get("formatting", "alpaca")
 
 
 # ---- tokens, as TRL 1.16 counts them -------------------------------------------------------------
@@ -196,11 +40,20 @@ def _common_prefix(a, b) -> int:
 
 
 def answer_keys(conversation: dict) -> list[str]:
-    return [k for k in ("completion", "chosen", "rejected") if k in conversation]
+    return [k for k in ("completion", "chosen", "rejected", "text") if k in conversation]
+
+
+def _plain_ids(text: str, tokenizer) -> list[int]:
+    """Plain text as TRL's SFT tokenizes it for language modelling: the text, then EOS."""
+    ids = list(tokenizer(text)["input_ids"])
+    eos = tokenizer.eos_token_id
+    return ids + [eos] if eos is not None and (not ids or ids[-1] != eos) else ids
 
 
 def tokenize_row(conversation: dict, tokenizer) -> tuple[int, dict[str, list[int]]]:
     """(prompt length, {answer key: prompt+answer token ids}) exactly as TRL's tokenize_fn builds them."""
+    if "text" in conversation:
+        return 0, {"text": _plain_ids(conversation["text"], tokenizer)}
     prompt_ids = _template_ids(tokenizer, conversation["prompt"], add_generation_prompt=True)
     full = {k: _template_ids(tokenizer, conversation["prompt"] + conversation[k]) for k in answer_keys(conversation)}
     return min(_common_prefix(prompt_ids, ids) for ids in full.values()), full
@@ -209,6 +62,8 @@ def tokenize_row(conversation: dict, tokenizer) -> tuple[int, dict[str, list[int
 def render_text(conversation: dict, tokenizer) -> dict[str, str]:
     """Prompt and answer texts as ``trl.data_utils.apply_chat_template`` renders a conversational
     prompt/completion or prompt/chosen/rejected row (our prompts always end with a user turn)."""
+    if "text" in conversation:
+        return {"prompt": "", "text": tokenizer.decode(_plain_ids(conversation["text"], tokenizer))}
     prompt = tokenizer.apply_chat_template(conversation["prompt"], tokenize=False, add_generation_prompt=True)
     full = {k: tokenizer.apply_chat_template(conversation["prompt"] + conversation[k], tokenize=False)
             for k in answer_keys(conversation)}
@@ -236,6 +91,7 @@ class Report:
     emptied: list[int] = field(default_factory=list)                  # prompt alone >= cutoff_len: dropped
     truncated: list[int] = field(default_factory=list)                # answer partly cut
     lengths: dict[str, list[int]] = field(default_factory=dict)       # "prompt", answer keys, "sequence"
+    labels: dict[bool, int] = field(default_factory=dict)             # unpaired rows: label -> rows
     measured: int = 0                                                 # rows whose tokens were counted
     cutoff_len: int | None = None
 
@@ -323,6 +179,8 @@ def validate(rows: Iterable[dict], entry: dict, tokenizer=None, cutoff_len: int 
             continue
         if info["ranking"]:
             _check_pair(report, number, row, conv, seen)
+        if "label" in conv:
+            report.labels[conv["label"]] = report.labels.get(conv["label"], 0) + 1
         if tokenizer is not None and cutoff_len and (token_rows is None or number <= token_rows):
             report.measured += 1
             try:
@@ -332,6 +190,18 @@ def validate(rows: Iterable[dict], entry: dict, tokenizer=None, cutoff_len: int 
     if report.rows == 0:
         report.problems.append("the file has no rows")
     return report
+
+
+def label_findings(report: Report) -> list[tuple[str, str]]:
+    """(level, text) on an unpaired (KTO) set's labels: KTO needs desirable and undesirable answers."""
+    if not report.labels:
+        return []
+    good, bad = report.labels.get(True, 0), report.labels.get(False, 0)
+    found = [("info", f"unpaired (KTO) rows: {good} desirable, {bad} undesirable")]
+    if not (good and bad):
+        found.append(("warning", "KTO learns from both desirable and undesirable answers, and this file has only "
+                                 f"{'desirable' if good else 'undesirable'} ones"))
+    return found
 
 
 def length_stats(values: list[int]) -> tuple[int, int, int]:

@@ -24,15 +24,25 @@ from engine.files import atomic_write
 from engine.paths import REPO_ROOT
 
 REGISTRY_FILE = "dataset_info.json"
-FORMATTINGS = ("alpaca", "sharegpt")
-# LLaMA-Factory's defaults; columns that a row lacks are simply skipped.
+# LLaMA-Factory's two formattings, and "trl": TRL's own dataset types (prompt/chosen/rejected with an
+# implicit prompt, message lists, HH transcripts, unpaired rows), which LLaMA-Factory cannot express.
+FORMATTINGS = ("alpaca", "sharegpt", "trl")
+# LLaMA-Factory's defaults; columns that a row lacks are simply skipped. "trl" entries name every column.
 DEFAULT_COLUMNS = {
     "alpaca": {"prompt": "instruction", "query": "input", "response": "output",
                "system": "system", "history": "history"},
     "sharegpt": {"messages": "conversations", "system": "system", "tools": "tools"},
+    "trl": {},
 }
 DEFAULT_TAGS = {"role_tag": "from", "content_tag": "value", "user_tag": "human", "assistant_tag": "gpt",
                 "observation_tag": "observation", "function_tag": "function_call", "system_tag": "system"}
+# TRL's (and OpenAI's) message keys: the default of "trl" entries.
+OPENAI_TAGS = {**DEFAULT_TAGS, "role_tag": "role", "content_tag": "content", "user_tag": "user",
+               "assistant_tag": "assistant", "observation_tag": "tool"}
+
+
+def default_tags(formatting: str) -> dict:
+    return OPENAI_TAGS if formatting == "trl" else DEFAULT_TAGS
 
 
 class DatasetError(ValueError):
@@ -55,7 +65,8 @@ def _normalize(name: str, entry: Any, path: Path) -> dict:
         raise DatasetError(f"{path}: entry {name!r} must be a JSON object with at least \"file_name\"")
     formatting = entry.get("formatting", "alpaca")
     if formatting not in FORMATTINGS:
-        raise DatasetError(f"{path}: dataset {name!r} has formatting {formatting!r}; use \"alpaca\" or \"sharegpt\"")
+        raise DatasetError(f"{path}: dataset {name!r} has formatting {formatting!r}; use \"alpaca\", "
+                           "\"sharegpt\" or \"trl\"")
     for key in ("columns", "tags"):
         if not isinstance(entry.get(key) or {}, dict):
             raise DatasetError(f"{path}: dataset {name!r}: \"{key}\" must be a JSON object")
@@ -67,7 +78,7 @@ def _normalize(name: str, entry: Any, path: Path) -> dict:
     info["formatting"] = formatting
     info["ranking"] = bool(entry.get("ranking", False))
     info["columns"] = {**DEFAULT_COLUMNS[formatting], **(entry.get("columns") or {})}
-    info["tags"] = {**DEFAULT_TAGS, **(entry.get("tags") or {})}
+    info["tags"] = {**default_tags(formatting), **(entry.get("tags") or {})}
     return info
 
 
@@ -90,7 +101,7 @@ def read_registry(dataset_dir: str | Path) -> dict[str, dict]:
     return {name: _normalize(name, entry, path) for name, entry in raw.items()}
 
 
-def _compact(entry: dict) -> dict:
+def compact_entry(entry: dict) -> dict:
     """Drop values equal to the defaults so a read/write cycle keeps the file as short as a hand-written one."""
     out = dict(entry)
     formatting = out.get("formatting", "alpaca")
@@ -98,7 +109,7 @@ def _compact(entry: dict) -> dict:
         out.pop("formatting", None)
     if out.get("ranking") is False:
         out.pop("ranking")
-    defaults = {"columns": DEFAULT_COLUMNS.get(formatting, {}), "tags": DEFAULT_TAGS}
+    defaults = {"columns": DEFAULT_COLUMNS.get(formatting, {}), "tags": default_tags(formatting)}
     for key, default in defaults.items():
         if isinstance(out.get(key), dict):
             kept = {k: v for k, v in out[key].items() if default.get(k) != v}
@@ -115,7 +126,7 @@ def write_registry(dataset_dir: str | Path, registry: dict) -> None:
     A reader never sees a half-written registry, and a failed write (e.g. a value that isn't
     JSON serialisable) leaves the previous file untouched.
     """
-    _write_json(registry_path(dataset_dir), {name: _compact(entry) for name, entry in registry.items()})
+    _write_json(registry_path(dataset_dir), {name: compact_entry(entry) for name, entry in registry.items()})
 
 
 def _write_json(path: Path, data: dict) -> None:
@@ -194,7 +205,7 @@ def register_dataset(dataset_dir: str | Path, name: str, entry: dict, copy_from:
         copied = dataset_dir / entry["file_name"]
         _copy_into(copy_from, copied)
     try:
-        raw[name] = _compact(normalize_entry(entry, name))
+        raw[name] = compact_entry(normalize_entry(entry, name))
         _write_json(registry_path(dataset_dir), raw)
     except BaseException:
         if copied is not None:

@@ -38,7 +38,7 @@ from engine.config import (
     reward_model_stages,
 )
 from engine.data.probes import Probe, choose, declaration, parse_probes
-from engine.data.registry import dataset_folder, read_registry
+from engine.data.registry import DatasetError, dataset_folder, read_registry
 from engine.data.rows import load_dataset_for_stage
 from engine.models.loader import finished_run, parent_run
 from engine.runs.degeneration import degenerate
@@ -236,7 +236,11 @@ def compare_generations(prompts: list[list[dict]], models: dict[str, RunFolder |
 
 
 def _load(name: str, cfg: RunConfig, preference: bool, limit: int | None) -> list[dict]:
-    return list(load_dataset_for_stage(name, dataset_folder(cfg.data.dataset_dir), preference, limit))
+    rows = load_dataset_for_stage(name, dataset_folder(cfg.data.dataset_dir), preference, limit)
+    if "prompt" not in rows.column_names:
+        raise DatasetError(f"dataset {name!r} is plain text: it has no prompts to answer; pick a held-out set "
+                           "of prompts (with answers or pairs)")
+    return list(rows)
 
 
 @dataclass

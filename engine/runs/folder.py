@@ -30,6 +30,7 @@ from engine.config import STAGES, ConfigError, RunConfig, dump_yaml, from_dict
 from engine.config.stages import DEFAULT_SUMMARY
 from engine.files import append_jsonl, read_jsonl, read_yaml_mapping, tail
 from engine.paths import runs_root
+from engine.runs.noise import without_library_noise
 from engine.runs.status import ProcessFolder, State
 
 
@@ -93,7 +94,8 @@ class RunFolder(ProcessFolder):
             append_jsonl(self.samples_file, record)
 
     def log_tail(self, lines: int) -> str:
-        return tail(self.log_file, lines)
+        """The end of engine.log as the UI shows it: without library noise (engine.runs.noise)."""
+        return without_library_noise(tail(self.log_file, lines))
 
     def summary(self, records: list[dict] | None = None) -> dict[str, float]:
         """The last value of each of the stage's summary metrics the run logged (engine.config.stages)."""

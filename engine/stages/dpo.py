@@ -4,7 +4,7 @@
     dpop                         DPOTrainer + the DPOP term (engine.stages.dpo_losses)
     simpo                        TRL's CPOTrainer, loss "simpo" (pref_ftx: its NLL term, cpo_alpha)
     orpo                         TRL's ORPOTrainer (beta: ORPO's lambda; its NLL term is built in)
-    kto                          TRL's KTOTrainer, on the pairs split into desirable/undesirable rows
+    kto                          TRL's KTOTrainer, on unpaired rows (pairs are split into desirable/undesirable rows)
 
 The reference model is the starting point of the run: with ``init_from`` an SFT run, the SFT
 model (base + SFT adapter). For LoRA, TRL keeps a frozen copy of the continued adapter as a
@@ -114,15 +114,17 @@ def kto(cfg: RunConfig, args: dict, parts: dict):
     return KTOTrainer(**parts, ref_model=frozen_reference(cfg, parts["model"]), args=kto_args)
 
 
-def unpaired_mix(pairs, seed: int):
-    """Pairs -> one desirable (chosen) and one undesirable (rejected) row each, shuffled, the two
-    kinds alternating. KTOTrainer reads rows in order (its KL baseline pairs each prompt with the
-    answer of the row before it), and unpairing puts every chosen row before every rejected one: a
-    batch would hold only one kind, and rewards/margins could not be logged."""
+def unpaired_mix(rows, seed: int):
+    """Unpaired rows (pairs are first split into one desirable (chosen) and one undesirable
+    (rejected) row each), shuffled, the two kinds alternating. KTOTrainer reads rows in order (its
+    KL baseline pairs each prompt with the answer of the row before it), and unpairing puts every
+    chosen row before every rejected one: a batch would hold only one kind, and rewards/margins
+    could not be logged. A dataset of unpaired rows (prompt, completion, label) is mixed the same way."""
     from datasets import interleave_datasets
     from trl.data_utils import unpair_preference_dataset
 
-    rows = unpair_preference_dataset(pairs)
+    if "label" not in rows.column_names:
+        rows = unpair_preference_dataset(rows)
     desirable = rows.filter(lambda row: row["label"]).shuffle(seed=seed)
     undesirable = rows.filter(lambda row: not row["label"]).shuffle(seed=seed + 1)
     return interleave_datasets([desirable, undesirable])

@@ -36,6 +36,8 @@ def sample_prompts(cfg: RunConfig) -> list[list[dict]]:
         return [user_turn(line) for line in own]
     train, held_out = load_splits(cfg, preference=stage.needs_pairs)
     rows = held_out if held_out is not None and len(held_out) else train
+    if "prompt" not in rows.column_names:  # plain text: nothing to answer unless the user gives prompts
+        return []
     count = min(opts.count, len(rows))
     # spread over the set, which is often grouped by topic: three prompts on one subject would hide
     # answers collapsing into one template across subjects

@@ -53,6 +53,14 @@ def test_run_folder_contents(sft_run):
     assert "run completed" in sft_run.log_file.read_text()
 
 
+def test_the_log_holds_no_library_noise(sft_run):
+    """bitsandbytes (imported with peft) logged a missing optional `kernels` package on every run,
+    on CPUs with AVX-512 BF16; the engine drops it (engine.runs.noise), keeping its own lines."""
+    log = sft_run.log_file.read_text()
+    assert "gemm_4bit_forward" not in log and "kernels-community" not in log
+    assert "INFO engine: stage sft" in log
+
+
 def test_sft_metrics_and_parameters_changed(sft_run):
     lines = sft_run.metrics()
     train = [m for m in lines if "loss" in m]

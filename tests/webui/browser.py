@@ -156,3 +156,33 @@ def screenshot(page: Page, name: str) -> Path:
     path = ARTIFACTS / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)
     return path
+
+
+def upload_dataset(page: Page, path) -> None:
+    """Upload a data file on the Datasets tab (clearing the one shown before)."""
+    clear = page.locator("#wb-dataset-upload").get_by_label("Clear")
+    if clear.count():  # a previous upload is still shown
+        clear.first.click()
+    page.locator("#wb-dataset-upload input[type=file]").set_input_files(str(path))
+
+
+def set_short_run(page: Page, stage: str, steps: int) -> None:
+    """The Train form set for a seconds-long run of the tiny model."""
+    pick_field(page, "stage", stage)
+    set_text(page, "name", f"e2e-{stage}")
+    set_text(page, "training.max_steps", steps)
+    set_text(page, "training.logging_steps", 1)
+    set_text(page, "training.per_device_train_batch_size", 2)
+    set_text(page, "training.gradient_accumulation_steps", 1)
+    set_text(page, "training.learning_rate", 0.001)
+    set_text(page, "data.max_samples", 32)
+    set_text(page, "data.cutoff_len", 192)
+
+
+def status_text(page: Page) -> str:
+    return page.locator("#wb-status").inner_text()
+
+
+def wait_until_done(page: Page, timeout: float) -> str:
+    return wait_for(lambda: "state: completed" in status_text(page) and status_text(page), timeout,
+                       "the run to complete")

@@ -65,15 +65,15 @@ def test_start_trains_a_tiny_run_and_the_status_follows_it(saves, tiny_model):
     monitor, message = train.start(specs, *to_values(specs, tiny_config("sft")))
     name = monitor["value"]
     assert name in monitor["choices"] and "Started" in message
-    _status, _log, *plots, _step, _samples, seen = train.refresh(name, {})
+    _status, _resources, _log, *plots, _step, _samples, seen = train.refresh(name, {})
     deadline = time.monotonic() + 180
     while time.monotonic() < deadline:
-        status, _log, *_plots, _step, _samples, _seen = train.refresh(name, {})
+        status, _resources, _log, *_plots, _step, _samples, _seen = train.refresh(name, {})
         if "state: **completed**" in status or "state: **failed" in status:
             break
         time.sleep(0.5)
     assert "state: **completed**" in status and "step 4/4" in status, status + "\n" + _log
-    _status, log, *plots, _step, _samples, _seen = train.refresh(name, seen)
+    _status, _resources, log, *plots, _step, _samples, _seen = train.refresh(name, seen)
     loss = plots[0]["value"].data[0]
     assert loss.name == "loss" and list(loss.x) == [1, 2, 3, 4]
     assert len([r for r in RunFolder(saves / "runs" / name).metrics() if "loss" in r]) == 4

@@ -11,7 +11,6 @@ before has."""
 from __future__ import annotations
 
 import json
-import shutil
 
 import pytest
 
@@ -20,7 +19,7 @@ from engine.data.registry import read_registry, register_dataset
 from engine.runs.folder import RunFolder, create_run, list_runs
 from engine.runs.process import start_engine, wait
 from engine.runs.status import State
-from tests.helpers import DATA, tiny_config
+from tests.helpers import tiny_config
 from tests.webui import browser as ui
 
 REWARD_TRACES = ("rewards/chosen", "rewards/rejected", "rewards/accuracies", "rewards/margins")
@@ -37,37 +36,6 @@ def preference_rows(n: int) -> list[dict]:
                              f"ORDER BY total DESC\nLIMIT {i % 5 + 2};",
                      "bad": f"select name,total from {t} order by total desc limit {i % 5 + 2}"})
     return rows
-
-
-@pytest.fixture(scope="module")
-def app(saves, tiny_model, tmp_path_factory):
-    """The server (a subprocess, like `make run`) over the test session's saves/ and a copy of
-    the sample datasets (uploads must not touch the repository's data/)."""
-    root = tmp_path_factory.mktemp("browser")
-    data_dir = root / "data"
-    shutil.copytree(DATA, data_dir)
-    proc, url = ui.start_server(saves, root / "server.log")
-    try:
-        yield {"url": url, "data_dir": data_dir, "root": root, "saves": saves}
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
-
-
-@pytest.fixture(scope="module")
-def page(app):
-    pw, browser = ui.open_browser()
-    page = browser.new_page(viewport={"width": 1440, "height": 1000})
-    page.set_default_timeout(30_000)
-    page.goto(app["url"])
-    ui.field(page, "model.name_or_path").wait_for()
-    ui.pick_field(page, "model.name_or_path", "tiny")
-    # The dataset folder is an advanced Data setting of the Train tab; the Datasets tab uses it too.
-    page.locator("#wb-data-advanced").get_by_role("button").first.click()
-    ui.set_text(page, "data.dataset_dir", app["data_dir"])
-    yield page
-    browser.close()
-    pw.stop()
 
 
 @pytest.fixture(scope="module")
@@ -109,36 +77,8 @@ def declare_probe(page, dataset: str, name: str, kind: str, value: str) -> None:
                 "the declared probes")
 
 
-def set_short_run(page, stage: str, steps: int) -> None:
-    ui.pick_field(page, "stage", stage)
-    ui.set_text(page, "name", f"e2e-{stage}")
-    ui.set_text(page, "training.max_steps", steps)
-    ui.set_text(page, "training.logging_steps", 1)
-    ui.set_text(page, "training.per_device_train_batch_size", 2)
-    ui.set_text(page, "training.gradient_accumulation_steps", 1)
-    ui.set_text(page, "training.learning_rate", 0.001)
-    ui.set_text(page, "data.max_samples", 32)
-    ui.set_text(page, "data.cutoff_len", 192)
-
-
-def status_text(page) -> str:
-    return page.locator("#wb-status").inner_text()
-
-
-def wait_until_done(page, timeout: float) -> str:
-    return ui.wait_for(lambda: "state: completed" in status_text(page) and status_text(page), timeout,
-                       "the run to complete")
-
-
 def registry(app) -> dict:
     return json.loads((app["data_dir"] / "dataset_info.json").read_text())
-
-
-def upload(page, path) -> None:
-    clear = page.locator("#wb-dataset-upload").get_by_label("Clear")
-    if clear.count():  # a previous upload is still shown
-        clear.first.click()
-    page.locator("#wb-dataset-upload input[type=file]").set_input_files(str(path))
 
 
 def test_a_broken_upload_is_a_clear_error_and_registers_nothing(page, app):
@@ -148,7 +88,7 @@ def test_a_broken_upload_is_a_clear_error_and_registers_nothing(page, app):
     lines.insert(2, '{"question": "Table t(id). All ids.", "good": "SELECT id FROM t;", "bad": ')  # cut off
     broken.write_text("\n".join(lines) + "\n")
     ui.open_tab(page, "Datasets")
-    upload(page, broken)
+    ui.upload_dataset(page, broken)
     error = ui.wait_for(lambda: "❌" in page.locator("#wb-datasets").inner_text() and
                         page.locator("#wb-datasets").inner_text(), 30, "the upload's error")
     assert "broken_pairs.jsonl, line 3: not valid JSON" in error, error
@@ -163,7 +103,7 @@ def test_register_a_preference_dataset_by_upload(page, app):
     pairs = app["root"] / "my_pairs.jsonl"
     pairs.write_text("".join(json.dumps(r) + "\n" for r in preference_rows(24)))
     ui.open_tab(page, "Datasets")
-    upload(page, pairs)
+    ui.upload_dataset(page, pairs)
     tab = page.locator("#wb-datasets")
     ui.wait_for(lambda: tab.locator("#wb-dataset-name textarea").input_value() == "my_pairs", 30, "the name guess")
     # The columns have names no convention knows: the user maps them from dropdowns of the file's columns.
@@ -183,15 +123,15 @@ def test_register_a_preference_dataset_by_upload(page, app):
 
 def test_click_through_sft_then_dpo_then_chat_and_export(page, app, pairs_dataset):
     ui.open_tab(page, "Train")
-    set_short_run(page, "sft", 40)
+    ui.set_short_run(page, "sft", 40)
     ui.pick_field(page, "data.dataset", "sql_sft")
     page.get_by_role("button", name="Start", exact=True).click()
     counts = []
-    ui.wait_for(lambda: "state: running" in status_text(page), 120, "the SFT run to start")
-    while "state: running" in status_text(page):
+    ui.wait_for(lambda: "state: running" in ui.status_text(page), 120, "the SFT run to start")
+    while "state: running" in ui.status_text(page):
         counts.append(ui.points(page, "loss"))
         page.wait_for_timeout(700)
-    wait_until_done(page, 60)
+    ui.wait_until_done(page, 60)
     counts.append(ui.points(page, "loss"))
     growth = sorted(set(c for c in counts if c))
     assert len(growth) >= 2 and counts[-1] >= 40, f"loss chart points seen while running: {counts}"
@@ -199,14 +139,14 @@ def test_click_through_sft_then_dpo_then_chat_and_export(page, app, pairs_datase
 
     declare_probe(page, pairs_dataset, "commented", "starts_with", "--")  # what the preferred answers do
     ui.open_tab(page, "Train")
-    set_short_run(page, "dpo", 12)
+    ui.set_short_run(page, "dpo", 12)
     ui.pick_field(page, "data.dataset", pairs_dataset)
     ui.pick_field(page, "dpo.loss_type", "dpop")  # seed 004's fix, picked like any other loss
     parent = ui.field(page, "init_from").locator("input").input_value()
     assert "-sft-e2e-sft" in parent, parent  # the SFT run just made is DPO's default starting point
     page.get_by_role("button", name="Start", exact=True).click()
-    ui.wait_for(lambda: "-dpo-e2e-dpo" in status_text(page), 90, "the DPO run to be followed")
-    wait_until_done(page, 120)
+    ui.wait_for(lambda: "-dpo-e2e-dpo" in ui.status_text(page), 90, "the DPO run to be followed")
+    ui.wait_until_done(page, 120)
     ui.wait_for(lambda: all(ui.points(page, t) == 12 for t in REWARD_TRACES), 15, "the rewards/* curves")
     titles = {t["name"]: t["title"] for t in ui.plot_traces(page)}
     assert titles["rewards/chosen"] == titles["rewards/rejected"]  # on one chart
@@ -258,17 +198,17 @@ def test_rlhf_chain_reward_model_then_ppo(page, app, pairs_dataset):
     """RM on the pairs from the newest SFT run, then PPO scored by it: each stage's own charts."""
     parent = sft_run(app)
     ui.open_tab(page, "Train")
-    set_short_run(page, "rm", 6)
+    ui.set_short_run(page, "rm", 6)
     ui.pick_field(page, "data.dataset", pairs_dataset)
     assert parent.name in ui.field(page, "init_from").locator("input").input_value()
     page.get_by_role("button", name="Start", exact=True).click()
-    ui.wait_for(lambda: "-rm-e2e-rm" in status_text(page), 90, "the RM run to be followed")
-    wait_until_done(page, 120)
+    ui.wait_for(lambda: "-rm-e2e-rm" in ui.status_text(page), 90, "the RM run to be followed")
+    ui.wait_until_done(page, 120)
     ui.wait_for(lambda: ui.points(page, "accuracy") == 6 and ui.points(page, "margin") == 6, 15,
                 "the reward model's accuracy and margin curves")
     ui.screenshot(page, "train-rm")
 
-    set_short_run(page, "ppo", 3)
+    ui.set_short_run(page, "ppo", 3)
     ui.pick_field(page, "data.dataset", "sql_sft")  # PPO only needs prompts: any dataset will do
     ui.pick_field(page, "data.eval_dataset", "sql_dpo_eval")
     # the reward-model picker offers the RM run just made, labelled with its eval accuracy
@@ -279,8 +219,8 @@ def test_rlhf_chain_reward_model_then_ppo(page, app, pairs_dataset):
     ui.set_text(page, "ppo.rollout_batch_size", 4)
     ui.set_text(page, "ppo.max_new_tokens", 8)
     page.get_by_role("button", name="Start", exact=True).click()
-    ui.wait_for(lambda: "-ppo-e2e-ppo" in status_text(page), 90, "the PPO run to be followed")
-    wait_until_done(page, 180)
+    ui.wait_for(lambda: "-ppo-e2e-ppo" in ui.status_text(page), 90, "the PPO run to be followed")
+    ui.wait_until_done(page, 180)
     ui.wait_for(lambda: ui.points(page, "objective/scores") == 3 and ui.points(page, "objective/kl") == 3, 15,
                 "the PPO score and KL curves")
     assert ui.points(page, "eval_objective/scores") == 2  # held-out answers before and after

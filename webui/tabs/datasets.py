@@ -20,7 +20,8 @@ from typing import Any
 
 import gradio as gr
 
-from engine.data import check as dc
+from engine.data import intake
+from engine.data import layouts as dc
 from engine.data.registry import (
     DEFAULT_COLUMNS,
     REGISTRY_FILE,
@@ -32,13 +33,13 @@ from engine.data.registry import (
     remove_dataset,
     rename_dataset,
 )
-from engine.data.rows import LOADERS, load_rows
+from engine.data.rows import LOADERS, load_rows, row_kind
 from webui import dataset_checks as checks
 from webui import dataset_probes
 from webui.dataset_report import preview_html, report_markdown
 from webui.tabs import Event, Page, Tab
 
-HEADERS = ["name", "format", "ranking", "file", "columns", "description"]
+HEADERS = ["name", "format", "rows", "file", "columns", "description"]
 SOURCES = ("Upload a file", "A file on this machine")
 NONE = ("(none)", "")          # a role's dropdown entry for "not in this file"
 # The tab's events share this concurrency id, so Gradio runs them one at a time: they share one cached
@@ -68,7 +69,7 @@ def _columns_label(info: dict) -> str:
 
 def registry_rows(dataset_dir: str | None) -> list[list[str]]:
     folder = dataset_folder(dataset_dir)
-    return [[name, dc.display_format(info), "yes" if info["ranking"] else "", _file_label(folder, info),
+    return [[name, dc.display_format(info), row_kind(info), _file_label(folder, info),
              _columns_label(info), str(info.get("description", ""))] for name, info in read_registry(folder).items()]
 
 
@@ -122,8 +123,21 @@ def _source_path(kind: str, upload: str | None, path: str | None, dataset_dir: s
     return given if given.is_absolute() else dataset_folder(dataset_dir) / given
 
 
+def _load_message(source: dict, formatting: str, ranking: bool) -> str:
+    """What was read and detected; once the user changes the format, says so instead of keeping a
+    "Detected" line that no longer describes the form."""
+    read = f"Read **{Path(source['path']).name}**: {source['rows']} rows, columns {', '.join(source['columns'])}."
+    detected = source["detected"]
+    if not detected["layout"]:
+        return f"{read}\n\n❌ {detected['why']}\n\nMap the columns below by hand."
+    if (formatting, bool(ranking)) != (detected["formatting"], detected["ranking"]):
+        return (f"{read} Detected **{detected['layout']}**; you set the format to **{formatting}**"
+                f"{' with ranking' if ranking else ''} by hand: check the mapping below.")
+    return f"{read} Detected **{detected['layout']}**: columns mapped, see the check below."
+
+
 def load_source(kind: str, upload: str | None, path: str | None, dataset_dir: str | None) -> list:
-    """Read the chosen file and fill the form with what detect() guessed.
+    """Read the chosen file and fill the form with what detection found.
     Returns [source state, name, formatting, ranking, *one update per role, message]."""
     source = _source_path(kind, upload, path, dataset_dir)
     blank = [None, gr.skip(), gr.skip(), gr.skip(), *[gr.update(visible=False)] * len(dc.ROLES)]
@@ -135,22 +149,25 @@ def load_source(kind: str, upload: str | None, path: str | None, dataset_dir: st
         rows = checks.rows_of(source)
     except (DatasetError, OSError) as e:
         return [*blank, f"❌ {e}"]
-    found = dc.detect(checks.sample(rows).to_list(), rows.column_names)
-    state = {"path": str(source), "upload": kind == SOURCES[0], "columns": rows.column_names}
-    message = f"Read **{source.name}**: {len(rows)} rows, columns {', '.join(rows.column_names)}. " \
-              f"Detected **{found.formatting}**{' with ranking' if found.ranking else ''}; check the mapping below."
-    return [state, checks.default_name(source.stem, dataset_dir), found.formatting, found.ranking or
-            found.formatting == "prompt-chosen-rejected",
-            *_role_updates(rows.column_names, found.columns, found.formatting, found.ranking), message]
+    found = dc.detect(intake.sample(rows), rows.column_names)
+    ranking = found.ranking or found.formatting == "prompt-chosen-rejected"
+    detected = {"layout": found.layout, "formatting": found.formatting, "ranking": ranking,
+                "why": intake.not_detected(found, rows.column_names) if not found.layout else ""}
+    state = {"path": str(source), "upload": kind == SOURCES[0], "columns": rows.column_names, "rows": len(rows),
+             "detected": detected}
+    return [state, intake.default_name(source.stem, dataset_dir), found.formatting, ranking,
+            *_role_updates(rows.column_names, found.columns, found.formatting, found.ranking),
+            _load_message(state, found.formatting, ranking)]
 
 
 def format_changed(source: dict | None, formatting: str, ranking: bool, *columns: str) -> list:
-    """[ranking checkbox, *role dropdowns]: prompt-chosen-rejected is always ranking data."""
+    """[ranking checkbox, *role dropdowns, load message]: prompt-chosen-rejected is always ranking data."""
     fixed = formatting == "prompt-chosen-rejected"
     ranking = ranking or fixed
     used, _ = dc.format_roles(formatting, ranking)
     return [gr.update(value=ranking, interactive=not fixed),
-            *[gr.update(visible=bool(source) and role in used) for role in dc.ROLES]]
+            *[gr.update(visible=bool(source) and role in used) for role in dc.ROLES],
+            _load_message(source, formatting, ranking) if source else gr.skip()]
 
 
 # ---- handlers: check, register ---------------------------------------------------------------
@@ -340,7 +357,7 @@ def _wire_register(c: dict, ctx: list, version: gr.State, listing: list) -> None
     gr.on([c["upload"].upload, c["upload"].clear, c["path"].change], lambda: "", None, c["message"],
           api_visibility="private")  # an earlier "Registered ..." message is about another file
     gr.on([c["formatting"].input, c["ranking"].input], format_changed,
-          [c["source"], c["formatting"], c["ranking"], *c["roles"]], [c["ranking"], *c["roles"]],
+          [c["source"], c["formatting"], c["ranking"], *c["roles"]], [c["ranking"], *c["roles"], c["load_msg"]],
           show_progress="hidden").then(check, check_inputs, checked, **quiet)
     context = [x.change for x in ctx[1:] if not isinstance(x, gr.State)]
     gr.on([c["check_btn"].click, *[r.input for r in c["roles"]], *context], check, check_inputs, checked,
@@ -366,11 +383,11 @@ def build(page: Page) -> Tab:
                 "Train tab's model, chat template and `cutoff_len`, so they show what training will see.")
     with gr.Row():
         table = gr.Dataframe(headers=HEADERS, value=[], interactive=False, wrap=True, label="registered datasets",
-                             scale=5)
+                             scale=5, column_widths=["16%", "12%", "8%", "19%", "25%", "20%"])  # one per header
         refresh_btn = gr.Button("Refresh", scale=0)
     manage = _manage_section(ctx)
     dataset_probes.build(dataset_dir, manage["picked"], version)
-    with gr.Accordion("Register a dataset", open=True):
+    with gr.Accordion("Register a dataset", open=True, elem_id="wb-dataset-register"):
         reg = _register_section()
     listing = [table, manage["picked"], reg["path"]]
     _wire_register(reg, ctx, version, listing)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 
 import gradio as gr
@@ -51,14 +52,55 @@ def reward_choices() -> list[tuple[str, str]]:
     return [NO_REWARD_CHOICE] + [(label, run.name) for label, run in runinfo.labelled_runs(reward_model_stages())]
 
 
-def dataset_choices(name: str | None) -> list[str]:
-    """The datasets registered in the run's dataset folder (preference ones give both measurements)."""
-    data = (runinfo.run_path(name).raw_config().get("data") or {}) if name else {}
+@dataclass(frozen=True)
+class HeldOut:
+    """The held-out dataset picker for one run: what it offers, what it proposes (None: nothing
+    fits) and a line saying why."""
+
+    choices: list[tuple[str, str]]
+    value: str | None
+    hint: str
+
+
+def held_out_name(training_set: str) -> str:
+    """The held-out set a training set's name implies: X_train -> X_eval, X -> X_eval."""
+    return training_set.removesuffix("_train") + "_eval"
+
+
+def held_out_sets(registry: dict[str, dict], stage: str | None, training_set: str | None,
+                  eval_dataset: str | None) -> HeldOut:
+    """What to evaluate a run on. A run trained on pairs (DPO, RM) is measured on pairs, so only
+    preference (ranking) datasets are offered; its own training set is not held out, so it comes last
+    and says so. Proposed: the run's data.eval_dataset, else the held-out twin of its training set
+    (held_out_name), else nothing: a set of another task would measure the wrong thing."""
+    spec = stage_of(stage)
+    pairs = spec is not None and spec.needs_pairs
+    usable = [name for name, info in registry.items() if info.get("ranking") or not pairs]
+    held = [name for name in usable if name != training_set]
+    choices = [(name, name) for name in held]
+    if training_set in usable:
+        choices.append((f"{training_set} (the run's training set: not held out)", training_set))
+    if eval_dataset in held:
+        return HeldOut(choices, eval_dataset, f"{eval_dataset}: the run's own held-out set (data.eval_dataset).")
+    twin = held_out_name(training_set) if training_set else None
+    if twin in held:
+        return HeldOut(choices, twin, f"{twin}: the held-out set of {training_set}, the run's training set.")
+    kind = "preference (ranking) dataset" if pairs else "dataset"
+    looked = f" (no {twin} is registered)" if twin else ""
+    return HeldOut(choices, None, f"No held-out set of {training_set or 'its training set'} found{looked}: pick a "
+                                  f"{kind} of the same task, or register one on the Datasets tab.")
+
+
+def run_held_out(name: str) -> HeldOut:
+    """held_out_sets for a run, from its config and the registry of its dataset folder."""
+    run = runinfo.run_path(name)
+    data = run.raw_config().get("data") or {}
     try:
-        return list(read_registry(dataset_folder(data.get("dataset_dir"))))
+        registry = read_registry(dataset_folder(data.get("dataset_dir")))
     except DatasetError as e:
         gr.Warning(str(e))
-        return []
+        registry = {}
+    return held_out_sets(registry, run.stage, data.get("dataset"), data.get("eval_dataset"))
 
 
 def refresh(run: str | None = None) -> list:
@@ -68,15 +110,6 @@ def refresh(run: str | None = None) -> list:
     names = [name for _label, name in runs]
     return [gr.update(choices=runs, value=runinfo.pick_run(names, run, KIND)),
             gr.update(choices=model_choices()), gr.update(choices=reward_choices())]
-
-
-def default_dataset(name: str, choices: list[str]) -> str | None:
-    """The run's held-out dataset, else a registered one named like a held-out split."""
-    data = runinfo.run_path(name).raw_config().get("data") or {}
-    for candidate in (data.get("eval_dataset"), (data.get("dataset") or "") + "_eval"):
-        if candidate in choices:
-            return candidate
-    return next((c for c in choices if "eval" in c), choices[0] if choices else None)
 
 
 def default_models(name: str) -> list[str]:
@@ -188,9 +221,9 @@ def select_run(name: str | None) -> list:
     except FileNotFoundError:
         return [gr.update(choices=[], value=None), gr.update(value=[]), gr.update(value=NONE), "", *show(None),
                 gr.Timer(active=False)]
-    datasets = dataset_choices(name)
+    held_out = run_held_out(name)
     job = runinfo.latest_job(name, KIND)
-    return [gr.update(choices=datasets, value=default_dataset(name, datasets)),
+    return [gr.update(choices=held_out.choices, value=held_out.value, info=held_out.hint),
             gr.update(choices=model_choices(), value=default_models(name)),
             gr.update(choices=reward_choices(), value=default_reward(name)),
             job_status(job), *show(read_eval(run)), gr.Timer(active=runinfo.job_running(job))]

@@ -10,9 +10,13 @@ import plotly.graph_objects as go
 
 from engine.runs.folder import RunFolder, list_runs
 from webui import charts, runinfo, samples_view
+from webui.log_box import log_box
 from webui.tabs import Event, Page, Tab
 
 HEADERS = ["run", "stage", "model", "dataset", "state", "warnings", "duration", "step", "final metrics"]
+# Shares of the table's width: sized by their content, the columns ran past a 1440 px window (the
+# final metrics alone wanted 1000 px); fixed shares keep every column in view, long cells wrapping.
+COLUMN_WIDTHS = ["18%", "5%", "12%", "9%", "7%", "13%", "7%", "5%", "24%"]
 DEFAULT_OVERLAY = "loss"
 VIEW_LOG_LINES = 200
 
@@ -104,7 +108,7 @@ def cancel_delete() -> tuple[Any, str]:
 def build(page: Page) -> Tab:
     refresh_btn = gr.Button("Refresh", scale=0)
     table = gr.Dataframe(headers=HEADERS, value=[], interactive=False, wrap=True, label="runs",
-                         elem_classes=["wb-runs"])
+                         column_widths=COLUMN_WIDTHS, elem_classes=["wb-runs"])
     with gr.Row():
         overlay_runs = gr.Dropdown(label="runs to compare", multiselect=True, choices=[], scale=3)
         overlay_metric = gr.Dropdown(label="metric", choices=[], value=None, scale=1)
@@ -118,8 +122,7 @@ def build(page: Page) -> Tab:
     delete_msg = gr.Markdown()
     with gr.Row():
         config_view = gr.Code(language="yaml", label="config.yaml", interactive=False)
-        log_view = gr.Textbox(label="engine.log", lines=20, max_lines=20, interactive=False,
-                              elem_classes=["wb-log"])
+        log_view = log_box(f"engine.log (last {VIEW_LOG_LINES} lines)", 20, "wb-runs-log")
     with gr.Accordion("The run's answers to its sample prompts", open=True):
         sample_step = gr.Slider(0, 1, value=0, step=1, label="step", elem_id="wb-runs-sample-step")
         samples_box = gr.HTML(samples_view.samples_html([]), elem_id="wb-runs-samples")

@@ -21,9 +21,13 @@ from engine.runs.process import stop as stop_process
 from engine.runs.status import State
 from webui import charts, resources, run_form, runinfo, samples_view
 from webui.forms import FieldSpec, build_section, make_component, validate
+from webui.log_box import log_box
 from webui.tabs import Event, Page, Tab
 
 RUN_BAR = ("stage", "name", "init_from", "data.dataset", "data.eval_dataset")
+# run_form.stage_changed's inputs, and the fields among its outputs (the section boxes follow them)
+STAGE_INPUTS = ("stage", "data.dataset_dir", "data.dataset", "data.eval_dataset", "init_from", *run_form.RUN_PICKERS)
+STAGE_PICKERS = ("data.dataset", "data.eval_dataset", "init_from", *run_form.RUN_PICKERS)
 SECTION_TITLES = {"lora": "LoRA", "data": "Data", "training": "Training",
                   "samples": "Samples: the model's answers to a few prompts during training, and the alarms on them",
                   **{name: f"{stage.title}: options" for name, stage in STAGES.items()}}
@@ -112,16 +116,17 @@ def refresh(name: str | None, seen: dict | None) -> list:
     """The timer's tick: status, log tail, charts and sample answers of the followed run, re-read
     from its folder.
 
-    Returns [status markdown, log, *one update per chart slot, sample step slider, sample answers,
-    seen]; what comes from a file is skipped while the file is unchanged, so an idle page costs a
-    few stat() calls a second.
+    Returns [status markdown, resource line, log, *one update per chart slot, sample step slider,
+    sample answers, seen]; what comes from a file is skipped while the file is unchanged, so an idle
+    page costs a few stat() calls a second. The resource line is made with the status, so the two
+    never disagree about whether an engine runs.
     """
     seen = dict(seen or {})
     try:
         run = runinfo.run_path(name) if name else None
     except FileNotFoundError:
         run = None
-    out: list[Any] = [status_markdown(name)]
+    out: list[Any] = [status_markdown(name), resources.resources_markdown(run)]
     log_key = _fingerprint(run.log_file if run else None)
     out.append(gr.skip() if seen.get("log") == log_key else (run.log_tail(LOG_TAIL_LINES) if run else ""))
     metrics_key = _fingerprint(run.metrics_file if run else None)
@@ -145,8 +150,8 @@ def _form(page: Page) -> dict:
     by_key = {s.key: s for s in page.specs}
     comps = dict(page.top)
     with gr.Row():
-        for key in RUN_BAR:
-            comps[key] = make_component(by_key[key], min_width=200)
+        for key in RUN_BAR:  # init_from's choices are run folder names with their state: it gets room for them
+            comps[key] = make_component(by_key[key], min_width=200, scale=2 if key == "init_from" else 1)
     stage = by_key["stage"].default
     boxes = {}
     for section, title in SECTION_TITLES.items():
@@ -162,7 +167,8 @@ def _progress() -> dict:
         monitor = gr.Dropdown(label="followed run", choices=runinfo.run_names(), value=None, scale=1,
                               elem_id="wb-followed-run")
         status_md = gr.Markdown(status_markdown(None), elem_id="wb-status")
-    resources_md = gr.Markdown(resources.resources_markdown(), elem_id="wb-resources")
+    # a callable is re-read on each page load (a value would be the server's start-up reading)
+    resources_md = gr.Markdown(resources.resources_markdown, elem_id="wb-resources")
     plots = []
     for start_at in range(0, charts.CHART_SLOTS, 2):  # two charts a row; the followed run's stage fills them
         with gr.Row():
@@ -171,9 +177,8 @@ def _progress() -> dict:
         sample_step = gr.Slider(0, 1, value=0, step=1, label="step", elem_id="wb-sample-step",
                                 info="look back: the answers at the last sample step at or before this one")
         samples_box = gr.HTML(samples_view.samples_html([]), elem_id="wb-samples")
-    log_box = gr.Textbox(label=f"engine.log (last {LOG_TAIL_LINES} lines)", lines=12, max_lines=12,
-                         interactive=False, autoscroll=True, elem_classes=["wb-log"])
-    return {"monitor": monitor, "status": status_md, "resources": resources_md, "plots": plots, "log": log_box,
+    log = log_box(f"engine.log (last {LOG_TAIL_LINES} lines)", 12, "wb-train-log")
+    return {"monitor": monitor, "status": status_md, "resources": resources_md, "plots": plots, "log": log,
             "sample_step": sample_step, "samples": samples_box}
 
 
@@ -207,10 +212,9 @@ def build(page: Page) -> Tab:
     preview_out = [yaml_box, cli_box, error_md]
     gr.on([f.change for f in fields], partial(run_form.preview, specs), inputs=fields, outputs=preview_out,
           show_progress="hidden", trigger_mode="always_last", api_name="preview", preprocess=False)
-    stage_inputs = [comps[k] for k in ("stage", "data.dataset_dir", "data.dataset", "data.eval_dataset", "init_from",
-                                       *run_form.RUN_PICKERS)]
-    stage_outputs = [comps[k] for k in ("data.dataset", "data.eval_dataset", "init_from", *run_form.RUN_PICKERS)] + \
-        [boxes[s] for s in STAGES] + [boxes["samples"]]
+    stage_inputs = [comps[k] for k in STAGE_INPUTS]
+    boxes_out = [boxes[s] for s in STAGES] + [boxes["samples"]]
+    stage_outputs = [comps[k] for k in STAGE_PICKERS] + boxes_out
     gr.on([comps["stage"].change, comps["data.dataset_dir"].change], run_form.stage_changed,
           inputs=stage_inputs, outputs=stage_outputs, show_progress="hidden")
     comps["model.finetuning_type"].change(lambda kind: gr.update(visible=kind != "full"),
@@ -223,24 +227,51 @@ def build(page: Page) -> Tab:
     load_saved_btn.click(partial(run_form.load_from_saved, specs), load_saved, fields, api_name="load_saved")
     load_btn.click(partial(run_form.load_from_run, specs), load_run, fields, api_name="load_from_run")
     upload.upload(partial(run_form.load_from_file, specs), upload, fields, api_name="load_from_file")
-    refresh_outputs = [p["status"], p["log"], *p["plots"], p["sample_step"], p["samples"], seen]
+    refresh_outputs = [p["status"], p["resources"], p["log"], *p["plots"], p["sample_step"], p["samples"], seen]
     p["sample_step"].input(samples_view.show_run, [p["monitor"], p["sample_step"]], p["samples"], show_progress="hidden")
     timer.tick(refresh, [p["monitor"], seen], refresh_outputs, show_progress="hidden")
-    timer.tick(resources.resources_markdown, None, p["resources"], show_progress="hidden", api_visibility="private")
     p["monitor"].change(lambda name: refresh(name, {}), p["monitor"], refresh_outputs, show_progress="hidden",
                         api_name="follow")
-    on_load = [Event(page_loaded, stage_inputs, [comps["model.name_or_path"], *stage_outputs, p["monitor"], load_run]),
+    on_load = [Event(partial(page_loaded, specs), fields, [*fields, *boxes_out, p["monitor"], load_run, message],
+                     {"preprocess": False}),
                Event(partial(run_form.preview, specs), fields, preview_out, {"preprocess": False})]
     return Tab({**comps, "fields": fields, "stage_inputs": stage_inputs, "stage_outputs": stage_outputs, **p,
                 "load_run": load_run, "preview": preview_out}, on_load=on_load)
 
 
-def page_loaded(stage: str, dataset_dir: str, dataset: str, eval_dataset: str, init_from: str, *run_picks: str) -> list:
-    """What a page (re)load re-discovers from disk: the model and run lists, and the run to follow
-    (a live one first), so a reload or a server restart loses nothing."""
+def followed_settings(specs: list[FieldSpec], name: str | None) -> list[Any] | None:
+    """The form values of the followed run's own config.yaml while it trains or waits in the queue
+    (Load settings' path), else None. After a reload during a DPO run the form must not fall back
+    to the SFT defaults under it, ready to queue a run the user never meant."""
+    try:
+        status = runinfo.run_path(name).status()
+    except FileNotFoundError:
+        return None
+    if not (status.engine_alive or status.waiting):
+        return None
+    values = run_form.load_from_run(specs, name)  # an unreadable config: a warning, and skips
+    return None if values == [gr.skip()] * len(specs) else values
+
+
+def page_loaded(specs: list[FieldSpec], *values: Any) -> list:
+    """What a page (re)load re-discovers from disk: the model, dataset and run lists, the run to
+    follow (a live one first) and, while that run trains or waits, its settings in the form, so a
+    reload or a server restart loses nothing. Returns [*one update per field, *stage boxes, samples
+    box, followed run, load-settings run, message]; a field keeps what it shows unless a live run
+    fills it."""
     from engine.models.store import model_names
 
     names = runinfo.run_names()
-    return [gr.update(choices=model_names()),
-            *run_form.stage_changed(stage, dataset_dir, dataset, eval_dataset, init_from, *run_picks),
-            gr.update(choices=names, value=runinfo.attach_candidate()), gr.update(choices=names)]
+    followed = runinfo.attach_candidate()
+    loaded = followed_settings(specs, followed)
+    keys = [s.key for s in specs]
+    form = dict(zip(keys, loaded or values))
+    stage_updates = run_form.stage_changed(*(form[k] for k in STAGE_INPUTS))
+    updates = {key: gr.update(value=form[key]) if loaded else gr.skip() for key in keys}
+    updates.update(zip(STAGE_PICKERS, stage_updates))
+    model = {"value": form["model.name_or_path"]} if loaded else {}
+    updates["model.name_or_path"] = gr.update(choices=model_names(), **model)
+    note = (f"ℹ️ The form shows the settings of **{followed}**, the run being followed; **Start** queues a new "
+            "run with them." if loaded else gr.skip())
+    return [*(updates[k] for k in keys), *stage_updates[len(STAGE_PICKERS):],
+            gr.update(choices=names, value=followed), gr.update(choices=names), note]

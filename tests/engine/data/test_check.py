@@ -9,6 +9,7 @@ from datasets import Dataset
 from trl.data_utils import apply_chat_template
 
 from engine.data import check as dc
+from engine.data import layouts
 from engine.data.registry import DatasetError, normalize_entry, read_registry, unique_file_name
 from engine.data.rows import load_dataset_for_stage, load_rows, to_conversation
 from engine.models.loader import load_tokenizer
@@ -37,53 +38,35 @@ def test_detection_reproduces_the_shipped_registry(name):
     """Every hand-written sample entry is what detect() + build_entry() would have written."""
     info = read_registry(DATA)[name]
     rows = load_rows(info, DATA)
-    found = dc.detect(rows.to_list(), rows.column_names)
-    entry = dc.build_entry(info["file_name"], found.formatting, found.ranking, found.columns, rows.column_names,
+    found = layouts.detect(rows.to_list(), rows.column_names)
+    entry = layouts.build_entry(info["file_name"], found.formatting, found.ranking, found.columns, rows.column_names,
                            found.tags, info.get("description", ""))
-    assert dc.check_mapping(found.formatting, found.ranking, found.columns, rows.column_names) == []
+    assert layouts.check_mapping(found.formatting, found.ranking, found.columns, rows.column_names) == []
     assert normalize_entry(entry) == {k: v for k, v in info.items() if k != "probes"}  # probes are declared, not detected
-
-
-def test_detect_layouts():
-    sft = [{"instruction": "Say hi", "input": "", "output": "hi"}]
-    assert dc.detect(sft, columns_of(sft)) == dc.Detection(
-        "alpaca", False, {"prompt": "instruction", "query": "input", "response": "output"}, {})
-    plain = [{"question": "q", "answer": "a"}]
-    assert dc.detect(plain, columns_of(plain)).columns == {"prompt": "question", "response": "answer"}
-    pcr = pairs(2)
-    assert dc.detect(pcr, columns_of(pcr)) == dc.Detection(
-        "prompt-chosen-rejected", True, {"prompt": "prompt", "chosen": "chosen", "rejected": "rejected"}, {})
-    openai = [{"messages": [{"role": "system", "content": "s"}, {"role": "user", "content": "u"}],
-               "Chosen": "c", "Rejected": "r"}]
-    found = dc.detect(openai, columns_of(openai))
-    assert (found.formatting, found.ranking) == ("sharegpt", True)
-    assert found.columns == {"messages": "messages", "chosen": "Chosen", "rejected": "Rejected"}
-    assert found.tags == {"role_tag": "role", "content_tag": "content", "user_tag": "user",
-                          "assistant_tag": "assistant", "system_tag": "system"}
 
 
 def test_unmapped_default_columns_are_stored_as_null_so_they_are_not_read():
     rows = pairs(2, input="do not append me", system="sys")
-    entry = dc.build_entry("x.json", "prompt-chosen-rejected", False, {"prompt": "prompt", "chosen": "chosen",
+    entry = layouts.build_entry("x.json", "prompt-chosen-rejected", False, {"prompt": "prompt", "chosen": "chosen",
                            "rejected": "rejected"}, columns_of(rows))
     assert entry == {"file_name": "x.json", "ranking": True,
                      "columns": {"prompt": "prompt", "chosen": "chosen", "rejected": "rejected", "system": None,
                                  "query": None}}
     conv = to_conversation(rows[0], normalize_entry(entry), True)
     assert conv["prompt"] == [{"role": "user", "content": "Question 0?"}]
-    assert dc.display_format(entry) == "prompt-chosen-rejected"
+    assert layouts.display_format(entry) == "prompt-chosen-rejected"
 
 
 def test_check_mapping_names_roles_and_columns():
     file_columns = ["q", "good", "bad"]
-    errors = dc.check_mapping("prompt-chosen-rejected", True, {"prompt": "q", "chosen": "good", "rejected": "oops"},
+    errors = layouts.check_mapping("prompt-chosen-rejected", True, {"prompt": "q", "chosen": "good", "rejected": "oops"},
                               file_columns)
     assert errors == ["rejected: column 'oops' is not in the file; its columns are q, good, bad"]
-    errors = dc.check_mapping("alpaca", True, {"prompt": "q", "chosen": "good"}, file_columns)
+    errors = layouts.check_mapping("alpaca", True, {"prompt": "q", "chosen": "good"}, file_columns)
     assert any(e.startswith("ranking: map either response") for e in errors)
-    errors = dc.check_mapping("alpaca", False, {"prompt": "q", "response": "q"}, file_columns)
+    errors = layouts.check_mapping("alpaca", False, {"prompt": "q", "response": "q"}, file_columns)
     assert errors == ["column 'q' is mapped to both prompt and response; each role needs its own column"]
-    assert dc.check_mapping("sharegpt", False, {}, file_columns)[0].startswith("messages: choose the column")
+    assert layouts.check_mapping("sharegpt", False, {}, file_columns)[0].startswith("messages: choose the column")
 
 
 # ---- validation --------------------------------------------------------------------------------

@@ -11,6 +11,8 @@ import pytest
 from trl.data_utils import apply_chat_template
 
 import engine.data.registry
+from engine.data import check as dc
+from engine.data import intake
 from engine.data.registry import read_registry
 from engine.data.rows import load_dataset_for_stage, load_rows, to_conversation
 from engine.models.loader import load_tokenizer
@@ -76,7 +78,7 @@ def test_upload_is_copied_under_a_unique_name_and_registered_exactly(folder, mod
     out = register(folder, form, model, version=3, description="  my pairs ")
     assert out["message"].startswith("✅ Registered **My_Prefs**: 4 rows, copied to `My_Prefs-2.jsonl`")
     assert out["version"] == 4 and out["picker"]["value"] == "My_Prefs"
-    assert ["My_Prefs", "prompt-chosen-rejected", "yes", "My_Prefs-2.jsonl"] == out["table"][-1][:4]
+    assert ["My_Prefs", "prompt-chosen-rejected", "pairs", "My_Prefs-2.jsonl"] == out["table"][-1][:4]
     assert json.loads((folder / "dataset_info.json").read_text()) == {**before, "My_Prefs": {
         "file_name": "My_Prefs-2.jsonl", "ranking": True,
         "columns": {"prompt": "prompt", "chosen": "chosen", "rejected": "rejected"}, "description": "my pairs"}}
@@ -154,8 +156,9 @@ def test_detection_fills_the_dropdowns_from_the_file(folder):
     assert dict(zip(tab.dc.ROLES, form["visible"]))["messages"] is False
     _, _, _, _, *updates, _ = tab.load_source(tab.SOURCES[1], None, "sql_dpo_train.json", str(folder))
     assert updates[0]["choices"] == [tab.NONE, ("instruction", "instruction"), ("input", "input"), ("output", "output")]
-    ranking, *visible = tab.format_changed(form["source"], "prompt-chosen-rejected", False, *form["columns"])
+    ranking, *visible, message = tab.format_changed(form["source"], "prompt-chosen-rejected", False, *form["columns"])
     assert ranking == gr.update(value=True, interactive=False)
+    assert "you set the format to **prompt-chosen-rejected** with ranking by hand" in message
     assert [v["visible"] for v in visible] == [r in ("prompt", "chosen", "rejected", "system") for r in tab.dc.ROLES]
 
 
@@ -173,12 +176,11 @@ def test_report_counts_rows_emptied_by_truncation(folder, model):
     form = open_file(folder, path="sql_dpo_train.json")
     report, entry, preview = check(folder, form, model, cutoff=90)
     info = read_registry(folder)["sql_dpo"]
-    expected = tab.dc.validate(load_rows(info, folder), info, load_tokenizer(model), 90)
+    expected = dc.validate(load_rows(info, folder), info, load_tokenizer(model), 90)
     assert expected.emptied and expected.truncated
     assert report.startswith("✅ **300 rows, no errors.**")
     assert f"the prompt alone reaches cutoff_len = 90 tokens in {len(expected.emptied)} rows" in report
-    assert json.loads(entry) == {"file_name": "sql_dpo_train.json", "ranking": True,
-                                 "columns": {"prompt": "instruction", "query": "input", "response": "output"}}
+    assert json.loads(entry) == {"file_name": "sql_dpo_train.json", "ranking": True}  # LLaMA-Factory's defaults
     assert "✂ truncated at cutoff_len 90" in preview and "<h4" in preview
 
 
@@ -235,7 +237,7 @@ def test_listing_and_layout(folder, model):
     assert [r[0] for r in table] == list(read_registry(folder)) and picker["choices"] == [r[0] for r in table]
     assert ("sql_sft_train.json (used by sql_sft)", "sql_sft_train.json") in files["choices"]
     assert "dataset_info.json" not in [value for _, value in files["choices"]]
-    assert dataset_checks.default_name("sql_sft", str(folder)) == "sql_sft_2"
+    assert intake.default_name("sql_sft", str(folder)) == "sql_sft_2"
     report, entry, preview = tab.inspect_registered(str(folder), model, "model", 512, 1, "helpful_pref")
     assert report.startswith("✅ **150 rows") and "helpful_pref" in json.loads(entry) and "Row 1" in preview
     with gr.Blocks():

@@ -5,6 +5,7 @@ after a "server restart") and collected. The runs are made directly with peft on
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -66,11 +67,57 @@ def test_pickers_offer_finished_runs_and_the_base(eval_env):
 
 def test_picking_a_dpo_run_fills_in_its_comparison(eval_env):
     dataset, models, reward, status, summary, _table, _chart, answers, timer = evaluate.select_run(eval_env["dpo"].name)
-    assert dataset["value"] == "sql_dpo_eval" and "sql_sft" in dataset["choices"]  # held-out twin of sql_dpo
+    assert dataset["value"] == "sql_dpo_eval"  # held-out twin of sql_dpo
+    assert ("sql_dpo (the run's training set: not held out)", "sql_dpo") == dataset["choices"][-1]
+    assert "sql_sft_eval" not in values(dataset["choices"])  # a DPO run is measured on pairs
     assert models["value"] == [evaluate.BASE_VALUE, eval_env["sft"].name, eval_env["dpo"].name]
     assert reward["value"] == eval_env["rm"].name and status == "" and timer.active is False
     assert summary.startswith("No results for this run yet") and answers.empty
     assert evaluate.select_run(eval_env["rm"].name)[1]["value"] == []  # a reward model writes no answers
+
+
+REGISTRY = {name: {"ranking": ranking} for name, ranking in (
+    ("sql_sft", False), ("sql_sft_eval", False), ("sql_dpo", True), ("sql_dpo_eval", True), ("penn_sft", False),
+    ("penn_pref", True), ("penn_pref_eval", True), ("howto_train", True), ("howto_eval", True))}
+
+
+def test_held_out_sets_for_a_run_on_pairs_are_preference_sets_and_the_training_set_comes_last():
+    held_out = evaluate.held_out_sets(REGISTRY, "dpo", "penn_pref", None)
+    assert held_out.value == "penn_pref_eval" and "penn_pref_eval" in held_out.hint  # not sql_sft_eval
+    assert values(held_out.choices) == ["sql_dpo", "sql_dpo_eval", "penn_pref_eval", "howto_train", "howto_eval",
+                                        "penn_pref"]
+    assert held_out.choices[-1][0] == "penn_pref (the run's training set: not held out)"
+    assert evaluate.held_out_sets(REGISTRY, "rm", "penn_pref", None).choices == held_out.choices
+
+
+def test_held_out_sets_propose_the_runs_own_eval_set_else_the_twin_of_its_training_set():
+    assert evaluate.held_out_sets(REGISTRY, "dpo", "penn_pref", "sql_dpo_eval").value == "sql_dpo_eval"
+    assert evaluate.held_out_sets(REGISTRY, "dpo", "howto_train", None).value == "howto_eval"  # X_train -> X_eval
+    assert evaluate.held_out_name("sql_sft") == "sql_sft_eval" and evaluate.held_out_name("a_train") == "a_eval"
+    sft = evaluate.held_out_sets(REGISTRY, "sft", "sql_sft", None)
+    assert sft.value == "sql_sft_eval" and "sql_sft" in values(sft.choices) and "sql_dpo" in values(sft.choices)
+
+
+def test_held_out_sets_propose_nothing_without_a_twin_and_say_what_to_do():
+    held_out = evaluate.held_out_sets(REGISTRY, "sft", "penn_sft", None)
+    assert held_out.value is None
+    assert held_out.hint == ("No held-out set of penn_sft found (no penn_sft_eval is registered): pick a dataset of "
+                             "the same task, or register one on the Datasets tab.")
+    assert "preference (ranking) dataset" in evaluate.held_out_sets(REGISTRY, "dpo", "my_pairs", None).hint
+
+
+def test_a_dpo_run_on_pairs_without_a_held_out_twin_gets_no_sft_set(runs_env, tmp_path):
+    """The user's own pairs, with no my_pairs_eval: nothing is proposed (it used to be sql_sft_eval)."""
+    folder = tmp_path / "datasets"
+    folder.mkdir()
+    entries = {name: {"file_name": f"{name}.json", "ranking": info["ranking"]} for name, info in REGISTRY.items()}
+    (folder / "dataset_info.json").write_text(json.dumps({**entries, "my_pairs": {"file_name": "p.json",
+                                                                                   "ranking": True}}))
+    run = create_run(from_dict({**tiny_config("dpo", data={"dataset": "my_pairs", "dataset_dir": str(folder)}),
+                                "name": "mine"}))
+    dataset = evaluate.select_run(run.name)[0]
+    assert dataset["value"] is None and "No held-out set of my_pairs found" in dataset["info"]
+    assert "sql_sft_eval" not in values(dataset["choices"]) and values(dataset["choices"])[-1] == "my_pairs"
 
 
 def test_the_widgets_become_an_eval_config_with_models_labelled_by_stage(eval_env, tiny_model):

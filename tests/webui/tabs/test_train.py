@@ -20,6 +20,7 @@ from webui.forms import to_values
 from webui.tabs import train
 
 SKIP = gr.skip()
+PICKERS = ("model.name_or_path", "data.dataset", "data.eval_dataset", "init_from", *run_form.RUN_PICKERS)
 
 
 def form(data: dict | None = None) -> tuple[list, list]:
@@ -112,7 +113,7 @@ def test_start_refuses_bad_config_without_making_a_run(runs_env):
         _, message = train.start(specs, *set_value(specs, values, "data.dataset", "nope"))
     assert "data.dataset: 'nope'" in message
     dpo_specs, dpo_values = form(tiny_config("dpo"))
-    with pytest.warns(UserWarning, match="preference"):
+    with pytest.warns(UserWarning, match=r"data.dataset: 'sql_sft' cannot train dpo: .* chosen/rejected pairs"):
         train.start(dpo_specs, *set_value(dpo_specs, dpo_values, "data.dataset", "sql_sft"))
     with pytest.warns(UserWarning, match="init_from"):
         _, message = train.start(dpo_specs, *set_value(dpo_specs, dpo_values, "init_from", "latest:sft"))
@@ -129,7 +130,7 @@ def test_preflight_records_the_parent_folder(runs_env):
 def test_refresh_reports_status_log_and_charts(runs_env):
     run = make_run("dpo", "running", metrics=dpo_metrics(), log="\n".join(f"line {i}" for i in range(100)),
                    pid=os.getpid(), step=2, max_steps=4, elapsed=10.0, started=time.time() - 12)
-    status, log, *plots, _step, _samples, seen = train.refresh(run.name, {})
+    status, _resources, log, *plots, _step, _samples, seen = train.refresh(run.name, {})
     assert f"**{run.name}**" in status and "state: **running**" in status and "step 2/4" in status
     assert "ETA 0:10" in status  # 10 s for 2 steps, 2 to go
     assert log.splitlines() == [f"line {i}" for i in range(60, 100)]
@@ -139,24 +140,24 @@ def test_refresh_reports_status_log_and_charts(runs_env):
                      "rewards/margins", "log-probabilities (chosen vs rejected)"]
     assert [t.name for t in plots[0]["value"].data] == ["loss", "eval_loss"]
     # nothing changed on disk: the next tick resends neither the log nor the charts
-    status2, log2, *plots2, _step, _samples, seen2 = train.refresh(run.name, seen)
+    status2, _resources, log2, *plots2, _step, _samples, seen2 = train.refresh(run.name, seen)
     assert log2 == SKIP and all(p == SKIP for p in plots2) and seen2 == seen
     assert "state: **running**" in status2  # the status line is always redrawn (its clock moves)
     # a new metrics line redraws the charts
     run.metrics_file.open("a").write('{"step": 3, "loss": 0.1}\n')
-    _, _, *plots3, _step, _samples, _ = train.refresh(run.name, seen)
+    _, _resources, _, *plots3, _step, _samples, _ = train.refresh(run.name, seen)
     assert list(plots3[0]["value"].data[0].x) == [1, 2, 3]
 
 
 def test_refresh_hides_preference_charts_for_sft(runs_env):
     run = make_run("sft", "completed", metrics=sft_metrics())
-    status, _log, *plots, _step, _samples, _seen = train.refresh(run.name, {})
+    status, _resources, _log, *plots, _step, _samples, _seen = train.refresh(run.name, {})
     assert "state: **completed**" in status and "ETA" not in status
     assert [p["visible"] for p in plots] == [True, True] + [False] * (charts.CHART_SLOTS - 2)
 
 
 def test_refresh_without_a_run_or_with_a_missing_one(runs_env):
-    status, log, *plots, _step, _samples, _ = train.refresh(None, {})
+    status, _resources, log, *plots, _step, _samples, _ = train.refresh(None, {})
     assert "No run yet" in status and log == ""
     shown = [p for p in plots if p["visible"]]
     assert len(shown) == 2 and all(charts.WAITING in p["value"].layout.annotations[0].text for p in shown)
@@ -203,12 +204,41 @@ def test_page_load_reattaches_the_live_run(runs_env, dead_pid):
     make_run("sft", "completed", stamp="20250101-000002")
     make_run("sft", "running", pid=dead_pid, stamp="20250101-000003")
     assert runinfo.attach_candidate() == live.name
-    out = on_load("sft", str(DATA), "sql_sft", "", "", "")
-    assert len(out) == 1 + 4 + len(STAGES) + 1 + 2
-    monitor = out[6 + len(STAGES)]
+    specs, values = form()
+    out = on_load(specs, *values)
+    assert len(out) == len(specs) + len(STAGES) + 1 + 3
+    monitor = out[len(specs) + len(STAGES) + 1]
     assert monitor["value"] == live.name and len(monitor["choices"]) == 3
     live.update_status(state="completed", pid=None)
     assert runinfo.attach_candidate() == "20250101-000003-sft-test"  # no live run: the newest
+
+
+def test_a_reload_during_a_dpo_run_fills_the_form_with_the_runs_own_settings(runs_env):
+    parent = make_run("sft", "completed", stamp="20250101-000001")
+    live = make_run("dpo", "running", pid=os.getpid(), stamp="20250101-000002")  # this process plays the engine
+    data = tiny_config("dpo", data={"dataset": "penn_pref"}, dpo={"beta": 0.2})
+    live.config_file.write_text(dump_yaml(from_dict({**data, "init_from": str(parent)})))
+    specs, defaults = form(tiny_config("sft"))  # what a fresh page shows: an SFT form
+    out = train.page_loaded(specs, *defaults)
+    shown = dict(zip((s.key for s in specs), out))
+    assert (shown["stage"]["value"], shown["data.dataset"]["value"], shown["dpo.beta"]["value"]) == ("dpo", "penn_pref",
+                                                                                                     0.2)
+    assert shown["init_from"]["value"] == str(parent) and "penn_pref" in shown["data.dataset"]["choices"]
+    boxes = out[len(specs):len(specs) + len(STAGES)]
+    assert [b["visible"] for b in boxes] == [s == "dpo" for s in STAGES]
+    assert out[-3]["value"] == live.name
+    assert out[-1].startswith(f"ℹ️ The form shows the settings of **{live.name}**, the run being followed")
+    # a finished run is followed too, but the form stays the user's: a new run's defaults
+    live.update_status(state="completed", pid=None)
+    out = train.page_loaded(specs, *defaults)
+    assert all(out[i] == SKIP for i, s in enumerate(specs) if s.key not in PICKERS) and out[-1] == SKIP
+    assert out[[s.key for s in specs].index("data.dataset")]["value"] == "sql_sft"
+
+
+def test_the_resource_line_names_the_followed_runs_engine(runs_env):
+    run = make_run("dpo", "running", metrics=dpo_metrics(), pid=os.getpid())  # this process plays the engine
+    _status, resources, *_rest = train.refresh(run.name, {})
+    assert f"engine `{run.name}`: " in resources and "no engine running" not in resources
 
 
 def test_start_queues_behind_a_running_run_and_stop_cancels_it(runs_env):
