@@ -58,7 +58,7 @@ def cmd_runs(args) -> int:
             stage, dataset = "?", f"bad config: {e}"
         codes = [w["code"] for w in status.health_warnings(beside_error=False)]
         flagged = f"  [warnings: {', '.join(codes)}]" if codes else ""
-        rows.append((run.name, stage, str(status.shown), f"{status.step}/{status.max_steps or '?'}", dataset,
+        rows.append((run.name, stage, status.label, f"{status.step}/{status.max_steps or '?'}", dataset,
                      metrics_text(run.summary()) + flagged))
     if not rows:
         print("no runs yet: try `workbench train examples/smoke/sft.yaml`")
@@ -180,7 +180,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (ConfigError, FileNotFoundError, ValueError) as e:
+    except (ConfigError, OSError, ValueError) as e:  # OSError: a full disk, a missing file
         print(f"error: {e}", file=sys.stderr)
         return 2
 

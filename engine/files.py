@@ -16,13 +16,26 @@ from typing import Any
 TAIL_BYTES = 64 * 1024  # enough for a few hundred log lines; never read a whole multi-MB log every second
 
 
+def _mode(path: Path) -> int:
+    """The permissions a rewritten file keeps: its own, else what the umask gives a new file
+    (mkstemp's 0600 would make a shared file such as dataset_info.json private)."""
+    try:
+        return path.stat().st_mode & 0o777
+    except FileNotFoundError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask
+
+
 def atomic_write(path: Path, text: str) -> None:
-    """Write via a temp file + rename so a reader never sees half a file."""
+    """Write via a temp file + rename so a reader never sees half a file, and a failed write (a
+    full disk) leaves the previous file, or none, never an empty or partial one."""
     path = Path(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
+        os.chmod(tmp, _mode(path))
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -13,7 +13,7 @@ from typing import Any
 from engine.config import ConfigError
 from engine.data import check as dc
 from engine.data import intake, layouts
-from engine.data.rows import load_rows
+from engine.data.reading import load_rows
 from engine.models.loader import load_tokenizer
 from engine.models.store import resolve_model
 from webui.dataset_report import preview_html

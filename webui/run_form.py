@@ -23,6 +23,7 @@ from engine.config import (
     RunConfig,
     dump_yaml,
     policy_stages,
+    read_yaml,
     to_dict,
 )
 from engine.data.registry import DatasetError, dataset_folder, read_registry
@@ -209,8 +210,8 @@ def load_config(specs: list[FieldSpec], data: Any, source: str) -> list[Any]:
 
 def load_from_run(specs: list[FieldSpec], name: str | None) -> list[Any]:
     try:
-        data = yaml.safe_load(runinfo.run_path(name).config_file.read_text(encoding="utf-8"))
-    except (FileNotFoundError, yaml.YAMLError) as e:
+        data = read_yaml(runinfo.run_path(name).config_file)
+    except (FileNotFoundError, ConfigError) as e:
         gr.Warning(str(e))
         return [gr.skip()] * len(specs)
     return load_config(specs, data, name)
@@ -218,8 +219,8 @@ def load_from_run(specs: list[FieldSpec], name: str | None) -> list[Any]:
 
 def load_from_file(specs: list[FieldSpec], path: str | None) -> list[Any]:
     try:
-        data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) if path else None
-    except (OSError, yaml.YAMLError) as e:
+        data = read_yaml(path) if path else None
+    except (OSError, ConfigError) as e:
         gr.Warning(f"not a readable YAML file: {e}")
         return [gr.skip()] * len(specs)
     return load_config(specs, data, Path(path).name if path else "upload")

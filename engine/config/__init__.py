@@ -9,7 +9,16 @@ Everything is importable from ``engine.config``.
 """
 
 from engine.config.fields import ConfigError, opt
-from engine.config.run import TOP_LEVEL, RunConfig, apply_overrides, dump_yaml, from_dict, load_yaml, to_dict
+from engine.config.run import (
+    TOP_LEVEL,
+    RunConfig,
+    apply_overrides,
+    dump_yaml,
+    from_dict,
+    load_yaml,
+    read_yaml,
+    to_dict,
+)
 from engine.config.sections import (
                                     MAX_NEW_TOKENS,
                                     SECTIONS,
@@ -37,7 +46,7 @@ from engine.config.stages import (
 )
 
 __all__ = [
-    "ConfigError", "opt", "TOP_LEVEL", "RunConfig", "apply_overrides", "dump_yaml", "from_dict", "load_yaml",
+    "ConfigError", "opt", "TOP_LEVEL", "RunConfig", "apply_overrides", "dump_yaml", "from_dict", "load_yaml", "read_yaml",
     "to_dict", "MAX_NEW_TOKENS", "SECTIONS", "DataConfig", "EvalConfig", "LoraConfig", "ModelConfig", "Sampling",
     "TrainingConfig", "SamplesConfig", "BASE_POLICY", "PAIRED_LOSSES", "REFERENCE_FREE_LOSSES", "STAGES", "Chart", "DPOOptions",
     "PPOOptions", "RMOptions", "SFTOptions", "Stage", "policy_stages", "reward_model_stages", "stage_of",

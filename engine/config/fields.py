@@ -8,6 +8,7 @@ fields a form may fold away, and for an optional field ``empty``: what leaving i
 from __future__ import annotations
 
 import dataclasses
+import math
 import typing
 from dataclasses import field
 from typing import Any
@@ -44,7 +45,10 @@ def _convert(value: Any, base: Any) -> Any:
     elif base is float:
         if isinstance(value, bool):
             raise TypeError
-        return float(value)
+        value = float(value)
+        if not math.isfinite(value):  # nan passes every bound check (all comparisons are False)
+            raise ValueError
+        return value
     elif base is str:
         if not isinstance(value, (str, int, float)) or isinstance(value, bool):
             raise TypeError
@@ -62,7 +66,8 @@ def coerce(key: str, value: Any, f: dataclasses.Field, hint: Any) -> Any:
     try:
         value = _convert(value, base)
     except (TypeError, ValueError):
-        raise ConfigError(f"{key}: expected {getattr(base, '__name__', base)}, got {value!r}") from None
+        finite = " (a finite number)" if base is float else ""
+        raise ConfigError(f"{key}: expected {getattr(base, '__name__', base)}{finite}, got {value!r}") from None
     meta = f.metadata
     if "choices" in meta and value not in meta["choices"]:
         raise ConfigError(f"{key}: {value!r} is not one of {', '.join(map(str, meta['choices']))}")

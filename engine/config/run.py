@@ -94,14 +94,26 @@ def apply_overrides(data: dict, overrides: list[str]) -> dict:
     return data
 
 
+def read_yaml(path: str | Path) -> Any:
+    """A YAML file's data; ConfigError naming the file when it is not UTF-8 text or not valid YAML
+    (a missing file stays FileNotFoundError)."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        line = e.object[:e.start].count(b"\n") + 1
+        raise ConfigError(f"{path}, line {line}: not UTF-8 text (byte 0x{e.object[e.start]:02x}); save the file "
+                          "with the UTF-8 encoding") from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f"{path}, line {mark.line + 1}" if mark else str(path)
+        raise ConfigError(f"{where}: not valid YAML ({getattr(e, 'problem', None) or e})") from None
+
+
 def load_yaml(path: str | Path | None, overrides: list[str] = ()) -> RunConfig:
     """Read, override and validate a YAML config file (None: start from the defaults)."""
-    data = {}
-    if path is not None:
-        try:
-            data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
-        except yaml.YAMLError as e:
-            raise ConfigError(f"{path}: not valid YAML ({e})") from None
+    data = (read_yaml(path) or {}) if path is not None else {}
     return from_dict(apply_overrides(data, list(overrides)))
 
 

@@ -10,8 +10,8 @@ from pathlib import Path
 
 from engine.data import layouts
 from engine.data.check import Report, validate
+from engine.data.reading import load_rows
 from engine.data.registry import DatasetError, dataset_folder, read_registry, register_dataset
-from engine.data.rows import load_rows
 
 
 def read_file(path: str | Path):

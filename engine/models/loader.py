@@ -184,11 +184,26 @@ def stop_token_ids(lm, *tokenizers) -> list[int]:
 
 # ---- models ------------------------------------------------------------------------------------
 
+def safe_weights(path: str | Path, **kwargs) -> dict:
+    """from_pretrained's ``use_safetensors`` for a model folder: True where it holds safetensors, so
+    a pickled .bin beside them is never read; a folder with only .bin weights loads them (transformers
+    guards with torch's weights_only), with a warning saying so."""
+    folder = Path(path)
+    if "gguf_file" in kwargs or not folder.is_dir():
+        return {}
+    if any(folder.glob("*.safetensors")):
+        return {"use_safetensors": True}
+    if any(folder.glob("*.bin")):
+        log.warning("%s holds only pickled .bin weights (a pickle can run code when it is loaded; transformers "
+                    "guards with torch's weights_only): convert the model to safetensors", folder)
+    return {}
+
+
 def causal_lm(path: str | Path, dtype=None, **kwargs):
     """A causal LM from a model folder (dtype None: as saved)."""
     from transformers import AutoModelForCausalLM
 
-    return AutoModelForCausalLM.from_pretrained(path, dtype=dtype, **kwargs)
+    return AutoModelForCausalLM.from_pretrained(path, dtype=dtype, **safe_weights(path, **kwargs), **kwargs)
 
 
 def load_gguf(folder: Path, file_name: str, dtype):
@@ -270,7 +285,8 @@ def scoring_backbone(cfg: RunConfig):
         check_same_model(cfg, parent)
     base_path = base_model_path(cfg)
     model = AutoModelForSequenceClassification.from_pretrained(
-        base_path, num_labels=1, dtype=compute_dtype(cfg.model.dtype), quantization_config=quantization(cfg))
+        base_path, num_labels=1, dtype=compute_dtype(cfg.model.dtype), quantization_config=quantization(cfg),
+        **safe_weights(base_path))
     weights = parent.weights() if parent else None
     if weights is not None and not weights.full:
         model = merged(model, weights.path, task_less=True)
@@ -283,7 +299,8 @@ def reward_model(run: RunFolder, device: str | None = None):
 
     weights = run_weights(run)
     if weights.full:
-        model = AutoModelForSequenceClassification.from_pretrained(weights.path, dtype=compute_dtype())
+        model = AutoModelForSequenceClassification.from_pretrained(weights.path, dtype=compute_dtype(),
+                                                                   **safe_weights(weights.path))
     else:
         model = merged(scoring_backbone(run.config())[0], weights.path)
     tokenizer = run_tokenizer(weights)

@@ -18,17 +18,16 @@ that spells these names.
 from __future__ import annotations
 
 import re
+import shutil
 import time
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from engine.config import STAGES, ConfigError, RunConfig, dump_yaml, from_dict
+from engine.config import STAGES, ConfigError, RunConfig, dump_yaml, from_dict, read_yaml
 from engine.config.stages import DEFAULT_SUMMARY
-from engine.files import append_jsonl, read_jsonl, read_yaml_mapping, tail
+from engine.files import append_jsonl, atomic_write, read_jsonl, read_yaml_mapping, tail
 from engine.paths import runs_root
 from engine.runs.noise import without_library_noise
 from engine.runs.status import ProcessFolder, State
@@ -66,8 +65,8 @@ class RunFolder(ProcessFolder):
         return None
 
     def config(self) -> RunConfig:
-        """config.yaml, validated (ConfigError names a bad key)."""
-        return from_dict(yaml.safe_load(self.config_file.read_text(encoding="utf-8")))
+        """config.yaml, validated (ConfigError names the file when it is unreadable, a bad key else)."""
+        return from_dict(read_yaml(self.config_file))
 
     def raw_config(self) -> dict:
         """config.yaml as plain data, unvalidated: listings must show even a run whose config the
@@ -131,8 +130,13 @@ def create_run(cfg: RunConfig, root: Path | None = None) -> RunFolder:
         path = root / f"{stamp}-{cfg.stage}-{slug(cfg.name)}-{n}"
     path.mkdir()
     run = RunFolder(path)
-    run.config_file.write_text(dump_yaml(cfg), encoding="utf-8")
-    run.update_status(state=State.QUEUED, created=time.time())
+    try:
+        atomic_write(run.config_file, dump_yaml(cfg))
+        run.update_status(state=State.QUEUED, created=time.time())
+    except OSError as e:  # a full disk, a read-only folder: no half-made run left behind
+        shutil.rmtree(path, ignore_errors=True)
+        raise OSError(e.errno, f"could not create the run folder {path}: {e.strerror or e}; free disk space "
+                               f"or set another saves folder (WORKBENCH_SAVES)") from None
     return run
 
 

@@ -99,6 +99,11 @@ class Status:
         return State.CRASHED if self.state.active and self.pid and not is_alive(self.pid) else self.state
 
     @property
+    def label(self) -> str:
+        """The state in words for listings: an unreadable status.json says so (its error names it)."""
+        return f"unreadable: {STATUS_FILE}" if self.state == State.UNKNOWN and self.error else str(self.shown)
+
+    @property
     def waiting(self) -> bool:
         """Queued for the web UI's queue and not started yet."""
         return self.state == State.QUEUED and self.in_queue and not self.pid

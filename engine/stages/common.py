@@ -13,6 +13,7 @@ from typing import Any
 import torch
 
 from engine.config import RunConfig
+from engine.data.registry import DatasetError
 from engine.models.loader import compute_dtype
 from engine.runs.folder import RunFolder
 from engine.stages.callbacks import STOP
@@ -51,6 +52,11 @@ def trainer_arguments(cfg: RunConfig, run: RunFolder, has_eval: bool) -> dict[st
 
 def train_and_save(trainer, cfg: RunConfig, run: RunFolder) -> Path:
     """Train, evaluate on the held-out split, and save; a stop request still saves."""
+    if trainer.train_dataset is not None and len(trainer.train_dataset) == 0:
+        raise DatasetError(
+            f"data.cutoff_len: no row of {cfg.data.dataset!r} is left to train on: in every one the prompt alone "
+            f"takes {cfg.data.cutoff_len} tokens or more, so truncation leaves no answer token and TRL drops it. "
+            "Raise data.cutoff_len (the Datasets tab's check shows the rows' token lengths)")
     trainer.train()
     every = cfg.training.eval_steps
     just_evaluated = every and trainer.state.global_step % every == 0  # eval_steps already hit the last step

@@ -45,6 +45,8 @@ def test_every_field_has_help_text():
     ({"stage": "dpo", "dpo": {"betta": 0.1}}, "dpo.betta"),
     ({"training": {"learning_rate": 2.0}}, "training.learning_rate"),
     ({"training": {"learning_rate": "fast"}}, "training.learning_rate"),
+    ({"training": {"learning_rate": float("nan")}}, "training.learning_rate"),  # passes every bound check
+    ({"training": {"learning_rate": ".inf"}}, "training.learning_rate"),
     ({"training": {"per_device_train_batch_size": 0}}, "training.per_device_train_batch_size"),
     ({"training": {"per_device_train_batch_size": 2.5}}, "training.per_device_train_batch_size"),
     ({"lora": {"rank": -1}}, "lora.rank"),

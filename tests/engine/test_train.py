@@ -200,3 +200,13 @@ def test_qlora_4bit_chain_with_a_chosen_template(tiny_model):
     assert len(train) == 4 and all(k in m for m in train for k in REWARD_KEYS)
     _, bad = run_engine(tiny_config("dpo", model={**model, "template": "model"}, init_from=str(sft_dir)))
     assert bad.state == "failed" and bad.error.startswith("ConfigError: model.template:")
+
+
+def test_rows_all_longer_than_the_cutoff_fail_with_what_to_change(tiny_model):
+    from engine.train import run as train_in_process
+
+    run_dir = create_run(from_dict(tiny_config("dpo", data={"cutoff_len": 16}, samples={"count": 0})))
+    assert train_in_process(run_dir) == "failed"
+    error = run_dir.status().error
+    assert error.startswith("DatasetError: data.cutoff_len: no row of 'sql_dpo' is left to train on") and \
+        "Raise data.cutoff_len" in error

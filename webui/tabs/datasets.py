@@ -22,6 +22,7 @@ import gradio as gr
 
 from engine.data import intake
 from engine.data import layouts as dc
+from engine.data.reading import LOADERS, load_rows
 from engine.data.registry import (
     DEFAULT_COLUMNS,
     REGISTRY_FILE,
@@ -33,7 +34,7 @@ from engine.data.registry import (
     remove_dataset,
     rename_dataset,
 )
-from engine.data.rows import LOADERS, load_rows, row_kind
+from engine.data.rows import row_kind
 from webui import dataset_checks as checks
 from webui import dataset_probes
 from webui.dataset_report import preview_html, report_markdown

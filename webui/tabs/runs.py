@@ -28,7 +28,7 @@ def summary_row(run: RunFolder) -> list[str]:
     section = lambda name: cfg.get(name) if isinstance(cfg.get(name), dict) else {}  # noqa: E731
     codes = [str(w["code"]) for w in status.health_warnings(beside_error=False)]
     return [run.name, str(cfg.get("stage", "?")), str(section("model").get("name_or_path", "?")),
-            str(section("data").get("dataset", "?")), str(status.shown), "⚠️ " + ", ".join(codes) if codes else "",
+            str(section("data").get("dataset", "?")), status.label, "⚠️ " + ", ".join(codes) if codes else "",
             runinfo.fmt_seconds(status.duration()), f"{status.step}/{status.max_steps or '?'}",
             runinfo.fmt_metrics(run.summary())]
 
@@ -72,7 +72,11 @@ def view(name: str | None) -> list:
     except FileNotFoundError as e:
         return ["", str(e), gr.update(), samples_view.samples_html([])]
     records = run.samples()
-    return [run.config_file.read_text(encoding="utf-8"), run.log_tail(VIEW_LOG_LINES),
+    try:  # shown as it is, undecodable bytes marked: the text is for reading, not for loading
+        config = run.config_file.read_text(encoding="utf-8", errors="replace")
+    except OSError as e:
+        config = f"# {run.config_file} is unreadable: {e}"
+    return [config, run.log_tail(VIEW_LOG_LINES),
             gr.update(**samples_view.slider_update(records)),
             samples_view.samples_html(records, None, samples_view.run_probes(run))]
 

@@ -43,7 +43,11 @@ def start(specs: list[FieldSpec], *values: Any) -> tuple[Any, str]:
     except ConfigError as e:
         gr.Warning(str(e))
         return gr.skip(), f"❌ {e}"
-    run = queue.enqueue(cfg)
+    try:
+        run = queue.enqueue(cfg)
+    except OSError as e:  # a full disk: create_run removed the half-made folder; say what to do
+        gr.Warning(str(e))
+        return gr.skip(), f"❌ Not started: {e}"
     started = queue.start_next()
     waiting = queue.waiting_runs()
     # the queue's worker may have started it (and a tiny run ended) between the two calls
@@ -86,7 +90,7 @@ def status_markdown(name: str | None) -> str:
     except FileNotFoundError as e:
         return f"**{e}**"
     status = run.status()
-    parts = [f"**{name}**", f"state: **{status.shown}**", f"step {status.step}/{status.max_steps or '?'}",
+    parts = [f"**{name}**", f"state: **{status.label}**", f"step {status.step}/{status.max_steps or '?'}",
              f"time {runinfo.fmt_seconds(status.duration())}"]
     if status.shown == State.RUNNING and status.eta() is not None:
         parts.append(f"ETA {runinfo.fmt_seconds(status.eta())}")

@@ -10,8 +10,9 @@ from trl.data_utils import apply_chat_template
 
 from engine.data import check as dc
 from engine.data import layouts
+from engine.data.reading import load_rows
 from engine.data.registry import DatasetError, normalize_entry, read_registry, unique_file_name
-from engine.data.rows import load_dataset_for_stage, load_rows, to_conversation
+from engine.data.rows import load_dataset_for_stage, to_conversation
 from engine.models.loader import load_tokenizer
 from tests.helpers import DATA
 

