@@ -7,14 +7,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from engine.config import DataConfig
+from engine.config import DataConfig, ModelConfig
 from engine.data import check as dc
 from engine.data import intake, layouts
 from engine.data.registry import dataset_folder, read_registry, registry_path
 from engine.data.rows import row_kind
-from engine.models.store import DEFAULT_MODEL
-
-TOKEN_ROWS = 2000  # rows whose tokens are counted, as in the Datasets tab
 
 
 def _tokenizer(model: str, template: str):
@@ -27,11 +24,6 @@ def _tokenizer(model: str, template: str):
         return None, f"token counts not checked: {e}"
 
 
-def _rows(numbers: list) -> str:
-    shown = ", ".join(map(str, numbers[:dc.MAX_LISTED]))
-    return shown + (f" and {len(numbers) - dc.MAX_LISTED} more" if len(numbers) > dc.MAX_LISTED else "")
-
-
 def report_lines(checked: intake.Intake) -> list[str]:
     """What the check found, errors first, as plain lines."""
     report, lines = checked.report, []
@@ -40,16 +32,16 @@ def report_lines(checked: intake.Intake) -> list[str]:
     if report.error_rows > len(report.row_errors):
         lines.append(f"error: ... {report.error_rows - len(report.row_errors)} more rows with errors")
     if report.identical:
-        lines.append(f"error: identical chosen and rejected answers in rows {_rows(report.identical)}")
+        lines.append(f"error: identical chosen and rejected answers in rows {dc.listed(report.identical)}")
     if report.contradictory:
         lines.append("warning: the same prompt with the answers swapped in rows "
-                     + _rows([f"{a} & {b}" for a, b in report.contradictory]))
+                     + dc.listed([f"{a} & {b}" for a, b in report.contradictory]))
     if report.swapped:
-        lines.append(f"warning: the rejected answer scores higher in rows {_rows(report.swapped)}")
+        lines.append(f"warning: the rejected answer scores higher in rows {dc.listed(report.swapped)}")
     lines += [f"{level}: {text}" for level, text in dc.label_findings(report)]
     if report.emptied:
         lines.append(f"warning: the prompt alone reaches cutoff_len {report.cutoff_len} (dropped in training) in "
-                     f"rows {_rows(report.emptied)}")
+                     f"rows {dc.listed(report.emptied)}")
     if report.truncated:
         lines.append(f"note: {len(report.truncated)} rows are longer than cutoff_len {report.cutoff_len}")
     for key, values in report.lengths.items():
@@ -74,7 +66,7 @@ def print_check(checked: intake.Intake, note: str) -> bool:
 def _check(args) -> tuple[intake.Intake, bool]:
     tokenizer, note = _tokenizer(args.model, args.template)
     checked = intake.check_file(Path(args.file), args.dataset_dir, upload=not args.in_place, tokenizer=tokenizer,
-                                cutoff_len=args.cutoff_len, token_rows=TOKEN_ROWS)
+                                cutoff_len=args.cutoff_len, token_rows=dc.TOKEN_CHECK_ROWS)
     return checked, print_check(checked, note)
 
 
@@ -114,8 +106,10 @@ def add_parser(sub) -> None:
         a.add_argument("file", help="a json, jsonl, csv or parquet file")
         a.add_argument("--dataset-dir", default=DataConfig().dataset_dir,
                        help="the dataset folder, like the config's data.dataset_dir (default: %(default)s)")
-        a.add_argument("--model", default=DEFAULT_MODEL, help="tokenizer for token counts (default: %(default)s)")
-        a.add_argument("--template", default="model", help="chat template (default: the model's own)")
+        a.add_argument("--model", default=ModelConfig().name_or_path,
+                       help="tokenizer for token counts (default: %(default)s)")
+        a.add_argument("--template", default=ModelConfig().template,
+                       help="chat template, like the config's model.template (default: %(default)s)")
         a.add_argument("--cutoff-len", type=int, default=DataConfig().cutoff_len,
                        help="data.cutoff_len for the truncation check (default: %(default)s)")
         a.add_argument("--in-place", action="store_true",

@@ -19,7 +19,6 @@ from engine.models.store import resolve_model
 from webui.dataset_report import preview_html
 
 PREVIEW_ROWS = 3
-TOKEN_CHECK_ROWS = 2000        # rows whose tokens a check counts (~1 ms each); every row is validated
 
 
 # ---- loading (cached) -----------------------------------------------------------------------
@@ -71,8 +70,8 @@ def draft_entry(source: dict, dataset_dir: str | None, formatting: str, ranking:
 
 
 def validate_rows(rows, entry: dict, tokenizer, cutoff_len) -> dc.Report:
-    """Every row validated; tokens counted on the first TOKEN_CHECK_ROWS."""
-    return dc.validate(rows, entry, tokenizer, _cutoff(cutoff_len), TOKEN_CHECK_ROWS)
+    """Every row validated; tokens counted on the first dc.TOKEN_CHECK_ROWS."""
+    return dc.validate(rows, entry, tokenizer, _cutoff(cutoff_len), dc.TOKEN_CHECK_ROWS)
 
 
 def validate_draft(source: dict, entry: dict, problems: list[str], model, template,

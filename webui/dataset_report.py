@@ -14,9 +14,7 @@ def _count(n: int, noun: str = "row") -> str:
 
 def _rows(numbers: list) -> str:
     """'row 3' or 'rows 3, 9, … and 12 more'."""
-    shown = ", ".join(map(str, numbers[:dc.MAX_LISTED]))
-    more = f" … and {len(numbers) - dc.MAX_LISTED} more" if len(numbers) > dc.MAX_LISTED else ""
-    return ("row " if len(numbers) == 1 else "rows ") + shown + more
+    return ("row " if len(numbers) == 1 else "rows ") + dc.listed(numbers)
 
 
 def _pair_findings(report: dc.Report) -> list[str]:

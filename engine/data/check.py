@@ -24,6 +24,7 @@ from engine.data.rows import IdenticalAnswersError, to_conversation
 
 SCORE_WORDS = ("score", "rating", "reward")
 MAX_LISTED = 20   # row numbers listed per finding; the counts are always complete
+TOKEN_CHECK_ROWS = 2000  # rows whose tokens an interactive check counts (~1 ms each); every row is validated
 # How chat templates refuse a conversation: jinja's raise_exception (TemplateError), transformers' checks.
 TEMPLATE_ERRORS = (TemplateError, ValueError, TypeError, KeyError, IndexError)
 
@@ -202,6 +203,12 @@ def label_findings(report: Report) -> list[tuple[str, str]]:
         found.append(("warning", "KTO learns from both desirable and undesirable answers, and this file has only "
                                  f"{'desirable' if good else 'undesirable'} ones"))
     return found
+
+
+def listed(numbers: list) -> str:
+    """'3, 9, 12' or '3, 9, … and 12 more': the first MAX_LISTED of a finding's rows."""
+    more = f" … and {len(numbers) - MAX_LISTED} more" if len(numbers) > MAX_LISTED else ""
+    return ", ".join(map(str, numbers[:MAX_LISTED])) + more
 
 
 def length_stats(values: list[int]) -> tuple[int, int, int]:

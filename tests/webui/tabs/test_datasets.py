@@ -18,7 +18,7 @@ from engine.data.registry import read_registry
 from engine.data.rows import load_dataset_for_stage, to_conversation
 from engine.models.loader import load_tokenizer
 from tests.helpers import DATA
-from webui import dataset_checks, dataset_report
+from webui import dataset_report
 from webui.tabs import Page
 from webui.tabs import datasets as tab
 
@@ -252,7 +252,7 @@ def test_listing_and_layout(folder, model):
 
 
 def test_big_files_get_token_checks_on_their_first_rows(folder, model, tmp_path, monkeypatch):
-    monkeypatch.setattr(dataset_checks, "TOKEN_CHECK_ROWS", 2)
+    monkeypatch.setattr(dc, "TOKEN_CHECK_ROWS", 2)
     report = check(folder, open_file(folder, upload=write_jsonl(tmp_path / "x.jsonl", pairs(3))), model)[0]
     assert report.startswith("✅ **3 rows, no errors.**")
     assert "token counts and truncation cover the first 2 of 3 rows" in report
