@@ -6,6 +6,8 @@ INSTALLED := $(VENV)/.installed
 
 HOST ?= 127.0.0.1
 PORT ?= 7860
+# more `python -m webui` options, e.g. ARGS="--auth-file logins.txt" (a HOST other than loopback needs a login)
+ARGS ?=
 # The browser test drives Debian's chromium (never a downloaded one); sudo only when not root.
 # Chromium draws Chinese text as empty boxes without a CJK font: Droid Sans Fallback covers Chinese,
 # Japanese and Korean in a 1.8 MB package (fonts-wqy-zenhei is 7.5 MB, fonts-noto-cjk 57 MB).
@@ -34,7 +36,7 @@ browser:
 
 # The web UI at http://$(HOST):$(PORT), SmolLM2 preselected, the sample datasets registered.
 run: model
-	$(PY) -m webui --host $(HOST) --port $(PORT)
+	$(PY) -m webui --host $(HOST) --port $(PORT) $(ARGS)
 
 # The SFT -> DPO -> compare demo on SmolLM2, in the terminal (about half an hour on 2 CPU cores).
 demo: model

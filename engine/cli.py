@@ -39,9 +39,14 @@ def settings_from(args: argparse.Namespace, settings: type):
 
 
 def cmd_train(args) -> int:
-    from engine.runs.console import train_in_terminal
+    from engine.runs.console import resume_in_terminal, train_in_terminal
 
-    _run, status = train_in_terminal(load_yaml(args.config, args.set or []))
+    if args.resume:
+        if args.config or args.set:
+            raise ValueError("--resume continues a run with its own config.yaml: give no config and no --set")
+        _run, status = resume_in_terminal(resolve_run(args.resume))
+    else:
+        _run, status = train_in_terminal(load_yaml(args.config, args.set or []))
     return 0 if status.state == State.COMPLETED else 1
 
 
@@ -144,6 +149,8 @@ def build_parser() -> argparse.ArgumentParser:
     t = sub.add_parser("train", help="train from a YAML config; creates a run folder under saves/runs/")
     t.add_argument("config", nargs="?", help="YAML config (leave out to start from the defaults)")
     t.add_argument("--set", action="append", metavar="KEY=VALUE", help="override, e.g. dpo.beta=0.2")
+    t.add_argument("--resume", metavar="RUN", help="continue a failed, stopped or crashed run (a folder or its name) "
+                                                   "in its own folder, from its last complete checkpoint")
     t.set_defaults(func=cmd_train)
     c = sub.add_parser("config", help="validate a config and print it with every default filled in")
     c.add_argument("config", nargs="?", help="YAML config (leave out to start from the defaults)")
@@ -170,6 +177,9 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--tokenizer-from", help="make-tiny: copy this model's tokenizer instead of training one")
     m.set_defaults(func=cmd_models)
     data_cli.add_parser(sub)
+    from engine.bench import cli as bench_cli
+
+    bench_cli.add_parser(sub)
     d = sub.add_parser("demo", help="SFT then DPO on the SQL sample with SmolLM2, then evaluate them")
     d.set_defaults(func=cmd_demo)
     return p

@@ -26,6 +26,7 @@ from engine.runs.noise import silence_library_noise  # noqa: E402
 
 silence_library_noise()  # before torch, transformers and bitsandbytes are imported
 
+from engine.runs import checkpoints  # noqa: E402
 from engine.runs.folder import RunFolder  # noqa: E402
 from engine.runs.status import State  # noqa: E402
 from engine.stages.callbacks import STOP, RunFolderCallback, TrainingDiverged  # noqa: E402
@@ -43,16 +44,33 @@ def setup_logging(run: RunFolder) -> None:
     logging.getLogger("transformers").setLevel(logging.WARNING)
 
 
+def resume_from(run: RunFolder, checkpoint: checkpoints.Checkpoint) -> None:
+    """Check the checkpoint still holds everything, and rewind the run's curves to it."""
+    missing = checkpoints.missing_parts(checkpoint.path)
+    if missing:
+        raise ValueError(f"cannot resume from {checkpoint.relative_to(run)}: it lacks {', '.join(missing)}")
+    moved = checkpoints.rewind(run, checkpoint)
+    log.info("resuming from %s (step %d); %d records logged after it moved to metrics/samples.undone.jsonl",
+             checkpoint.relative_to(run), checkpoint.step, moved)
+
+
 def run(run: RunFolder) -> State:
     """Train one run folder in this process and return its final state."""
     import importlib
 
-    run.update_status(state=State.RUNNING, pid=os.getpid(), started=time.time(), error=None)
+    checkpoint = checkpoints.resume_checkpoint(run)
+    started = run.status().started if checkpoint else None  # a resumed run keeps its first start
+    run.update_status(state=State.RUNNING, pid=os.getpid(), started=started or time.time(), error=None)
     try:
         cfg = run.config()
         log.info("stage %s, model %s, dataset %s", cfg.stage, cfg.model.name_or_path, cfg.data.dataset)
+        if checkpoint:
+            resume_from(run, checkpoint)
         stage = importlib.import_module(f"engine.stages.{cfg.stage}")  # torch, trl: after the status is written
-        stage.run(cfg, run, [RunFolderCallback(run, sampler=Sampler.for_run(run, cfg))])
+        t = cfg.training
+        callback = RunFolderCallback(run, sampler=Sampler.for_run(run, cfg), save_minutes=t.save_minutes,
+                                     save_on_stop=bool(t.save_steps))
+        stage.run(cfg, run, [callback])
     except TrainingDiverged as e:  # NaN weights and no finite copy: nothing saved; no traceback to read
         log.error("run failed: %s", e)
         run.update_status(state=State.FAILED, ended=time.time(), error=str(e))

@@ -19,9 +19,11 @@ LAYERS = [
     ("engine.models",),  # the store, the one loader, export
     ("engine.inference",),  # generation, chat, scoring, evaluation
     ("engine.stages",),  # the trainers
+    ("engine.bench",),  # `workbench bench`: the stages measured against TRL
     ("engine.train", "engine.job", "engine.cli", "engine.data_cli", "engine.demo"),  # entry points
 ]
-WEBUI_MAY_NOT = ("engine.stages", "engine.train", "engine.job", "engine.cli", "engine.data_cli", "engine.demo")
+WEBUI_MAY_NOT = ("engine.stages", "engine.bench", "engine.train", "engine.job", "engine.cli", "engine.data_cli",
+                 "engine.demo")
 
 
 def module_name(path: Path) -> str:

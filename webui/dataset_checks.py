@@ -16,6 +16,7 @@ from engine.data import intake, layouts
 from engine.data.reading import load_rows
 from engine.models.loader import load_tokenizer
 from engine.models.store import resolve_model
+from webui import access
 from webui.dataset_report import preview_html
 
 PREVIEW_ROWS = 3
@@ -41,9 +42,10 @@ def _cached_tokenizer(path: str, template: str):
 
 
 def tokenizer_for(model: str | None, template: str | None) -> tuple[Any, str]:
-    """(tokenizer or None, why not): token checks are skipped, not fatal, when the model is missing."""
+    """(tokenizer or None, why not): token checks are skipped, not fatal, when the model is missing
+    or is a folder outside the web UI's allowed folders (webui.access; the model comes from the browser)."""
     try:
-        return _cached_tokenizer(str(resolve_model(model or "")), template or "model"), ""
+        return _cached_tokenizer(str(resolve_model(access.confine_model(model) or "")), template or "model"), ""
     except (FileNotFoundError, OSError, ValueError, ConfigError) as e:
         return None, f"token counts and truncation not checked: {e}"
 

@@ -11,7 +11,9 @@ import gradio as gr
 
 from engine.data.probes import COUNT_KINDS, KINDS, parse_probes
 from engine.data.registry import DatasetError, dataset_folder, read_registry, set_probe
+from webui import access
 
+REFUSED = (DatasetError, access.OutsideAllowedFolders)  # shown in the section's message
 HELP = ("A probe holds when the answer passes its condition: matches / not_matches (a regular expression), "
         "starts_with, contains / not_contains (text), min_lines / max_lines (non-empty lines), max_chars. "
         "Alignment accuracy: the share of answers that pass and are not degenerate (empty or looping).")
@@ -19,9 +21,11 @@ HELP = ("A probe holds when the answer passes its condition: matches / not_match
 
 def probes_markdown(dataset_dir: str | None, name: str | None) -> str:
     """The probes a registered dataset declares, one line each."""
+    if not name:
+        return ""
     try:
-        info = read_registry(dataset_folder(dataset_dir)).get(name or "")
-    except DatasetError as e:
+        info = read_registry(dataset_folder(access.confine_dataset_dir(dataset_dir))).get(name)
+    except REFUSED as e:
         return f"❌ {e}"
     if info is None:
         return ""
@@ -43,8 +47,8 @@ def declare(dataset_dir, name, probe, kind, value, version) -> list:
     if not name or not probe or not kind or not value.strip():
         return ["❌ Pick a dataset, then give the probe a name, a kind and a value.", gr.skip(), version]
     try:
-        set_probe(dataset_folder(dataset_dir), name, probe, {kind: _value(kind, value)})
-    except DatasetError as e:
+        set_probe(dataset_folder(access.confine_dataset_dir(dataset_dir)), name, probe, {kind: _value(kind, value)})
+    except REFUSED as e:
         return [f"❌ Not declared: {e}", gr.skip(), version]
     return [f"✅ Declared probe **{probe}** on **{name}**.", probes_markdown(dataset_dir, name), version + 1]
 
@@ -52,11 +56,12 @@ def declare(dataset_dir, name, probe, kind, value, version) -> list:
 def remove(dataset_dir, name, probe, version) -> list:
     """[message, probes, registry version] after removing a probe by name."""
     try:
-        declared = read_registry(dataset_folder(dataset_dir)).get(name or "", {}).get("probes") or {}
+        folder = dataset_folder(access.confine_dataset_dir(dataset_dir))
+        declared = read_registry(folder).get(name or "", {}).get("probes") or {}
         if (probe or "").strip() not in declared:
             return [f"❌ {name or 'the dataset'} declares no probe named {probe!r}.", gr.skip(), version]
-        set_probe(dataset_folder(dataset_dir), name, probe.strip(), None)
-    except DatasetError as e:
+        set_probe(folder, name, probe.strip(), None)
+    except REFUSED as e:
         return [f"❌ {e}", gr.skip(), version]
     return [f"✅ Removed probe **{probe}** from **{name}**.", probes_markdown(dataset_dir, name), version + 1]
 

@@ -33,7 +33,7 @@ from engine.models.store import model_names
 from engine.paths import REPO_ROOT, saves_root
 from engine.runs.folder import latest_run, pin_parent, slug
 from engine.runs.status import State
-from webui import runinfo
+from webui import access, runinfo
 from webui.forms import FieldSpec, all_specs, to_values, validate, with_none
 
 # Stage options that name a run (PPO's reward_run): form key -> the stage of the runs it offers.
@@ -45,9 +45,13 @@ NO_PARENT = ("(none: start from the base model)", "")
 
 
 def dataset_choices(stage: str, dataset_dir: str | None) -> list[str]:
-    """Registered datasets the stage can train on (its Stage.row_kinds: pairs for DPO and RM, ...)."""
+    """Registered datasets the stage can train on (its Stage.row_kinds: pairs for DPO and RM, ...).
+    None from a folder outside the web UI's allowed ones, without a warning: this runs on every
+    keystroke in the folder field, and the preview's error line names the refusal."""
     try:
-        registry = read_registry(dataset_folder(dataset_dir))
+        registry = read_registry(dataset_folder(access.confine_dataset_dir(dataset_dir)))
+    except access.OutsideAllowedFolders:
+        return []
     except DatasetError as e:
         gr.Warning(str(e))
         return []
@@ -143,10 +147,33 @@ def cli_command(cfg: RunConfig) -> str:
             f"# or without a file: the defaults, and each value that differs from them\n{body}")
 
 
+def _confined(key: str, check, value: Any) -> None:
+    """webui.access's check of a path the form sent, as a ConfigError naming the field."""
+    try:
+        check(value)
+    except access.OutsideAllowedFolders as e:
+        raise ConfigError(f"{key}: {e}") from None
+
+
+def confine_runs(cfg: RunConfig, pinned: bool) -> None:
+    """The runs init_from and the stage's options (PPO's reward_run) name must lie in the allowed
+    folders: before pin_parent those given as paths (a name or latest:<stage> is looked up in the
+    runs folder), after it every one (pin_parent has made each a folder)."""
+    runs = {"init_from": cfg.init_from, **{f"{cfg.stage}.{option}": getattr(cfg.stage_options, option)
+                                           for option in STAGES[cfg.stage].run_settings}}
+    for key, value in runs.items():
+        if value and (pinned or access.names_a_path(str(value))):
+            _confined(key, access.confine, value)
+
+
 def preflight(cfg: RunConfig) -> RunConfig:
     """Checks the engine would only make after start-up, made before a run folder exists: the
     datasets are registered and of the stage's kind, and the parent run is found. init_from is
-    recorded as the parent's folder (as the CLI does), so config.yaml reproduces the run."""
+    recorded as the parent's folder (as the CLI does), so config.yaml reproduces the run. Every
+    path is checked against the allowed folders (webui.access) before anything is read from it."""
+    _confined("data.dataset_dir", access.confine_dataset_dir, cfg.data.dataset_dir)
+    _confined("model.name_or_path", access.confine_model, cfg.model.name_or_path)
+    confine_runs(cfg, pinned=False)  # before pin_parent looks into the folders
     folder = dataset_folder(cfg.data.dataset_dir)
     try:
         registry = read_registry(folder)
@@ -159,7 +186,9 @@ def preflight(cfg: RunConfig) -> RunConfig:
         why = stage_can_train(cfg.stage, registry[value], loss) if value else ""
         if why:
             raise ConfigError(f"{key}: {value!r} cannot train {cfg.stage}: {why}")
-    return pin_parent(cfg)
+    cfg = pin_parent(cfg)
+    confine_runs(cfg, pinned=True)
+    return cfg
 
 
 def preview(specs: list[FieldSpec], *values: Any) -> tuple[Any, Any, str]:

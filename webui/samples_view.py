@@ -54,11 +54,13 @@ def run_probes(run: RunFolder | None) -> dict[str, Probe]:
     """The task probes of the dataset the run's sample prompts come from (its eval set, else its
     training set), as declared now in the run's dataset folder."""
     data = (run.raw_config().get("data") or {}) if run else {}
+    if not isinstance(data, dict):  # a hand-edited config.yaml: the run's views still show
+        return {}
     try:
         info = read_registry(dataset_folder(data.get("dataset_dir"))).get(data.get("eval_dataset") or
                                                                           data.get("dataset") or "", {})
         return parse_probes(info.get("probes"))
-    except (DatasetError, ProbeError):
+    except (DatasetError, ProbeError, TypeError, AttributeError):  # a name or an entry of the wrong type
         return {}
 
 

@@ -89,8 +89,12 @@ class TrainingConfig:
     logging_steps: int = opt(1, "Log metrics every N optimiser steps (each log is a point on the live charts; "
                                  "logging costs next to nothing beside a step).", min=1)
     eval_steps: int = opt(0, "Evaluate every N steps (0: only at the end).", min=0)
-    save_steps: int = opt(0, "Save a checkpoint every N steps (0: only the final adapter).", min=0,
+    save_steps: int = opt(0, "Also save a checkpoint every N steps (0: by time only, see save_minutes).", min=0,
                           advanced=True)
+    save_minutes: float = opt(5.0, "Save a checkpoint (weights, optimizer, scheduler, RNG: all that Resume needs) "
+                                   "when this many minutes have passed since the last one, so a crash loses at most "
+                                   "that much training; a Stop saves one too (0: neither, only the final adapter).",
+                              min=0.0, max=1440.0, advanced=True)
     gradient_checkpointing: bool = opt(False, "Recompute activations in backward: less memory, ~30% slower.",
                                        advanced=True)
     seed: int = opt(42, "Random seed for data order and adapter initialisation.", min=0)

@@ -10,6 +10,7 @@ import signal
 import sys
 
 from engine.config import RunConfig
+from engine.runs.checkpoints import request_resume
 from engine.runs.folder import RunFolder, create_run, pin_parent
 from engine.runs.jobs import JobFolder, create_job, start_job
 from engine.runs.process import start_engine, watch
@@ -27,10 +28,24 @@ def warning_text(w: dict) -> str:
 
 def train_in_terminal(cfg: RunConfig, quiet: bool = False) -> tuple[RunFolder, Status]:
     """Create a run folder from a config, run the engine on it and show its progress."""
-    from tqdm import tqdm
-
     run = create_run(pin_parent(cfg))
     print(f"run folder: {run}")
+    return follow_training(run, quiet)
+
+
+def resume_in_terminal(run: RunFolder, quiet: bool = False) -> tuple[RunFolder, Status]:
+    """Continue a failed, stopped or crashed run from its last complete checkpoint, in its own folder."""
+    max_steps = run.status().max_steps
+    checkpoint = request_resume(run, in_queue=False)
+    print(f"run folder: {run}\nresuming from {checkpoint.relative_to(run)} (step {checkpoint.step} of "
+          f"{max_steps or '?'})")
+    return follow_training(run, quiet)
+
+
+def follow_training(run: RunFolder, quiet: bool = False) -> tuple[RunFolder, Status]:
+    """Run the engine on a run folder and show its progress until it ends."""
+    from tqdm import tqdm
+
     proc = start_engine(run)
     bar = tqdm(total=None, unit="step", disable=quiet, dynamic_ncols=True)
     warned: set[str] = set()  # health warning codes already printed

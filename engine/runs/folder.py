@@ -135,8 +135,10 @@ def create_run(cfg: RunConfig, root: Path | None = None) -> RunFolder:
         run.update_status(state=State.QUEUED, created=time.time())
     except OSError as e:  # a full disk, a read-only folder: no half-made run left behind
         shutil.rmtree(path, ignore_errors=True)
-        raise OSError(e.errno, f"could not create the run folder {path}: {e.strerror or e}; free disk space "
-                               f"or set another saves folder (WORKBENCH_SAVES)") from None
+        error = OSError(f"could not create the run folder {path}: {e.strerror or e}; free disk space "
+                        f"or set another saves folder (WORKBENCH_SAVES)")
+        error.errno = e.errno  # kept for callers; the message itself stays plain words
+        raise error from None
     return run
 
 

@@ -17,6 +17,8 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
+import psutil
+
 from engine.files import atomic_write
 
 STATUS_FILE = "status.json"
@@ -48,6 +50,8 @@ FINISHED = (State.COMPLETED, State.STOPPED)  # ended on purpose: the weights sav
 
 
 def is_alive(pid: int | None) -> bool:
+    """The process exists and is not a zombie: a killed engine whose parent died too (the CLI that
+    started it) can stay a zombie for as long as nothing reaps it, and answers kill(pid, 0) all along."""
     if not pid:
         return False
     try:
@@ -56,7 +60,28 @@ def is_alive(pid: int | None) -> bool:
         return False
     except PermissionError:
         return True
-    return True
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:  # gone in between, or not ours to inspect
+        return psutil.pid_exists(pid)
+
+
+NUMBER, OPTIONAL = (int, float), type(None)
+# The type each status.json field must have; a file that breaks one is unreadable, like one that is not
+# JSON: a hand edit or another program's {"pid": "12"} must not take every listing down.
+FIELD_TYPES: dict[str, tuple[type, ...]] = {
+    "state": (str,), "pid": (int, OPTIONAL), "in_queue": (bool,), "created": (*NUMBER, OPTIONAL),
+    "started": (*NUMBER, OPTIONAL), "ended": (*NUMBER, OPTIONAL), "step": (int,), "max_steps": (int, OPTIONAL),
+    "elapsed": (*NUMBER, OPTIONAL), "error": (str, OPTIONAL), "resume_from": (str, OPTIONAL), "warnings": (list,)}
+
+
+def wrong_field(data: dict) -> str | None:
+    """The first field of a status mapping whose value has the wrong type, in words; None if all fit."""
+    for key, types in FIELD_TYPES.items():
+        value = data.get(key)
+        if key in data and (not isinstance(value, types) or isinstance(value, bool) and bool not in types):
+            return f"{key} is {value!r}, which is not a {' or '.join(t.__name__ for t in types)}"
+    return None
 
 
 @dataclass
@@ -71,6 +96,7 @@ class Status:
     max_steps: int | None = None
     elapsed: float | None = None  # seconds of training so far, written at each step (the ETA's base)
     error: str | None = None
+    resume_from: str | None = None  # the checkpoint (relative to the run folder) the engine continues from
     warnings: list[dict] = field(default_factory=list)  # engine.runs.health's, as {"code", "message", "step"}
     extra: dict[str, Any] = field(default_factory=dict)  # keys of other versions, kept as they are
 
@@ -164,7 +190,12 @@ def read_status(folder: Path) -> Status:
         return Status()
     except (OSError, ValueError) as e:  # ValueError: invalid JSON or not UTF-8
         return Status(error=f"{path} is unreadable ({e}); the run's other files are intact")
-    return Status.from_dict(data) if isinstance(data, dict) else Status(error=f"{path} does not hold an object")
+    if not isinstance(data, dict):
+        return Status(error=f"{path} does not hold an object")
+    wrong = wrong_field(data)
+    if wrong:
+        return Status(error=f"{path} is unreadable ({wrong}); the run's other files are intact")
+    return Status.from_dict(data)
 
 
 def write_status(folder: Path, **changes: Any) -> Status:

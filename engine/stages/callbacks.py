@@ -125,8 +125,13 @@ class RunFolderCallback(TrainerCallback):
     are, so charts and users can match them with TRL's documentation.
     """
 
-    def __init__(self, run: RunFolder, stop: StopRequest = STOP, sampler: Sampler | None = None) -> None:
+    def __init__(self, run: RunFolder, stop: StopRequest = STOP, sampler: Sampler | None = None,
+                 save_minutes: float = 0.0, save_on_stop: bool = False) -> None:
         self.run = run
+        self.save_seconds = save_minutes * 60
+        self.save_on_stop = save_on_stop or bool(save_minutes)  # a stopped run can be resumed where it stopped
+        self.last_save = time.time()
+        self.elapsed_before = 0.0  # training seconds before a resume, so wall_time and the ETA go on
         self.stop = stop
         self.sampler = sampler
         self.process = psutil.Process(os.getpid())
@@ -142,12 +147,27 @@ class RunFolderCallback(TrainerCallback):
         self.healthy = LastFiniteWeights()  # as of the last sample step without a degeneration alarm
 
     def on_train_begin(self, args, state, control, **kwargs):
-        self.start_time = self.last_time = time.time()
+        self.start_time = self.last_time = self.last_save = time.time()
         self.run.update_status(max_steps=state.max_steps, step=state.global_step)
         control.should_training_stop = self.stop.requested
         if self.sampler is not None:
             self.sampler.plan(state.max_steps)
+        if state.global_step > 0:  # resumed from a checkpoint (engine.runs.checkpoints)
+            self.resumed(state)
+        elif self.sampler is not None:
             self.take_samples(args, state, control, **kwargs)  # step 0: the starting model, the baseline
+
+    def resumed(self, state) -> None:
+        """Go on from what the run logged up to its checkpoint (the engine rewound the rest): the health
+        rules' history, the sample answers, the token count and the training time so far."""
+        records = self.run.metrics()
+        self.history.extend(records[-HISTORY:])
+        self.elapsed_before = max((r.get("wall_time", 0.0) for r in records), default=0.0)
+        self.last_tokens = state.num_input_tokens_seen or 0
+        if self.sampler is not None:
+            self.sampler.records = self.run.samples()
+            self.sampler.last_step = state.global_step  # its answers at this step are already there
+        log.info("resumed at step %d of %d", state.global_step, state.max_steps)
 
     def take_samples(self, args, state, control, model=None, processing_class=None, **_kwargs) -> None:
         """The sample prompts answered now; the health rules read them, and an alarm-free step's
@@ -178,7 +198,7 @@ class RunFolderCallback(TrainerCallback):
             record["tokens_per_second"] = (tokens - self.last_tokens) / (now - self.last_time)
             self.last_tokens, self.last_time = tokens, now
         record["num_input_tokens_seen"] = tokens
-        record["wall_time"] = now - self.start_time
+        record["wall_time"] = self.elapsed_before + now - self.start_time
         record["memory_rss_mb"] = self.process.memory_info().rss / 2**20
         self.run.append_metrics(record)
         self.history.append(record)
@@ -247,8 +267,15 @@ class RunFolderCallback(TrainerCallback):
 
     def on_step_end(self, args, state, control, **kwargs):
         self.run.update_status(step=state.global_step, max_steps=state.max_steps,
-                               elapsed=time.time() - self.start_time)
+                               elapsed=self.elapsed_before + time.time() - self.start_time)
         if self.sampler is not None and not self.stop.requested:
             self.take_samples(args, state, control, **kwargs)
+        if self.save_seconds and time.time() - self.last_save >= self.save_seconds:
+            control.should_save = True  # by time: a crash loses at most save_minutes of training
         if self.stop.requested:
             control.should_training_stop = True
+            # a user's Stop keeps a checkpoint to resume from; a NaN stop does not (its weights are not wanted)
+            control.should_save = control.should_save or (self.save_on_stop and self.stop.reason is None)
+
+    def on_save(self, args, state, control, **kwargs):
+        self.last_save = time.time()

@@ -15,6 +15,7 @@ import torch
 from engine.config import RunConfig
 from engine.data.registry import DatasetError
 from engine.models.loader import compute_dtype
+from engine.runs.checkpoints import resume_checkpoint
 from engine.runs.folder import RunFolder
 from engine.stages.callbacks import STOP
 
@@ -38,8 +39,10 @@ def trainer_arguments(cfg: RunConfig, run: RunFolder, has_eval: bool) -> dict[st
         logging_nan_inf_filter=False,  # a NaN loss must reach the charts and the health check as NaN
         eval_strategy="steps" if has_eval and t.eval_steps else "no",
         eval_steps=t.eval_steps or None,
+        # full checkpoints (optimizer, scheduler, RNG, trainer state): what resuming needs (engine.runs.checkpoints);
+        # besides save_steps, RunFolderCallback saves every training.save_minutes and when a stop is asked for
         save_strategy="steps" if t.save_steps else "no", save_steps=t.save_steps or 500,
-        save_total_limit=2, save_only_model=True,
+        save_total_limit=2, save_only_model=False,
         gradient_checkpointing=t.gradient_checkpointing,
         seed=t.seed, data_seed=t.seed,
         bf16=on_gpu and dtype == torch.bfloat16, fp16=on_gpu and dtype == torch.float16,
@@ -57,7 +60,8 @@ def train_and_save(trainer, cfg: RunConfig, run: RunFolder) -> Path:
             f"data.cutoff_len: no row of {cfg.data.dataset!r} is left to train on: in every one the prompt alone "
             f"takes {cfg.data.cutoff_len} tokens or more, so truncation leaves no answer token and TRL drops it. "
             "Raise data.cutoff_len (the Datasets tab's check shows the rows' token lengths)")
-    trainer.train()
+    checkpoint = resume_checkpoint(run)  # set by `workbench train --resume` / Resume; engine.train rewound the run
+    trainer.train(resume_from_checkpoint=str(checkpoint.path) if checkpoint else None)
     every = cfg.training.eval_steps
     just_evaluated = every and trainer.state.global_step % every == 0  # eval_steps already hit the last step
     if trainer.eval_dataset is not None and not STOP.requested and not just_evaluated:

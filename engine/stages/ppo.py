@@ -27,8 +27,9 @@ from engine.data.rows import load_splits
 from engine.inference.generate import answer_logprobs, generate
 from engine.inference.reward import score
 from engine.models.loader import finished_run, load_tokenizer, parent_run, reward_model, stop_token_ids, training_model
+from engine.runs.checkpoints import resume_checkpoint
 from engine.runs.folder import RunFolder
-from engine.stages import ppo_math
+from engine.stages import ppo_checkpoint, ppo_math
 from engine.stages.callbacks import STOP
 from engine.stages.common import save_weights
 
@@ -229,11 +230,14 @@ def run(cfg: RunConfig, run: RunFolder, callbacks: list) -> Path:
     def emit(logs: dict) -> None:
         notify("on_log", logs=logs)
 
-    notify("on_train_begin")
-    if held_out:
-        emit(held_out_metrics(m, held_out, opts, t.per_device_eval_batch_size))
     kl_coef, moments = opts.kl_coef, ppo_math.RunningMoments()
     order = torch.randperm(len(prompts)).tolist()
+    checkpoint = resume_checkpoint(run)
+    if checkpoint is not None:  # `workbench train --resume`: models, optimizer, RNG and KL state as saved
+        state, kl_coef = ppo_checkpoint.load(checkpoint.path, m, moments)
+    notify("on_train_begin")
+    if held_out and checkpoint is None:
+        emit(held_out_metrics(m, held_out, opts, t.per_device_eval_batch_size))
     while state.global_step < state.max_steps and not (STOP.requested or control.should_training_stop):
         start = state.global_step * opts.rollout_batch_size
         batch = [prompts[order[(start + i) % len(order)]] for i in range(opts.rollout_batch_size)]
@@ -249,7 +253,11 @@ def run(cfg: RunConfig, run: RunFolder, callbacks: list) -> Path:
                                                 opts.kl_horizon, len(batch))
         if held_out and t.eval_steps and state.global_step % t.eval_steps == 0:
             emit(held_out_metrics(m, held_out, opts, t.per_device_eval_batch_size))
-        notify("on_step_end")
+        notify("on_step_end")  # RunFolderCallback asks for a save by time, or on a stop
+        if control.should_save or (t.save_steps and state.global_step % t.save_steps == 0):
+            ppo_checkpoint.save(run, m, state, kl_coef, moments)
+            control.should_save = False
+            notify("on_save")
     if held_out and not STOP.requested and not (t.eval_steps and state.global_step % t.eval_steps == 0):
         emit(held_out_metrics(m, held_out, opts, t.per_device_eval_batch_size))
     notify("on_train_end")

@@ -14,6 +14,7 @@ from engine.config import (
     dump_yaml,
     from_dict,
     load_yaml,
+    read_yaml,
     to_dict,
 )
 from tests.helpers import REPO
@@ -79,3 +80,32 @@ def test_overrides_parse_yaml_scalars():
 def test_examples_are_valid(path):
     cfg = load_yaml(path)
     assert cfg.stage in STAGES
+
+
+@pytest.mark.parametrize("content, message", [
+    (b"stage: dpo\nname: caf\xe9\n", r"c.yaml, line 2: not UTF-8 text \(byte 0xe9\); save the file with the UTF-8"),
+    (b"stage: dpo\ndpo:\n  beta: [0.1\n", r"c.yaml, line 4: not valid YAML"),
+], ids=["not-utf8", "bad-yaml"])
+def test_a_config_file_that_cannot_be_read_names_the_file_and_line(tmp_path, content, message):
+    (tmp_path / "c.yaml").write_bytes(content)
+    with pytest.raises(ConfigError, match=message):
+        load_yaml(tmp_path / "c.yaml")
+    with pytest.raises(ConfigError, match=message):
+        read_yaml(tmp_path / "c.yaml")
+
+
+@pytest.mark.parametrize("yaml_text, key", [
+    ("training:\n  learning_rate: .nan\n", "training.learning_rate"),
+    ("training:\n  learning_rate: .inf\n", "training.learning_rate"),
+    ("training:\n  learning_rate: -.inf\n", "training.learning_rate"),
+    ("stage: dpo\ndpo:\n  beta: .nan\n", "dpo.beta"),
+    ("training:\n  max_grad_norm: .inf\n", "training.max_grad_norm"),
+], ids=["nan", "inf", "-inf", "dpo.beta-nan", "max_grad_norm-inf"])
+def test_nan_and_inf_from_a_yaml_file_are_refused_naming_the_key(tmp_path, yaml_text, key):
+    """YAML reads .nan and .inf as floats, which pass every min/max bound check."""
+    (tmp_path / "c.yaml").write_text(yaml_text)
+    with pytest.raises(ConfigError, match=rf"^{key}: expected float \(a finite number\), got -?(nan|inf)$"):
+        load_yaml(tmp_path / "c.yaml")
+    value = yaml_text.split(": ")[-1].strip()  # the same value as a command-line override
+    with pytest.raises(ConfigError, match=rf"^{key}: expected float \(a finite number\)"):
+        load_yaml(None, [*(["stage=dpo"] if key.startswith("dpo.") else []), f"{key}={value}"])

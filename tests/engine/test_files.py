@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from engine.files import atomic_write
+from engine.files import atomic_write, read_jsonl
 
 
 def test_a_rewritten_file_keeps_its_permissions(tmp_path):
@@ -37,3 +37,13 @@ def test_a_failed_write_leaves_the_old_file_and_no_temp_file(tmp_path, monkeypat
     with pytest.raises(OSError):
         atomic_write(path, "new")
     assert path.read_text() == "old" and [p.name for p in tmp_path.iterdir()] == ["config.yaml"]
+
+
+def test_read_jsonl_skips_a_half_written_line_and_lines_that_are_not_objects(tmp_path):
+    path = tmp_path / "metrics.jsonl"
+    path.write_bytes(b'{"step": 1, "loss": 0.7}\n[1, 2]\n\xff\xfe\n{"step": 2, "loss": 0.6}\n{"step": 3, "lo')
+    assert read_jsonl(path) == [{"step": 1, "loss": 0.7}, {"step": 2, "loss": 0.6}]
+    with open(path, "a", encoding="utf-8") as f:  # the writer finishes its line
+        f.write('ss": 0.5}\n')
+    assert read_jsonl(path)[-1] == {"step": 3, "loss": 0.5}
+    assert read_jsonl(tmp_path / "missing.jsonl") == []

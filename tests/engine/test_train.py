@@ -210,3 +210,17 @@ def test_rows_all_longer_than_the_cutoff_fail_with_what_to_change(tiny_model):
     error = run_dir.status().error
     assert error.startswith("DatasetError: data.cutoff_len: no row of 'sql_dpo' is left to train on") and \
         "Raise data.cutoff_len" in error
+
+
+def test_training_on_a_file_that_is_not_utf8_names_the_file_and_line(tiny_model, tmp_path):
+    from engine.train import run as train_in_process
+
+    (tmp_path / "dataset_info.json").write_text('{"latin": {"file_name": "latin1.jsonl"}}')
+    (tmp_path / "latin1.jsonl").write_bytes(b'{"instruction": "Hi", "output": "Hello"}\n'
+                                            b'{"instruction": "caf\xe9?", "output": "Oui"}\n')
+    run_dir = create_run(from_dict(tiny_config("sft", data={"dataset": "latin", "dataset_dir": str(tmp_path)},
+                                               samples={"count": 0})))
+    assert train_in_process(run_dir) == "failed"
+    error = run_dir.status().error
+    assert "latin1.jsonl, line 2: not UTF-8 text (byte 0xe9 at column 21)" in error, error
+    assert run_dir.weights() is None and not run_dir.checkpoints_dir.exists() and run_dir.metrics() == []

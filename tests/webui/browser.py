@@ -26,12 +26,15 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(saves: Path, log: Path) -> tuple[subprocess.Popen, str]:
-    """`python -m webui` on a free loopback port, as `make run` starts it; returns (process, url)."""
+def start_server(saves: Path, log: Path, allow: list[Path] = ()) -> tuple[subprocess.Popen, str]:
+    """`python -m webui` on a free loopback port, as `make run` starts it, allowed to use the folders
+    ``allow`` (--allow-dir) besides the default dataset folder and ``saves``; returns (process, url)."""
     port = free_port()
     env = {**os.environ, "WORKBENCH_SAVES": str(saves), "HF_HUB_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False"}
+    env.pop("WORKBENCH_ALLOWED_DIRS", None)  # only what the command line allows
+    allowed = [arg for folder in allow for arg in ("--allow-dir", str(folder))]
     with open(log, "w", encoding="utf-8") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "webui", "--port", str(port), "--saves", str(saves)],
+        proc = subprocess.Popen([sys.executable, "-m", "webui", "--port", str(port), "--saves", str(saves), *allowed],
                                 cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}/"
     deadline = time.time() + 120

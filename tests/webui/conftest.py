@@ -11,6 +11,14 @@ from tests.helpers import DATA
 from tests.webui import browser as ui
 
 
+@pytest.fixture(autouse=True)
+def allowed_test_folders(tmp_path_factory, monkeypatch):
+    """The handler tests work on throw-away folders under pytest's temp root: the web UI may use
+    them, as it may use a folder given with --allow-dir (webui.access). A test of the refusal sets
+    WORKBENCH_ALLOWED_DIRS itself."""
+    monkeypatch.setenv("WORKBENCH_ALLOWED_DIRS", str(tmp_path_factory.getbasetemp()))
+
+
 @pytest.fixture(scope="module")
 def app(saves, tiny_model, tmp_path_factory):
     """The server (a subprocess, like `make run`) over the test session's saves/ and a copy of
@@ -18,7 +26,7 @@ def app(saves, tiny_model, tmp_path_factory):
     root = tmp_path_factory.mktemp("browser")
     data_dir = root / "data"
     shutil.copytree(DATA, data_dir)
-    proc, url = ui.start_server(saves, root / "server.log")
+    proc, url = ui.start_server(saves, root / "server.log", allow=[root])
     try:
         yield {"url": url, "data_dir": data_dir, "root": root, "saves": saves}
     finally:

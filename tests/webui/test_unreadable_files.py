@@ -18,6 +18,9 @@ DAMAGE = {  # file -> what ends up in it
     "status.json": b'{"state": "runn',
     "config.yaml": b"stage: dpo\nname: x\n  bad: [\n",
     "config.yaml (not UTF-8)": b"stage: dpo\nname: " + NOT_UTF8 + b"\n",
+    "status.json (a field of the wrong type)": b'{"state": "running", "pid": "12", "started": "yesterday"}',
+    "config.yaml (a section of the wrong shape)": b"stage: dpo\nname: x\ndata: [1, 2]\n",
+    "config.yaml (a value of the wrong type)": b"stage: dpo\nname: x\ndata: {dataset: [1], dataset_dir: 5}\n",
     "metrics.jsonl": b'{"step": 1, "loss": 0.7}\n' + NOT_UTF8 + b'\n{"step": 2, "lo',
     "engine.log": b"INFO engine: start\n" + NOT_UTF8 * 100 + b"\n",
     "samples.jsonl": b'{"step": 0, "prompt": ' + NOT_UTF8 + b"\n[1, 2]\n",
@@ -56,4 +59,5 @@ def test_the_cli_lists_every_run_and_names_the_file(damaged, capsys):
     out = capsys.readouterr().out
     assert good.name in out and bad.name in out
     if file in ("status.json", "config.yaml"):
-        assert f"{bad.path / file}" in out or f"unreadable: {file}" in out
+        named = (f"{bad.path / file}", f"unreadable: {file}", "bad config: data")  # the file, or the key
+        assert any(text in out for text in named)

@@ -17,7 +17,7 @@ import gradio as gr
 from engine.config import Sampling, policy_stages
 from engine.config.fields import build as build_settings
 from engine.models.store import DEFAULT_MODEL, model_names
-from webui import runinfo
+from webui import access, runinfo
 from webui.forms import setting
 from webui.tabs import Event, Page, Tab
 
@@ -113,6 +113,7 @@ def send(base: str | None, keys: list[str] | None, prompt: str | None, system: s
     try:
         if not base:
             raise chat.ChatError("pick a base model")
+        access.confine_model(base)  # a folder path from the browser must be in the allowed folders
         sampling = build_settings(Sampling, {"system": system or "", "max_new_tokens": max_new_tokens,
                                     "temperature": temperature, "top_p": top_p, "seed": seed or 0},
                          "sampling", key=lambda _section, name: name)  # the error names the widget's field

@@ -10,6 +10,11 @@ registration that fails leaves both the folder and dataset_info.json as they wer
 By path: a file inside the dataset folder is registered by its path relative to it; a file
 elsewhere by its absolute path, without copying (large files are not duplicated, but moving the
 file breaks the entry). Uploads are copied in under a name no other file or entry uses.
+
+Every dataset folder and file path the browser sends is checked by webui.access first (any HTTP
+client can send any value): one outside the allowed folders is refused in the handler's message.
+Removing an entry acts only on what Remove… asked about in the same session (a gr.State, kept on
+the server), so a direct call of the confirm step removes nothing.
 """
 
 from __future__ import annotations
@@ -35,8 +40,8 @@ from engine.data.registry import (
     rename_dataset,
 )
 from engine.data.rows import row_kind
+from webui import access, dataset_probes
 from webui import dataset_checks as checks
-from webui import dataset_probes
 from webui.dataset_report import preview_html, report_markdown
 from webui.tabs import Event, Page, Tab
 
@@ -47,6 +52,7 @@ NONE = ("(none)", "")          # a role's dropdown entry for "not in this file"
 # tokenizer per model (a Rust tokenizer used from two threads at once can fail: "Already borrowed"),
 # and registry edits read, change and write the whole file (two at once could lose one of them).
 ONE_AT_A_TIME = "datasets-tab"
+REFUSED = (DatasetError, access.OutsideAllowedFolders)  # what a handler shows in its message
 
 
 # ---- the registry table ---------------------------------------------------------------------
@@ -88,9 +94,16 @@ def data_files(dataset_dir: str | None) -> list[tuple[str, str]]:
     return [(f"{f} (used by {', '.join(users[f])})" if f in users else f, f) for f in files]
 
 
-def refresh(dataset_dir: str | None, selected: str | None = None) -> list:
+def refresh(dataset_dir: str | None, selected: str | None = None, quiet: bool = False) -> list:
     """[table, registered-dataset picker, data file picker], re-read from the folder; ``selected``
-    (when given) becomes the picker's value."""
+    (when given) becomes the picker's value. A folder outside the allowed ones lists nothing, with
+    a warning unless ``quiet``."""
+    try:
+        dataset_dir = access.confine_dataset_dir(dataset_dir)
+    except access.OutsideAllowedFolders as e:
+        if not quiet:
+            gr.Warning(str(e))
+        return [[], gr.update(choices=[], value=None), gr.update(choices=[], value=None)]
     try:
         rows, names = registry_rows(dataset_dir), list(read_registry(dataset_folder(dataset_dir)))
     except DatasetError as e:
@@ -98,6 +111,13 @@ def refresh(dataset_dir: str | None, selected: str | None = None) -> list:
         rows, names = [], []
     picker = gr.update(choices=names) if selected is None else gr.update(choices=names, value=selected or None)
     return [rows, picker, gr.update(choices=data_files(dataset_dir))]
+
+
+def refresh_as_typed(dataset_dir: str | None) -> list:
+    """refresh() while the folder is typed: every keystroke sends the field, and the prefixes of an
+    allowed path ("/", "/w", ...) are outside, so no warning here; Refresh and the Train tab's
+    preview line say why an outside folder lists nothing."""
+    return refresh(dataset_dir, quiet=True)
 
 
 def on_load() -> list:
@@ -116,12 +136,13 @@ def _role_updates(columns: list[str], mapping: dict, formatting: str, ranking: b
 
 
 def _source_path(kind: str, upload: str | None, path: str | None, dataset_dir: str | None) -> Path | None:
+    """The picked file, checked by webui.access (OutsideAllowedFolders); None when none is picked."""
     if kind == SOURCES[0]:
-        return Path(upload) if upload else None
+        return access.confine_upload(upload) if upload else None
     if not path:
         return None
     given = Path(path).expanduser()
-    return given if given.is_absolute() else dataset_folder(dataset_dir) / given
+    return access.confine(given if given.is_absolute() else dataset_folder(dataset_dir) / given)
 
 
 def _load_message(source: dict, formatting: str, ranking: bool) -> str:
@@ -140,11 +161,12 @@ def _load_message(source: dict, formatting: str, ranking: bool) -> str:
 def load_source(kind: str, upload: str | None, path: str | None, dataset_dir: str | None) -> list:
     """Read the chosen file and fill the form with what detection found.
     Returns [source state, name, formatting, ranking, *one update per role, message]."""
-    source = _source_path(kind, upload, path, dataset_dir)
     blank = [None, gr.skip(), gr.skip(), gr.skip(), *[gr.update(visible=False)] * len(dc.ROLES)]
-    if source is None:
-        return [*blank, ""]
     try:
+        dataset_dir = access.confine_dataset_dir(dataset_dir)
+        source = _source_path(kind, upload, path, dataset_dir)
+        if source is None:
+            return [*blank, ""]
         if not source.exists():
             raise DatasetError(f"{source} does not exist")
         rows = checks.rows_of(source)
@@ -180,6 +202,7 @@ def check(dataset_dir, model, template, cutoff_len, start, source, formatting, r
     if not source:
         return ["", "", ""]
     try:
+        dataset_dir = access.confine_dataset_dir(dataset_dir)
         entry, problems = checks.draft_entry(source, dataset_dir, formatting, ranking, columns, description)
         report, note, tokenizer = checks.validate_draft(source, entry, problems, model, template, cutoff_len)
         shown = "" if problems else \
@@ -195,6 +218,7 @@ def preview_only(dataset_dir, model, template, cutoff_len, start, source, format
     if not source:
         return ""
     try:
+        dataset_dir = access.confine_dataset_dir(dataset_dir)
         entry, problems = checks.draft_entry(source, dataset_dir, formatting, ranking, columns, description)
         if problems:
             return preview_html([], None, "fix the column mapping first")
@@ -209,11 +233,19 @@ def _listing(dataset_dir, version: int, bumped: bool, selected: str | None = Non
     return [*refresh(dataset_dir, selected), (version or 0) + 1 if bumped else version]
 
 
+def _unchanged(version: int) -> list:
+    """_listing's outputs left as they are (a refused folder: nothing to list)."""
+    return [gr.skip(), gr.skip(), gr.skip(), version]
+
+
 def register(dataset_dir, model, template, cutoff_len, version, name, source, formatting, ranking, description,
              *columns) -> list:
     """Validate again (never trust an earlier check), then copy (uploads) and write the entry.
     Returns [report, message, table, registered picker, data file picker, registry version]."""
-    folder = dataset_folder(dataset_dir)
+    try:
+        folder = dataset_folder(access.confine_dataset_dir(dataset_dir))
+    except access.OutsideAllowedFolders as e:  # before anything is created there
+        return [gr.skip(), f"❌ Not registered: {e}. Nothing was saved.", *_unchanged(version)]
     if not source:
         return ["", "❌ Upload a file or pick one first.", *_listing(dataset_dir, version, False)]
     try:
@@ -237,13 +269,15 @@ def register(dataset_dir, model, template, cutoff_len, version, name, source, fo
 
 def inspect_registered(dataset_dir, model, template, cutoff_len, start, name) -> list:
     """[report, entry (JSON), preview] of a registered dataset, checked like a new one."""
-    folder = dataset_folder(dataset_dir)
+    if not name:
+        return ["", "", ""]
     try:
-        info = read_registry(folder).get(name or "")
+        folder = dataset_folder(access.confine_dataset_dir(dataset_dir))
+        info = read_registry(folder).get(name)
         if info is None:
             return ["", "", ""]
         rows = load_rows(info, folder)
-    except DatasetError as e:
+    except REFUSED as e:
         return [f"❌ {e}", "", ""]
     tokenizer, note = checks.tokenizer_for(model, template)
     report = checks.validate_rows(rows, info, tokenizer, cutoff_len)
@@ -255,7 +289,10 @@ def inspect_registered(dataset_dir, model, template, cutoff_len, start, name) ->
 def rename(dataset_dir, old, new, version) -> list:
     """[message, table, registered picker, data file picker, registry version]."""
     try:
+        dataset_dir = access.confine_dataset_dir(dataset_dir)
         new = rename_dataset(dataset_folder(dataset_dir), old or "", new)
+    except access.OutsideAllowedFolders as e:
+        return [f"❌ Not renamed: {e}", *_unchanged(version)]
     except DatasetError as e:
         return [f"❌ Not renamed: {e}", *_listing(dataset_dir, version, False)]
     return [f"✅ Renamed **{old}** to **{new}**. Runs that used the old name keep it in their config.yaml.",
@@ -263,29 +300,54 @@ def rename(dataset_dir, old, new, version) -> list:
 
 
 def ask_remove(dataset_dir, name) -> list:
-    """First step of a removal: say what goes and what stays, and show the confirm buttons."""
+    """First step of a removal: say what goes and what stays, show the confirm buttons, and keep
+    what is pending (the folder and the name) for confirm_remove. Returns [confirm row, message, pending]."""
     try:
-        info = read_registry(dataset_folder(dataset_dir)).get(name or "")
-    except DatasetError as e:
-        return [gr.update(visible=False), f"❌ {e}"]
+        folder = access.confine_dataset_dir(dataset_dir)
+        info = read_registry(dataset_folder(folder)).get(name or "")
+    except REFUSED as e:
+        return [gr.update(visible=False), f"❌ {e}", None]
     if info is None:
-        return [gr.update(visible=False), "❌ Pick a registered dataset first."]
+        return [gr.update(visible=False), "❌ Pick a registered dataset first.", None]
     return [gr.update(visible=True), f"Remove **{name}** from {REGISTRY_FILE}? Only the registry entry goes: its "
-                                     f"data file `{info.get('file_name')}` is kept on disk."]
+                                     f"data file `{info.get('file_name')}` is kept on disk.",
+            {"folder": folder, "name": name}]
 
 
-def confirm_remove(dataset_dir, name, version) -> list:
-    """[confirm row, message, table, registered picker, data file picker, registry version]."""
+def _unconfirmed(dataset_dir, name, pending: dict | None) -> str:
+    """Why confirm_remove must not act ('' when it may): nothing asked in this session, or the
+    dataset or folder picked now is not the one asked about."""
+    if not pending:
+        return "❌ Nothing to confirm: pick a dataset and press Remove… first."
     try:
-        info = remove_dataset(dataset_folder(dataset_dir), name or "")
+        same_folder = access.confine_dataset_dir(dataset_dir) == pending["folder"]
+    except access.OutsideAllowedFolders:
+        same_folder = False
+    if not same_folder or name != pending["name"]:
+        return "❌ Nothing to confirm: the picked dataset changed since Remove… was pressed; press it again."
+    return ""
+
+
+def confirm_remove(dataset_dir, name, version, pending: dict | None = None) -> list:
+    """Remove what ask_remove asked about in this session (``pending``, a gr.State kept on the server,
+    which an API call cannot set), if it is still the one picked.
+    Returns [confirm row, message, table, registered picker, data file picker, registry version, pending]."""
+    hidden = gr.update(visible=False)
+    why_not = _unconfirmed(dataset_dir, name, pending)
+    if why_not:
+        return [hidden, why_not, *_unchanged(version), None]
+    folder = pending["folder"]
+    try:
+        info = remove_dataset(dataset_folder(folder), name)
     except DatasetError as e:
-        return [gr.update(visible=False), f"❌ Not removed: {e}", *_listing(dataset_dir, version, False)]
-    return [gr.update(visible=False), f"✅ Removed **{name}** from the registry; its file `{info.get('file_name')}` "
-                                      "is still on disk.", *_listing(dataset_dir, version, True, "")]
+        return [hidden, f"❌ Not removed: {e}", *_listing(folder, version, False), None]
+    return [hidden, f"✅ Removed **{name}** from the registry; its file `{info.get('file_name')}` is still on disk.",
+            *_listing(folder, version, True, ""), None]
 
 
 def cancel_remove() -> list:
-    return [gr.update(visible=False), ""]
+    """[confirm row, message, pending]: nothing pending any more."""
+    return [gr.update(visible=False), "", None]
 
 
 # ---- layout -----------------------------------------------------------------------------------
@@ -393,15 +455,16 @@ def build(page: Page) -> Tab:
     listing = [table, manage["picked"], reg["path"]]
     _wire_register(reg, ctx, version, listing)
     refresh_btn.click(refresh, dataset_dir, listing, api_name="refresh_datasets")
-    dataset_dir.change(refresh, dataset_dir, listing, show_progress="hidden")
+    dataset_dir.change(refresh_as_typed, dataset_dir, listing, show_progress="hidden")
     manage["rename_btn"].click(rename, [dataset_dir, manage["picked"], manage["new_name"], version],
                                [manage["message"], *listing, version], api_name="rename_dataset",
                                concurrency_id=ONE_AT_A_TIME)
-    confirm = [manage["confirm_row"], manage["message"]]
+    pending = gr.State(None)  # what Remove… asked about, on the server: the confirm step acts on it alone
+    confirm = [manage["confirm_row"], manage["message"], pending]
     manage["remove_btn"].click(ask_remove, [dataset_dir, manage["picked"]], confirm)
     manage["picked"].input(cancel_remove, None, confirm)  # a pending "remove?" was about the previous pick
-    manage["confirm_btn"].click(confirm_remove, [dataset_dir, manage["picked"], version],
-                                [manage["confirm_row"], manage["message"], *listing, version],
+    manage["confirm_btn"].click(confirm_remove, [dataset_dir, manage["picked"], version, pending],
+                                [manage["confirm_row"], manage["message"], *listing, version, pending],
                                 concurrency_id=ONE_AT_A_TIME)
     manage["cancel_btn"].click(cancel_remove, None, confirm)
     return Tab({"table": table, "registry_version": version, **{f"manage_{k}": v for k, v in manage.items()}, **reg},

@@ -171,6 +171,8 @@ def settings(dataset: str | None, models: list[str] | None, reward: str | None, 
                        for value, label in labels(list(models or [])).items()) or NONE
     extra = " ".join(p.strip() for p in (probe_name or "", probe_kind or "", probe_value or "")) \
         if (probe_name or "").strip() and (probe_value or "").strip() else None
+    if reward and reward != NONE:  # a run name from the picker; a path would reach outside the runs folder
+        runinfo.run_path(reward)
     values = {"dataset": dataset or None, "compare": compare, "reward_run": reward or NONE, "prompts": prompts,
               "max_new_tokens": max_new_tokens, "pairs": pairs, "probes": ",".join(probes or []), "probe": extra}
     return build_settings(EvalConfig, values, "eval", key=lambda _section, name: name)

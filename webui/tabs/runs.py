@@ -1,5 +1,6 @@
 """The Runs tab: a table of every run folder with each stage's own final metrics, curves of several
-runs overlaid, a run's config and log, delete with confirmation."""
+runs overlaid, a run's config and log, delete with confirmation (the confirm step deletes only the
+run its first step asked about in the same session: a direct call of it deletes nothing)."""
 
 from __future__ import annotations
 
@@ -81,32 +82,48 @@ def view(name: str | None) -> list:
             samples_view.samples_html(records, None, samples_view.run_probes(run))]
 
 
-def ask_delete(name: str | None) -> tuple[Any, str]:
-    """First step of a delete: show the confirm buttons (or say why not)."""
+def ask_delete(name: str | None) -> tuple[Any, str, str | None]:
+    """First step of a delete: show the confirm buttons (or say why not), and keep the run pending
+    for confirm_delete. Returns (confirm row, message, pending run)."""
     try:
         run = runinfo.run_path(name)
     except FileNotFoundError as e:
-        return gr.update(visible=False), f"❌ {e}"
+        return gr.update(visible=False), f"❌ {e}", None
     if run.status().engine_alive:
-        return gr.update(visible=False), f"❌ {name} is still running: stop it on the Train tab first."
-    return gr.update(visible=True), f"Delete **{name}** and all its files (adapter, checkpoints, logs)? This cannot be undone."
+        return gr.update(visible=False), f"❌ {name} is still running: stop it on the Train tab first.", None
+    return (gr.update(visible=True),
+            f"Delete **{name}** and all its files (adapter, checkpoints, logs)? This cannot be undone.", run.name)
 
 
-def confirm_delete(name: str | None, compared: list[str] | None = None) -> list:
-    """[confirm row, message, table, overlay runs, view run] after deleting; the deleted run also
+def _unconfirmed(name: str | None, pending: str | None) -> str:
+    """Why confirm_delete must not act ('' when it may)."""
+    if not pending:
+        return "❌ Nothing to confirm: pick a run and press Delete run… first."
+    if name != pending:
+        return "❌ Nothing to confirm: the picked run changed since Delete run… was pressed; press it again."
+    return ""
+
+
+def confirm_delete(name: str | None, compared: list[str] | None = None, pending: str | None = None) -> list:
+    """Delete the run ask_delete asked about in this session (``pending``, a gr.State kept on the
+    server, which an API call cannot set), if it is still the one picked: a direct call deletes nothing.
+    Returns [confirm row, message, table, overlay runs, view run, pending]; the deleted run also
     leaves the overlay selection."""
-    try:
-        message = runinfo.delete_run(name)
-    except (FileNotFoundError, PermissionError) as e:
-        message = f"❌ {e}"
+    message = _unconfirmed(name, pending)
+    if not message:
+        try:
+            message = runinfo.delete_run(pending)
+        except (FileNotFoundError, PermissionError) as e:
+            message = f"❌ {e}"
     names = runinfo.run_names()
     return [gr.update(visible=False), message, runs_table(),
             gr.update(choices=names, value=[n for n in compared or [] if n in names]),
-            gr.update(choices=names, value=None)]
+            gr.update(choices=names, value=name if name in names else None), None]
 
 
-def cancel_delete() -> tuple[Any, str]:
-    return gr.update(visible=False), ""
+def cancel_delete() -> tuple[Any, str, None]:
+    """(confirm row, message, pending): nothing pending any more."""
+    return gr.update(visible=False), "", None
 
 
 def build(page: Page) -> Tab:
@@ -137,8 +154,9 @@ def build(page: Page) -> Tab:
     gr.on([overlay_runs.change, overlay_metric.change], overlay, [overlay_runs, overlay_metric], overlay_plot)
     view_run.change(view, view_run, [config_view, log_view, sample_step, samples_box])
     sample_step.input(samples_view.show_run, [view_run, sample_step], samples_box, show_progress="hidden")
-    delete_btn.click(ask_delete, view_run, [confirm_row, delete_msg])
-    confirm_btn.click(confirm_delete, [view_run, overlay_runs], [confirm_row, delete_msg, *listing])
-    cancel_btn.click(cancel_delete, None, [confirm_row, delete_msg])
+    pending = gr.State(None)  # the run Delete run… asked about, on the server: the confirm step acts on it alone
+    delete_btn.click(ask_delete, view_run, [confirm_row, delete_msg, pending])
+    confirm_btn.click(confirm_delete, [view_run, overlay_runs, pending], [confirm_row, delete_msg, *listing, pending])
+    cancel_btn.click(cancel_delete, None, [confirm_row, delete_msg, pending])
     return Tab({"table": table, "overlay_runs": overlay_runs, "view_run": view_run},
                on_load=[Event(refresh, [], listing)], on_select=Event(refresh, [], listing))

@@ -15,7 +15,7 @@ from typing import Any
 import gradio as gr
 
 from engine.config import STAGES, ConfigError
-from engine.runs import queue
+from engine.runs import checkpoints, queue
 from engine.runs.folder import RunFolder
 from engine.runs.process import stop as stop_process
 from engine.runs.status import State
@@ -72,6 +72,32 @@ def stop(name: str | None) -> str:
     return f"{name} is not running (state: {run.status().shown})."
 
 
+def resume(name: str | None) -> tuple[Any, str]:
+    """Continue the followed run (failed, stopped or crashed) in its own folder from its last complete
+    checkpoint, through the queue. Returns (followed-run dropdown update, message)."""
+    try:
+        run = runinfo.run_path(name)
+        checkpoint = checkpoints.request_resume(run, in_queue=True)
+    except (FileNotFoundError, ValueError) as e:
+        return gr.skip(), f"❌ Not resumed: {e}"
+    queue.start_next()
+    waiting = queue.waiting_runs()
+    where = f" It waits in the queue (position {waiting.index(run) + 1})." if run in waiting else ""
+    return (gr.update(choices=runinfo.run_names(), value=run.name),
+            f"Resuming **{run.name}** from `{checkpoint.relative_to(run)}` (step {checkpoint.step}): the charts go on "
+            f"from there; what was logged after it is kept in metrics.undone.jsonl.{where}")
+
+
+def resume_hint(run: RunFolder, shown: State) -> str:
+    """For a run that ended early: whether Resume can continue it, and from where."""
+    if shown not in checkpoints.RESUMABLE:
+        return ""
+    last = checkpoints.last_complete(run)
+    if last is None:
+        return "\n\nNo complete checkpoint was saved before it ended: **Resume** cannot continue it."
+    return f"\n\n💾 **Resume** continues it from `{last.relative_to(run)}` (step {last.step})."
+
+
 def queue_position(run: RunFolder) -> str:
     """Where a waiting run stands in the queue, and what it waits for."""
     waiting = queue.waiting_runs()
@@ -102,6 +128,7 @@ def status_markdown(name: str | None) -> str:
                  "gone; see the log.")
     if status.error:
         text += f"\n\n❌ {status.error}"
+    text += resume_hint(run, status.shown)
     for w in status.health_warnings():  # engine.runs.health's checks, one line each
         text += f"\n\n⚠️ **step {w.get('step')}**: {w.get('message')}"
     return text
@@ -194,6 +221,7 @@ def build(page: Page) -> Tab:
     with gr.Row():
         start_btn = gr.Button("Start", variant="primary")
         stop_btn = gr.Button("Stop (or cancel if queued)", variant="stop")
+        resume_btn = gr.Button("Resume", elem_id="wb-resume")
         save_btn = gr.Button("Save config")
     error_md, message = gr.Markdown(), gr.Markdown()
     with gr.Accordion("Config preview and command line", open=False):
@@ -226,6 +254,7 @@ def build(page: Page) -> Tab:
                                           api_visibility="private")
     start_btn.click(partial(start, specs), fields, [p["monitor"], message], api_name="start", preprocess=False)
     stop_btn.click(stop, p["monitor"], message)
+    resume_btn.click(resume, p["monitor"], [p["monitor"], message], api_name="resume")
     save_btn.click(partial(run_form.save_config, specs), fields, [message, load_saved], api_name="save_config",
                    preprocess=False)
     load_saved_btn.click(partial(run_form.load_from_saved, specs), load_saved, fields, api_name="load_saved")

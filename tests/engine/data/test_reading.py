@@ -40,3 +40,12 @@ def test_a_registry_that_is_not_utf8_is_named(tmp_path):
     (tmp_path / "dataset_info.json").write_bytes(b'{"caf\xe9": {"file_name": "x.json"}}')
     with pytest.raises(DatasetError, match=r"dataset_info.json is not UTF-8 text .* save it as UTF-8"):
         read_registry(tmp_path)
+
+
+def test_a_registry_that_is_not_valid_json_is_named_and_left_as_it_is(tmp_path):
+    broken = b'{"mine": {"file_name": "x.json"},\n'
+    (tmp_path / "dataset_info.json").write_bytes(broken)
+    with pytest.raises(DatasetError, match=r"dataset_info.json is not valid JSON \(.*line 2.*\); fix the file or "
+                                           r"restore it"):
+        read_registry(tmp_path)
+    assert (tmp_path / "dataset_info.json").read_bytes() == broken

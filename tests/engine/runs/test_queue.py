@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
+import time
 
 import pytest
 
@@ -70,3 +72,32 @@ def test_cancel_only_a_waiting_run(queue_env):
     running = new_run("running")
     running.update_status(state="running", pid=os.getpid())
     assert not runqueue.cancel(running)
+
+
+def test_an_unreadable_status_does_not_block_the_queue(queue_env):
+    broken = new_run("broken")
+    (broken.path / "status.json").write_text('{"state": "runn')
+    waiting = new_run("next")
+    assert runqueue.active_run() is None and runqueue.waiting_runs() == [waiting]
+    assert runqueue.start_next() == waiting and queue_env == [waiting.name]
+    assert (broken.path / "status.json").read_text() == '{"state": "runn'  # left for the user to see
+
+
+def test_concurrent_starts_start_one_run(queue_env, monkeypatch):
+    """Start pressed in several tabs at once, beside the queue's worker: one engine starts."""
+    started = []
+
+    def slow_start(run):
+        time.sleep(0.2)  # the window in which a second Start could see no engine running
+        run.update_status(state="running", pid=os.getpid())  # alive: this test process plays the engine
+        started.append(run.name)
+        return subprocess.Popen([sys.executable, "-c", "pass"])
+
+    monkeypatch.setattr(runqueue, "start_engine", slow_start)
+    first, second = new_run("first"), new_run("second")
+    threads = [threading.Thread(target=runqueue.start_next) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert started == [first.name] and runqueue.waiting_runs() == [second]

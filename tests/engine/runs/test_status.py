@@ -7,7 +7,9 @@ import json
 import os
 import subprocess
 import sys
+import time
 
+import psutil
 import pytest
 
 from engine.runs import health
@@ -62,3 +64,27 @@ def test_health_warnings_skip_what_the_error_says_and_read_old_folders():
     old = Status.from_dict({"warning": "non-finite values in loss", "step": 2})
     assert old.health_warnings()[0]["message"] == "non-finite values in loss"
     assert Status().health_warnings() == []
+
+
+@pytest.mark.parametrize("text", ['{"state": "running", "pid": "12"}', '{"pid": 1.5}', '{"pid": true}',
+                                  '{"started": "yesterday"}', '{"ended": [5]}', '{"step": null}',
+                                  '{"warnings": "none"}'])
+def test_a_field_of_the_wrong_type_makes_the_status_unreadable_not_a_crash(tmp_path, text):
+    (tmp_path / "status.json").write_text(text)
+    status = read_status(tmp_path)
+    assert status.state == State.UNKNOWN and status.label == "unreadable: status.json"
+    assert "status.json is unreadable" in status.error and "which is not a" in status.error
+    assert status.shown == State.UNKNOWN and status.duration() is None and not status.engine_alive
+
+
+def test_a_zombie_is_not_alive(tmp_path):
+    """A killed engine nobody has reaped yet (its parent, the CLI, died too) is dead, not running."""
+    from engine.runs.status import is_alive
+
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    deadline = time.time() + 10
+    while psutil.Process(child.pid).status() != psutil.STATUS_ZOMBIE:  # exited, not reaped yet
+        assert time.time() < deadline
+    assert not is_alive(child.pid)
+    child.wait()
+    assert is_alive(os.getpid())

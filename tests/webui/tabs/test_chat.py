@@ -120,3 +120,10 @@ def test_tab_wiring(chat_env):
     full = app.build_app(chat_env["sft"].path.parent.parent)
     labels = {getattr(b, "label", None) for b in full.blocks.values()}
     assert {"base model", "run", "prompt"} <= labels
+
+
+def test_a_base_model_folder_outside_the_allowed_folders_is_refused(runs_env, tmp_path_factory, monkeypatch):
+    monkeypatch.setenv("WORKBENCH_ALLOWED_DIRS", "")
+    outside = tmp_path_factory.mktemp("outside-model")
+    out = run_send(str(outside), [chat.BASE_VALUE])[-1]
+    assert out[0].startswith(f"❌ {outside} is outside the folders the web UI may use")

@@ -18,7 +18,7 @@ from engine.data.registry import read_registry
 from engine.data.rows import load_dataset_for_stage, to_conversation
 from engine.models.loader import load_tokenizer
 from tests.helpers import DATA
-from webui import dataset_report
+from webui import access, dataset_checks, dataset_probes, dataset_report
 from webui.tabs import Page
 from webui.tabs import datasets as tab
 
@@ -219,15 +219,28 @@ def test_rename_keeps_the_position_and_refuses_taken_names(folder):
 
 
 def test_remove_asks_first_and_keeps_the_file(folder):
-    row, message = tab.ask_remove(str(folder), "helpful_pref")
+    row, message, pending = tab.ask_remove(str(folder), "helpful_pref")
     assert row["visible"] is True and "helpful_pref_train.json` is kept" in message
     assert "helpful_pref" in read_registry(folder)  # nothing happens before the confirmation
-    row, message, table, picker, files, version = tab.confirm_remove(str(folder), "helpful_pref", 0)
-    assert row["visible"] is False and version == 1 and "still on disk" in message
+    row, message, table, picker, files, version, pending = tab.confirm_remove(str(folder), "helpful_pref", 0, pending)
+    assert row["visible"] is False and version == 1 and "still on disk" in message and pending is None
     assert "helpful_pref" not in read_registry(folder) and (folder / "helpful_pref_train.json").exists()
     assert "helpful_pref" not in [r[0] for r in table]
-    assert tab.confirm_remove(str(folder), "helpful_pref", 1)[1].startswith("❌ Not removed")
-    assert tab.ask_remove(str(folder), None)[0]["visible"] is False
+    stale = {"folder": str(folder), "name": "helpful_pref"}  # removed meanwhile (another tab)
+    assert tab.confirm_remove(str(folder), "helpful_pref", 1, stale)[1].startswith("❌ Not removed")
+    assert tab.ask_remove(str(folder), None)[0]["visible"] is False and tab.ask_remove(str(folder), None)[2] is None
+
+
+def test_remove_needs_its_first_step_for_the_same_dataset(folder):
+    # A direct call of the confirm step (nothing pending in the session) or one after the pick or
+    # the folder changed removes nothing.
+    before = snapshot(folder)
+    message, *_, version, pending = tab.confirm_remove(str(folder), "sql_sft", 3)[1:]
+    assert "nothing to confirm" in message.lower() and version == 3 and pending is None
+    *_, pending = tab.ask_remove(str(folder), "sql_sft")
+    assert "changed" in tab.confirm_remove(str(folder), "sql_dpo", 3, pending)[1]
+    assert "changed" in tab.confirm_remove(str(folder.parent), "sql_sft", 3, pending)[1]
+    assert snapshot(folder) == before and tab.cancel_remove()[2] is None
 
 
 # ---- the listing and the layout ------------------------------------------------------------------
@@ -273,3 +286,75 @@ def test_csv_parquet_and_json_uploads(folder, model, tmp_path, suffix):
     trained = load_dataset_for_stage("qa", folder, preference=False)
     assert trained[1]["prompt"] == [{"role": "user", "content": "Q1?"}]
     assert trained[0]["prompt"] == [{"role": "user", "content": "Q0?\nC0"}]
+
+
+# ---- bad input: files that cannot be read, a broken registry ----------------------------------------
+
+
+@pytest.mark.parametrize("name, content, message", [
+    ("latin1.jsonl", b'{"prompt": "Hi", "chosen": "Hello.", "rejected": "No."}\n'
+                     b'{"prompt": "caf\xe9?", "chosen": "Oui.", "rejected": "Non."}\n',
+     "❌ latin1.jsonl, line 2: not UTF-8 text (byte 0xe9 at column 16); save the file with the UTF-8 encoding"),
+    ("empty.jsonl", b"", "❌ empty.jsonl is empty: it holds no rows"),
+    ("extra.csv", b"prompt,chosen,rejected\na,b,c\nd,e,f,g\n",
+     "❌ extra.csv, line 3: 4 fields where the header has 3; quote fields that contain commas"),
+], ids=["latin1.jsonl", "empty.jsonl", "extra.csv"])
+def test_an_upload_that_cannot_be_read_is_named_and_nothing_is_saved(folder, model, tmp_path, name, content, message):
+    upload = tmp_path / name
+    upload.write_bytes(content)
+    before = snapshot(folder)
+    source, *_, shown = tab.load_source(tab.SOURCES[0], str(upload), None, str(folder))
+    assert shown == message and source is None
+    out = register(folder, {"name": "mine", "source": source, "formatting": "alpaca", "ranking": False,
+                            "columns": [""] * len(tab.dc.ROLES)}, model)
+    assert out["message"].startswith("❌") and "mine" not in read_registry(folder)
+    assert snapshot(folder) == before
+
+
+def test_a_broken_registry_is_named_the_tab_still_lists_and_nothing_is_written(folder, model, tmp_path):
+    broken = b'{"sql_sft": {"file_name": "sql_sft_train.json"},\n'
+    (folder / "dataset_info.json").write_bytes(broken)
+    with pytest.warns(UserWarning, match=r"dataset_info.json is not valid JSON .*; fix the file or restore it"):
+        table, picker, files = tab.refresh(str(folder))
+    assert table == [] and picker["choices"] == [] and ("sql_sft_train.json", "sql_sft_train.json") in files["choices"]
+    form = open_file(folder, upload=write_jsonl(tmp_path / "ok.jsonl", pairs(2)))
+    with pytest.warns(UserWarning, match="not valid JSON"):
+        out = register(folder, form, model, name="mine")
+    assert out["message"].startswith("❌ Not registered:") and "dataset_info.json is not valid JSON" in out["message"]
+    assert (folder / "dataset_info.json").read_bytes() == broken and not (folder / "ok.jsonl").exists()
+
+
+# ---- folders and files outside the allowed ones ------------------------------------------------
+
+
+def test_every_handler_refuses_folders_and_files_outside_the_allowed_ones(folder, model, tmp_path, monkeypatch):
+    # Any HTTP client can send any folder or path: each handler says so in its own message area and
+    # neither reads nor creates anything there.
+    monkeypatch.setenv(access.ENV_DIRS, str(folder))
+    outside = tmp_path / "outside"
+    secret = write_jsonl(outside / "secret.jsonl", pairs(2))
+    new = outside / "new"
+    refused = "is outside the folders the web UI may use"
+    for kind, upload, path, where in ((tab.SOURCES[1], None, str(secret), folder),
+                                      (tab.SOURCES[1], None, "../outside/secret.jsonl", folder),
+                                      (tab.SOURCES[0], str(secret), None, folder),
+                                      (tab.SOURCES[0], str(folder / "sql_sft_train.json"), None, new)):
+        source, *_, message = tab.load_source(kind, upload, path, str(where))
+        assert source is None and refused in message and "--allow-dir" in message
+    form = open_file(folder, upload=write_jsonl(folder / "ok.jsonl", pairs(2)))
+    assert refused in register(new, form, model)["message"]
+    assert refused in tab.check(str(new), model, "model", 512, 1, form["source"], form["formatting"],
+                                form["ranking"], "", *form["columns"])[0]
+    assert refused in tab.inspect_registered(str(outside), model, "model", 512, 1, "sql_sft")[0]
+    assert refused in tab.rename(str(outside), "a", "b", 3)[0] and tab.rename(str(outside), "a", "b", 3)[-1] == 3
+    row, message, pending = tab.ask_remove(str(outside), "sql_sft")
+    assert refused in message and pending is None
+    assert refused in dataset_probes.probes_markdown(str(outside), "sql_sft")
+    assert refused in dataset_probes.declare(str(outside), "sql_sft", "p", "contains", "x", 0)[0]
+    assert refused in dataset_probes.remove(str(outside), "sql_sft", "p", 0)[0]
+    with pytest.warns(UserWarning, match=refused):
+        assert tab.refresh(str(new))[0] == []
+    assert tab.refresh_as_typed(str(new))[0] == []  # typing: no warning per keystroke
+    assert sorted(p.name for p in outside.iterdir()) == ["secret.jsonl"]
+    tokenizer, note = dataset_checks.tokenizer_for(str(outside), "model")
+    assert tokenizer is None and refused in note

@@ -219,3 +219,12 @@ def test_evaluate_reports_what_to_fix_and_starts_nothing(eval_env):
     assert list_jobs(eval_env["dpo"]) == []
     assert evaluate.start(None, None, [], None, 2, 8, "", [])[0] == "❌ no run selected"
     assert evaluate.start(dpo, None, ["../../etc"], None, 2, 8, "", [])[0].startswith("❌ run '../../etc' not found")
+
+
+def test_the_reward_run_must_be_a_run_of_the_runs_folder(runs_env, tmp_path):
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "elsewhere" / "config.yaml").write_text("stage: rm\n")
+    run = make_run("sft", "completed")
+    status, timer = evaluate.start(run.name, "sql_sft_eval", [evaluate.BASE_VALUE], str(tmp_path / "elsewhere"),
+                                   2, 8, None, [])
+    assert status.startswith("❌ run ") and "not found" in status and timer.active is False

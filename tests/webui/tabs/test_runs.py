@@ -83,28 +83,41 @@ def test_view_shows_config_and_log(runs_env):
 def test_delete_asks_then_deletes(runs_env):
     keep = make_run("sft", "completed", stamp="20250101-000001")
     gone = make_run("sft", "failed", stamp="20250101-000002")
-    row, message = runs.ask_delete(gone.name)
-    assert row["visible"] and gone.name in message and gone.path.exists()
-    row, message, table, compare, view = runs.confirm_delete(gone.name, [gone.name, keep.name])
+    row, message, pending = runs.ask_delete(gone.name)
+    assert row["visible"] and gone.name in message and gone.path.exists() and pending == gone.name
+    row, message, table, compare, view, pending = runs.confirm_delete(gone.name, [gone.name, keep.name], pending)
     assert not gone.path.exists() and keep.path.exists()
-    assert not row["visible"] and message == f"Deleted {gone.name}."
+    assert not row["visible"] and message == f"Deleted {gone.name}." and pending is None
     assert [r[0] for r in table] == [keep.name]
     assert compare["value"] == [keep.name] and view["value"] is None
-    assert runs.cancel_delete()[0]["visible"] is False
+    assert runs.cancel_delete()[0]["visible"] is False and runs.cancel_delete()[2] is None
+
+
+def test_delete_needs_its_first_step_for_the_same_run(runs_env):
+    # The confirm step is an HTTP endpoint like any other: called without the first step in the
+    # session (nothing pending) or after the pick changed, it deletes nothing.
+    a = make_run("sft", "completed", stamp="20250101-000001")
+    b = make_run("sft", "completed", stamp="20250101-000002")
+    _, message, *_ = runs.confirm_delete(a.name)
+    assert "nothing to confirm" in message.lower() and a.path.exists()
+    *_, pending = runs.ask_delete(a.name)
+    _, message, *_ = runs.confirm_delete(b.name, None, pending)
+    assert "changed" in message and a.path.exists() and b.path.exists()
 
 
 def test_delete_refuses_a_running_run_and_foreign_paths(runs_env, tmp_path):
     live = make_run("sft", "running", pid=os.getpid())
-    row, message = runs.ask_delete(live.name)
-    assert not row["visible"] and "still running" in message
-    _, message, *_ = runs.confirm_delete(live.name)
+    row, message, pending = runs.ask_delete(live.name)
+    assert not row["visible"] and "still running" in message and pending is None
+    _, message, *_ = runs.confirm_delete(live.name, None, live.name)  # started after the question
     assert "stop it first" in message and live.path.exists()
     outside = tmp_path / "outside"
     (outside / "x").mkdir(parents=True)
     (outside / "x" / "config.yaml").write_text("stage: sft\n")
     for name in ("../outside/x", str(outside / "x"), "..", ""):
-        _, message, *_ = runs.confirm_delete(name)
+        _, message, *_ = runs.confirm_delete(name, None, name)
         assert message.startswith("❌")
+        assert runs.ask_delete(name)[2] is None
     assert (outside / "x" / "config.yaml").exists()
 
 

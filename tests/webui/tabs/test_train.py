@@ -291,3 +291,51 @@ def test_refresh_shows_the_sample_answers_and_the_slider_looks_back(runs_env):
     assert step2 == SKIP and samples2 == SKIP  # unchanged file: nothing resent
     back = samples_view.show_run(run.name, 6)  # the slider between two sample steps: the one before
     assert "step 4" in back and "1. Preheat" in back and ">loops<" not in back
+
+
+def fake_checkpoint(run, step: int) -> None:
+    """A checkpoint folder with the files engine.runs.checkpoints requires (their contents unread here)."""
+    folder = run.checkpoints_dir / f"checkpoint-{step}"
+    folder.mkdir(parents=True)
+    for name in ("optimizer.pt", "scheduler.pt", "adapter_model.safetensors"):
+        (folder / name).write_bytes(b"x")
+    (folder / "trainer_state.json").write_text(f'{{"global_step": {step}}}')
+
+
+def test_resume_queues_a_crashed_run_from_its_last_checkpoint(runs_env, dead_pid, monkeypatch):
+    started = []
+    monkeypatch.setattr(queue, "start_next", lambda: started.append(True))
+    run = make_run(state="running", pid=dead_pid, step=7, max_steps=60)
+    fake_checkpoint(run, 5)
+    assert "💾 **Resume** continues it from `checkpoints/checkpoint-5` (step 5)" in train.status_markdown(run.name)
+    followed, message = train.resume(run.name)
+    assert followed["value"] == run.name and started == [True]
+    assert "Resuming" in message and "checkpoints/checkpoint-5" in message
+    status = run.status()
+    assert status.waiting and status.resume_from == "checkpoints/checkpoint-5" and status.step == 5
+
+
+def test_resume_says_why_not(runs_env, monkeypatch):
+    monkeypatch.setattr(queue, "start_next", lambda: None)
+    done = make_run(state="completed")
+    assert train.resume(done.name)[1].startswith("❌ Not resumed:") and "completed" in train.resume(done.name)[1]
+    failed = make_run(state="failed", error="boom")
+    assert "No complete checkpoint" in train.status_markdown(failed.name)
+    assert "saved no complete checkpoint" in train.resume(failed.name)[1]
+    assert train.resume(None)[1].startswith("❌ Not resumed:")
+    assert failed.status().state == "failed"
+
+
+def test_a_full_disk_at_start_says_what_to_do_and_leaves_no_run(runs_env, monkeypatch):
+    import engine.runs.folder
+
+    def full_disk(path, text):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(engine.runs.folder, "atomic_write", full_disk)
+    specs, values = form()
+    with pytest.warns(UserWarning, match="No space left on device"):
+        monitor, message = train.start(specs, *values)
+    assert monitor == SKIP and message.startswith("❌ Not started:") and "could not create the run folder" in message
+    assert "free disk space or set another saves folder (WORKBENCH_SAVES)" in message
+    assert list_runs() == [] and list((runs_env / "runs").iterdir()) == []
