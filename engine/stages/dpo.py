@@ -23,6 +23,7 @@ from engine.data.rows import load_splits
 from engine.models.loader import load_tokenizer, training_model
 from engine.runs.folder import RunFolder
 from engine.stages.common import train_and_save, trainer_arguments
+from engine.stages.cpu_speed import score_completions_only
 
 
 def build_trainer(cfg: RunConfig, run: RunFolder, callbacks: list):
@@ -51,6 +52,7 @@ def dpo_family(cfg: RunConfig, args: dict, parts: dict):
 
     from engine.stages.dpo_losses import DPOPTrainer
 
+    score_completions_only()
     opts = cfg.stage_options
     # TRL combines weighted losses; its "sft" loss is the chosen answers' mean NLL (pref_ftx).
     if opts.loss_type == "dpop":  # TRL keeps only its "sft" term; DPOPTrainer adds the DPOP term
