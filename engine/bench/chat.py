@@ -36,8 +36,10 @@ def throwaway_runs(model: str, count: int, root: Path) -> list[str]:
                          root=root)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(i)
-            lm = get_peft_model(causal_lm(model), LoraConfig(r=8, lora_alpha=16, target_modules="all-linear",
-                                                             init_lora_weights=False, task_type="CAUSAL_LM"))
+            shape = run.config().lora  # the workbench's default LoRA, as a real run would have it
+            lm = get_peft_model(causal_lm(model), LoraConfig(r=shape.rank, lora_alpha=shape.alpha,
+                                                             target_modules=shape.target, init_lora_weights=False,
+                                                             task_type="CAUSAL_LM"))
         lm.save_pretrained(run.adapter_dir)
         load_tokenizer(model).save_pretrained(run.adapter_dir)  # chat reads each run's own template
         run.update_status(state=State.COMPLETED, step=1, max_steps=1)

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from engine.config import RunConfig, from_dict
+from engine.config import DPOOptions, LoraConfig, RunConfig, TrainingConfig, from_dict
+
+_TRAINING, _LORA = TrainingConfig(), LoraConfig()
 
 # Per task: the shipped dataset, the batch and the default length of a run (the setup:
 # 64 SQL pairs in 16 steps of 4; 96 SFT rows in 12 steps of 8; chat answers of 64 new tokens).
@@ -35,16 +37,17 @@ class Recipe:
     template: str = "model"
     cutoff_len: int = 256
     learning_rate: float = 5e-5
-    seed: int = 42
-    # the workbench's own defaults for the rest, given to TRL explicitly so both train alike
-    lr_scheduler_type: str = "cosine"
-    warmup_ratio: float = 0.05
-    max_grad_norm: float = 1.0
-    weight_decay: float = 0.0
-    lora_rank: int = 8
-    lora_alpha: int = 16
-    lora_target: str = "all-linear"
-    beta: float = 0.1  # DPO, sigmoid loss
+    # the workbench's own defaults for the rest (engine.config, read here, never restated), given to TRL
+    # explicitly so both train alike
+    seed: int = _TRAINING.seed
+    lr_scheduler_type: str = _TRAINING.lr_scheduler_type
+    warmup_ratio: float = _TRAINING.warmup_ratio
+    max_grad_norm: float = _TRAINING.max_grad_norm
+    weight_decay: float = _TRAINING.weight_decay
+    lora_rank: int = _LORA.rank
+    lora_alpha: int = _LORA.alpha
+    lora_target: str = _LORA.target
+    beta: float = DPOOptions().beta  # DPO, sigmoid loss
 
     @property
     def rows(self) -> int:

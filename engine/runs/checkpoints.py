@@ -26,6 +26,7 @@ from engine.runs.folder import RunFolder
 from engine.runs.status import STATUS_FILE, State
 
 PREFIX = "checkpoint-"
+KEPT = 2  # checkpoints kept per run, the newest (the Trainer's save_total_limit; PPO's own loop alike)
 STATE_FILE = "trainer_state.json"
 NEEDED = ("optimizer.pt", "scheduler.pt", STATE_FILE)
 WEIGHTS = ("adapter_model.safetensors", "model.safetensors", "model.safetensors.index.json")

@@ -16,6 +16,7 @@ import torch
 from transformers import TrainerCallback
 
 from engine.runs import degeneration, health
+from engine.runs.checkpoints import checkpoint_step
 from engine.runs.folder import RunFolder
 from engine.stages.samples import Sampler
 
@@ -110,12 +111,9 @@ def pairs_per_log(args) -> int | None:
 
 def last_checkpoint(output_dir: str | None, before: int) -> Path | None:
     """The newest checkpoint-N folder saved before step ``before`` (its weights predate the NaN)."""
-    found = []
-    for path in Path(output_dir).glob("checkpoint-*") if output_dir else []:
-        n = path.name.removeprefix("checkpoint-")
-        if n.isdigit() and int(n) < before:
-            found.append((int(n), path))
-    return max(found)[1] if found else None
+    steps = [(step, path) for path in (Path(output_dir).iterdir() if output_dir and Path(output_dir).is_dir() else [])
+             if (step := checkpoint_step(path)) is not None and step < before]
+    return max(steps)[1] if steps else None
 
 
 class RunFolderCallback(TrainerCallback):

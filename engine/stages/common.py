@@ -15,7 +15,7 @@ import torch
 from engine.config import RunConfig
 from engine.data.registry import DatasetError
 from engine.models.loader import compute_dtype
-from engine.runs.checkpoints import resume_checkpoint
+from engine.runs.checkpoints import KEPT, resume_checkpoint
 from engine.runs.folder import RunFolder
 from engine.stages.callbacks import STOP
 
@@ -42,7 +42,7 @@ def trainer_arguments(cfg: RunConfig, run: RunFolder, has_eval: bool) -> dict[st
         # full checkpoints (optimizer, scheduler, RNG, trainer state): what resuming needs (engine.runs.checkpoints);
         # besides save_steps, RunFolderCallback saves every training.save_minutes and when a stop is asked for
         save_strategy="steps" if t.save_steps else "no", save_steps=t.save_steps or 500,
-        save_total_limit=2, save_only_model=False,
+        save_total_limit=KEPT, save_only_model=False,
         gradient_checkpointing=t.gradient_checkpointing,
         seed=t.seed, data_seed=t.seed,
         bf16=on_gpu and dtype == torch.bfloat16, fp16=on_gpu and dtype == torch.float16,

@@ -16,12 +16,11 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
-from engine.runs.checkpoints import PREFIX, STATE_FILE, all_checkpoints
+from engine.runs.checkpoints import KEPT, PREFIX, STATE_FILE, all_checkpoints
 from engine.runs.folder import RunFolder
 from engine.stages import ppo_math
 
 log = logging.getLogger("engine")
-KEEP = 2  # as save_total_limit for the Trainer stages
 
 
 def save(run: RunFolder, m: dict, state, kl_coef: float, moments: ppo_math.RunningMoments) -> Path:
@@ -41,7 +40,7 @@ def save(run: RunFolder, m: dict, state, kl_coef: float, moments: ppo_math.Runni
     moments_state = {"count": moments.count, "mean": moments.mean, "var": moments.var}
     (out / "ppo_state.json").write_text(json.dumps({"kl_coef": kl_coef, "moments": moments_state}))
     state.save_to_json(str(out / STATE_FILE))
-    for old in all_checkpoints(run)[:-KEEP]:
+    for old in all_checkpoints(run)[:-KEPT]:
         shutil.rmtree(old.path, ignore_errors=True)
     log.info("saved %s", out.relative_to(run.path))
     return out
