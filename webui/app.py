@@ -16,6 +16,7 @@ from pathlib import Path
 
 import gradio as gr
 
+from engine.paths import runs_root
 from engine.runs import queue
 from webui import access, run_form, serving
 from webui.forms import CSS as FORM_CSS
@@ -81,11 +82,16 @@ def build_app(saves_root: str | Path | None = None) -> gr.Blocks:
     return demo
 
 
-def launch(demo: gr.Blocks, host: str = "127.0.0.1", port: int = 7860, **kwargs) -> None:
-    """Start serving, and the queue thread that starts queued runs one at a time; kwargs go to
-    Blocks.launch (main passes auth and max_file_size; tests pass prevent_thread_lock=True)."""
-    threading.Thread(target=queue.worker, name="run-queue", daemon=True).start()
-    demo.launch(server_name=host, server_port=port, css=CSS, ssr_mode=False, show_error=True, **kwargs)
+def launch(demo: gr.Blocks, host: str = "127.0.0.1", port: int = 7860, block: bool = True, **kwargs) -> None:
+    """Start serving, and the queue thread that starts queued runs one at a time while the server
+    runs; kwargs go to Blocks.launch (main passes auth and max_file_size). Tests pass block=False
+    and close the demo, which ends the queue thread too."""
+    demo.launch(server_name=host, server_port=port, css=CSS, ssr_mode=False, show_error=True,
+                prevent_thread_lock=True, **kwargs)
+    threading.Thread(target=queue.worker, args=(lambda: demo.is_running, runs_root()),
+                     name="run-queue", daemon=True).start()
+    if block:
+        demo.block_thread()
 
 
 def parser() -> argparse.ArgumentParser:

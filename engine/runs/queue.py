@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from engine.config import RunConfig
@@ -56,11 +57,13 @@ def start_next(root: Path | None = None) -> RunFolder | None:
     return waiting[0]
 
 
-def worker(interval: float = 2.0) -> None:
-    """Forever: whenever no engine runs, start the oldest waiting run."""
-    while True:
+def worker(serving: Callable[[], bool], root: Path, interval: float = 2.0) -> None:
+    """While `serving()` holds: whenever no engine runs under `root`, start the oldest waiting run.
+    The server passes its own liveness and the runs folder it serves, so a closed server's worker
+    ends and never starts runs in a folder some later server (or test) points WORKBENCH_SAVES at."""
+    while serving():
         try:
-            start_next()
+            start_next(root)
         except Exception as e:  # noqa: BLE001 - a bad run folder must not stop the queue
             print(f"workbench queue: {e}", flush=True)
         time.sleep(interval)

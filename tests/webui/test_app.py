@@ -7,6 +7,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 
@@ -47,7 +48,7 @@ def free_port() -> int:
 def test_app_serves_its_page(runs_env):
     demo = app.build_app(runs_env)
     port = free_port()
-    app.launch(demo, "127.0.0.1", port, prevent_thread_lock=True, quiet=True)
+    app.launch(demo, "127.0.0.1", port, block=False, quiet=True)
     try:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=30) as response:
             assert response.status == 200
@@ -57,6 +58,10 @@ def test_app_serves_its_page(runs_env):
         assert {"learning_rate", "beta", "followed run", "runs to compare"} <= labels
     finally:
         demo.close()
+    queue_threads = [t for t in threading.enumerate() if t.name == "run-queue"]
+    for thread in queue_threads:  # the closed server's queue thread ends too
+        thread.join(timeout=10)
+    assert not any(t.is_alive() for t in queue_threads)
 
 
 def test_start_trains_a_tiny_run_and_the_status_follows_it(saves, tiny_model):

@@ -45,7 +45,7 @@ def server(tmp_path, monkeypatch) -> Server:
     monkeypatch.setenv(access.ENV_DIRS, str(found.allowed))
     demo = app.build_app(found.saves)
     port = free_port()
-    app.launch(demo, "127.0.0.1", port, prevent_thread_lock=True, quiet=True, auth=[LOGIN], max_file_size=MAX_UPLOAD)
+    app.launch(demo, "127.0.0.1", port, block=False, quiet=True, auth=[LOGIN], max_file_size=MAX_UPLOAD)
     try:
         found.url = f"http://127.0.0.1:{port}"
         yield found

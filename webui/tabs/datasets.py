@@ -413,10 +413,13 @@ def _wire_register(c: dict, ctx: list, version: gr.State, listing: list) -> None
     quiet = {"show_progress": "minimal", "concurrency_id": ONE_AT_A_TIME}
     c["kind"].change(lambda kind: [gr.update(visible=kind == SOURCES[0]), gr.update(visible=kind != SOURCES[0])],
                      c["kind"], [c["upload"], c["path"]], show_progress="hidden")
-    gr.on([c["upload"].upload, c["upload"].clear, c["path"].change, c["kind"].change], load_source,
-          [c["kind"], c["upload"], c["path"], ctx[0]],
-          [c["source"], c["name"], c["formatting"], c["ranking"], *c["roles"], c["load_msg"]],
-          api_name="load_dataset_file").then(check, check_inputs, checked, **quiet)
+    # always_last: a file chosen while the Clear before it is still loading must load too (Gradio's
+    # default, "once", drops an event that fires while the same one runs)
+    loading = gr.on([c["upload"].upload, c["upload"].clear, c["path"].change, c["kind"].change], load_source,
+                    [c["kind"], c["upload"], c["path"], ctx[0]],
+                    [c["source"], c["name"], c["formatting"], c["ranking"], *c["roles"], c["load_msg"]],
+                    api_name="load_dataset_file", trigger_mode="always_last")
+    loading.then(check, check_inputs, checked, **quiet)
     gr.on([c["upload"].upload, c["upload"].clear, c["path"].change], lambda: "", None, c["message"],
           api_visibility="private")  # an earlier "Registered ..." message is about another file
     gr.on([c["formatting"].input, c["ranking"].input], format_changed,

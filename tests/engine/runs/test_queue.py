@@ -83,6 +83,14 @@ def test_an_unreadable_status_does_not_block_the_queue(queue_env):
     assert (broken.path / "status.json").read_text() == '{"state": "runn'  # left for the user to see
 
 
+def test_the_worker_serves_its_own_runs_folder_and_ends_with_the_server(queue_env, tmp_path, monkeypatch):
+    waiting = new_run("next")
+    monkeypatch.setenv("WORKBENCH_SAVES", str(tmp_path / "another"))  # e.g. a later server or test
+    serving = iter([True, False])
+    runqueue.worker(lambda: next(serving), waiting.path.parent, interval=0)  # returns: the server closed
+    assert queue_env == [waiting.name]
+
+
 def test_concurrent_starts_start_one_run(queue_env, monkeypatch):
     """Start pressed in several tabs at once, beside the queue's worker: one engine starts."""
     started = []

@@ -18,7 +18,7 @@ from engine.data.registry import read_registry
 from engine.data.rows import load_dataset_for_stage, to_conversation
 from engine.models.loader import load_tokenizer
 from tests.helpers import DATA
-from webui import access, dataset_checks, dataset_probes, dataset_report
+from webui import access, app, dataset_checks, dataset_probes, dataset_report
 from webui.tabs import Page
 from webui.tabs import datasets as tab
 
@@ -358,3 +358,12 @@ def test_every_handler_refuses_folders_and_files_outside_the_allowed_ones(folder
     assert sorted(p.name for p in outside.iterdir()) == ["secret.jsonl"]
     tokenizer, note = dataset_checks.tokenizer_for(str(outside), "model")
     assert tokenizer is None and refused in note
+
+
+def test_a_file_chosen_while_the_clear_before_it_runs_still_loads(tmp_path, monkeypatch):
+    # Gradio's default trigger mode ("once") drops an event fired while the same event runs: a file
+    # picked right after Clear was never read, and the form kept the cleared, empty name.
+    monkeypatch.setenv("WORKBENCH_SAVES", str(tmp_path))  # build_app sets it: restored after the test
+    demo = app.build_app(tmp_path)
+    events = {fn.api_name: fn for fn in demo.fns.values()}
+    assert events["load_dataset_file"].trigger_mode == "always_last"
