@@ -27,3 +27,8 @@ def models_dir() -> Path:
 
 def exports_root() -> Path:
     return saves_root() / "exports"
+
+
+def reference_cache_dir() -> Path:
+    """DPO's reference log-probs, computed once per (reference weights, tokens) and reused."""
+    return saves_root() / "cache" / "reference"

@@ -20,7 +20,7 @@ from typing import Callable
 
 from engine.bench.machine import describe, fast_cpu_bf16
 from engine.bench.recipe import TASKS, Recipe
-from engine.bench.report import summarize
+from engine.bench.report import WARM, summarize
 from engine.paths import REPO_ROOT
 
 LOG_TAIL = 3000  # characters of a failed worker's log shown in the error
@@ -75,6 +75,8 @@ def systems(task: str, dtype: str = "auto", trl_dtype: str = "auto", trl_precomp
         return [{"name": "workbench", "system": "workbench", "runs": list(runs)},
                 {"name": "generate", "system": "generate"}]
     specs = [{"name": "workbench", "system": "workbench", "dtype": dtype}]
+    if task == "dpo":  # a second run on the same reference and tokens: its reference log-probs are cached
+        specs.append({"name": WARM, "system": "workbench", "dtype": dtype, "warm_reference": True})
     for trl_type in trl_dtypes(trl_dtype, machine or this_machine()):
         for precompute in precompute_choices(task, trl_precompute):
             name = f"trl/{trl_type}" + ("+precompute" if precompute else "")
@@ -90,8 +92,11 @@ def schedule(specs: list[dict], repeat: int) -> list[dict]:
     return order
 
 
-def worker_env(workdir: Path, folder: Path) -> dict:
-    return {**os.environ, "WORKBENCH_SAVES": str(workdir / "saves"), "HF_HUB_OFFLINE": "1",
+def worker_env(workdir: Path, folder: Path, task: str) -> dict:
+    """A training run gets a saves folder of its own, so each starts with a cold reference cache;
+    chat runs share the one holding the throwaway adapters."""
+    saves = workdir / "saves" if task == "chat" else folder / "saves"
+    return {**os.environ, "WORKBENCH_SAVES": str(saves), "HF_HUB_OFFLINE": "1",
             "HF_DATASETS_OFFLINE": "1", "HF_DATASETS_CACHE": str(folder / "datasets-cache"), "TQDM_DISABLE": "1"}
 
 
@@ -103,7 +108,7 @@ def run_worker(spec: dict, workdir: Path, index: int) -> dict:
     spec_file.write_text(json.dumps(spec), encoding="utf-8")
     with open(log_file, "w", encoding="utf-8") as log:
         command = [sys.executable, "-m", "engine.bench.worker", str(spec_file), str(result_file)]
-        code = subprocess.run(command, cwd=folder, env=worker_env(workdir, folder), stdout=log,
+        code = subprocess.run(command, cwd=folder, env=worker_env(workdir, folder, spec["task"]), stdout=log,
                               stderr=subprocess.STDOUT).returncode
     if code != 0 or not result_file.exists():
         tail = log_file.read_text(encoding="utf-8", errors="replace")[-LOG_TAIL:]

@@ -3,7 +3,7 @@
 Real tokens are counted from the batches the trainer actually steps on (their attention masks), not
 from the trainer's own counter: the workbench counts padding too (``include_num_input_tokens_seen``),
 and a system that packs or drops padding must still show the same real tokens as the other. Time is
-the training loop plus any reference-model precompute TRL does before it (that is work a DPO run
+the training loop plus any reference-model precompute done before it (that is work a DPO run
 cannot skip, only move). Memory is the process's peak RSS (each run has a process of its own) and,
 on a GPU, torch's peak allocation.
 """
@@ -67,27 +67,35 @@ class Meter(TrainerCallback):
 
 
 class PrecomputeClock:
-    """Seconds spent in TRL's reference log-prob precompute (``precompute_ref_log_probs``)."""
+    """Seconds spent scoring the reference before training: TRL's ``precompute_ref_log_probs`` and
+    the workbench's cached precompute around it (the cache lookup and its hashing included)."""
 
     def __init__(self) -> None:
         self.seconds = 0.0
+        self.depth = 0  # the workbench's precompute calls TRL's: count the outermost call only
+
+    def timed(self, function):
+        def wrapper(*args, **kwargs):
+            start = time.perf_counter()
+            self.depth += 1
+            try:
+                return function(*args, **kwargs)
+            finally:
+                self.depth -= 1
+                if self.depth == 0:
+                    self.seconds += time.perf_counter() - start
+
+        return wrapper
 
     def install(self) -> None:
-        """Time DPOTrainer's precompute, whichever system turns it on. It runs inside the trainer's
-        constructor, before any callback exists, so the method itself is wrapped (in this worker
-        process only)."""
+        """Both run inside the trainer's constructor, before any callback exists, so the functions
+        themselves are wrapped (in this worker process only)."""
         from trl import DPOTrainer
 
-        original = DPOTrainer._precompute_ref_logps
+        from engine.stages import dpo
 
-        def timed(trainer, *args, **kwargs):
-            start = time.perf_counter()
-            try:
-                return original(trainer, *args, **kwargs)
-            finally:
-                self.seconds += time.perf_counter() - start
-
-        DPOTrainer._precompute_ref_logps = timed
+        DPOTrainer._precompute_ref_logps = self.timed(DPOTrainer._precompute_ref_logps)
+        dpo.cached_reference_logps = self.timed(dpo.cached_reference_logps)
 
 
 def peak_memory() -> dict:

@@ -15,6 +15,8 @@ from pathlib import Path
 from engine.bench.machine import one_line
 from engine.bench.recipe import CHAT_COLUMNS, Recipe
 
+WARM = "workbench/warm-reference"  # DPO: the workbench again, its reference log-probs already cached
+
 MEDIAN_KEYS = ("tokens_per_second", "s_per_step", "peak_rss_mb", "gpu_peak_mb", "loss", "rewards/accuracies",
                "rewards/margins", "reference_seconds", "train_seconds", "build_seconds")
 
@@ -46,7 +48,7 @@ def summarize(recipe: Recipe, machine: dict, specs: list[dict], results: dict[st
 def training_summary(recipe: Recipe, machine: dict, systems: dict) -> dict:
     for system in systems.values():
         system["median"] = {key: median(run.get(key) for run in system["runs"]) for key in MEDIAN_KEYS}
-    trl_names = [name for name in systems if name != "workbench"]
+    trl_names = [name for name in systems if name.startswith("trl")]
     best = max(trl_names, key=lambda name: systems[name]["median"]["tokens_per_second"] or 0.0)
     ours, theirs = systems["workbench"]["median"], systems[best]["median"]
     memory = memory_key(systems["workbench"]["runs"][0])
@@ -61,6 +63,8 @@ def training_summary(recipe: Recipe, machine: dict, systems: dict) -> dict:
         "memory_ratio": ratio(ours[memory], theirs[memory]),
         "loss_delta": loss_delta(ours, theirs),
         "trl_best": best,
+        "speedup_warm_reference": (ratio(systems[WARM]["median"]["tokens_per_second"], theirs["tokens_per_second"])
+                                   if WARM in systems else None),
         "loss_delta_same_dtype": loss_delta(ours, systems[same]["median"]) if same in systems else None,
         "tokens_identical": len(tokens) == 1,
         "real_tokens": tokens[0] if len(tokens) == 1 else tokens,
@@ -143,7 +147,7 @@ def training_lines(summary: dict) -> list[str]:
         column = lambda key: [run.get(key) for run in runs]  # noqa: E731
         rows.append([name, runs[0].get("weights_dtype", "?"), spread(column("tokens_per_second"), 1),
                      spread(column("s_per_step"), 3), spread(column(summary["memory"]), 0),
-                     spread(column("reference_seconds"), 1) if system.get("precompute") else "-",
+                     spread(column("reference_seconds"), 1) if any(column("reference_seconds")) else "-",
                      spread(column("loss"), 4), spread(column("rewards/accuracies"), 2)])
     workbench = summary["systems"]["workbench"]["runs"][0]
     padding = 1 - workbench["real_tokens"] / workbench["padded_tokens"] if workbench["padded_tokens"] else 0.0
@@ -154,7 +158,9 @@ def training_lines(summary: dict) -> list[str]:
     return [*table(rows), tokens,
             f"workbench / trl (TRL's best here: {summary['trl_best']}): speedup {summary['speedup']}x, "
             f"memory {summary['memory_ratio']}x, |loss difference| {summary['loss_delta']}"
-            + (f" ({same} against TRL in the workbench's dtype)" if same is not None else "")]
+            + (f" ({same} against TRL in the workbench's dtype)" if same is not None else "")
+            + (f"; with the reference log-probs cached: {warm}x" if (warm := summary.get("speedup_warm_reference"))
+               else "")]
 
 
 def chat_lines(summary: dict) -> list[str]:

@@ -77,6 +77,8 @@ def measure_training(spec: dict, workdir: Path) -> dict:
     """Build the spec's system, train it for the recipe's steps and measure the run (no final
     evaluation or save: neither is training speed)."""
     recipe = Recipe(**spec["recipe"])
+    if spec.get("warm_reference"):  # an earlier run on the same reference and tokens, not measured
+        workbench_trainer(recipe, spec["dtype"], [])
     clock, meter = PrecomputeClock(), Meter()
     if recipe.task == "dpo":
         clock.install()

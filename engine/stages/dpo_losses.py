@@ -54,10 +54,10 @@ class DPOPTrainer(DPOTrainer):
     def __init__(self, *args, dpop_lambda: float, **kwargs):
         super().__init__(*args, **kwargs)
         # Only the plain setup records the forwards this class expects (policy, then reference).
-        if (self.loss_types != ["sft"] or self.precompute_ref_logps or self.ld_alpha is not None
+        if (self.loss_types != ["sft"] or self.ld_alpha is not None
                 or self.f_divergence_type != "reverse_kl" or self.use_weighting):
             raise ValueError("DPOPTrainer needs loss_type=['sft'] (weight pref_ftx) and TRL's default "
-                             "reference handling, log-prob sums and divergence")
+                             "log-prob sums and divergence")
         self.dpop_lambda = dpop_lambda
 
     def scored_modules(self) -> list:
@@ -71,12 +71,16 @@ class DPOPTrainer(DPOTrainer):
     def _compute_loss(self, model, inputs, return_outputs):
         with recording_log_probs(self.scored_modules()) as recorded:
             result = super()._compute_loss(model, inputs, return_outputs)
-        if len(recorded) != 2:
-            raise RuntimeError(f"DPOP expected TRL to run 2 scoring forwards (policy, reference), saw {len(recorded)}")
+        forwards = 1 if self.precompute_ref_logps else 2  # precomputed: the reference is in the batch
+        if len(recorded) != forwards:
+            raise RuntimeError(f"DPOP expected TRL to run {forwards} scoring forward(s), saw {len(recorded)}")
         seq_len = inputs["completion_mask"].size(1) - 1  # the same slice TRL takes (prompt-tuning prefixes)
-        policy, reference = (logps[:, -seq_len:].sum(dim=1) for logps in recorded)  # zero outside the answers
-        chosen, rejected = policy.chunk(2)  # TRL's batches are [chosen..., rejected...]
-        ref_chosen, ref_rejected = reference.chunk(2)
+        sums = [logps[:, -seq_len:].sum(dim=1) for logps in recorded]  # zero outside the answers
+        chosen, rejected = sums[0].chunk(2)  # TRL's batches are [chosen..., rejected...]
+        if self.precompute_ref_logps:
+            ref_chosen, ref_rejected = inputs["ref_chosen_logps"], inputs["ref_rejected_logps"]
+        else:
+            ref_chosen, ref_rejected = sums[1].chunk(2)
         # relu, not clamp(min=0): at policy == reference (the first step of every run) clamp's gradient is 1,
         # so lambda x the chosen answers' gradient would swamp DPO's; the penalty only acts below the reference.
         penalty = torch.relu(ref_chosen - chosen)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 
+from engine.bench.report import WARM
 from engine.cli import main
 from engine.runs.folder import list_runs
 
@@ -34,7 +35,7 @@ def test_dpo_bench_trains_both_systems_on_identical_tokens(tiny_model, capsys):
                     "--trl-precompute", "on")
     assert summary["task"] == "dpo" and summary["workbench"] > 0 and summary["trl"] > 0
     assert summary["speedup"] > 0 and summary["memory_ratio"] > 0 and summary["loss_delta"] is not None
-    assert set(summary["systems"]) == {"workbench", "trl/float32+precompute"}
+    assert set(summary["systems"]) == {"workbench", WARM, "trl/float32+precompute"}
     runs = all_runs(summary)
     # the contract: the same real (non-padding) tokens in every run of both systems
     assert len({run["real_tokens"] for run in runs}) == 1 and runs[0]["real_tokens"] > 0
@@ -44,6 +45,10 @@ def test_dpo_bench_trains_both_systems_on_identical_tokens(tiny_model, capsys):
         assert run["rewards/accuracies"] is not None and run["peak_rss_mb"] > 0
         assert run["gradient_checkpointing"] is False
     assert summary["systems"]["trl/float32+precompute"]["runs"][0]["reference_seconds"] > 0
+    # each workbench run scores its reference first, timed; the warm one reads the first run's cache
+    cold, warm = (summary["systems"][name]["runs"][0] for name in ("workbench", WARM))
+    assert cold["reference_seconds"] > 0 and warm["reference_seconds"] > 0 and warm["losses"] == cold["losses"]
+    assert summary["speedup_warm_reference"] > 0
     assert summary["machine"]["cpu"] and summary["machine"]["torch_threads"] >= 1
     assert list_runs() == runs_before  # the workbench's run folder lived in the bench's temporary saves
 

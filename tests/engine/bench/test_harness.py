@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from engine.bench.harness import make_recipe, schedule, systems
 from engine.bench.recipe import run_config
+from engine.bench.report import WARM
 
 BF16_CPU = {"bf16_flags": ["avx512_bf16"]}
 PLAIN_CPU = {"bf16_flags": []}
@@ -15,16 +16,16 @@ def names(specs: list[dict]) -> list[str]:
 
 def test_dpo_tries_each_trl_setting_that_can_be_fastest_here():
     assert names(systems("dpo", machine=BF16_CPU)) == [
-        "workbench", "trl/float32", "trl/float32+precompute", "trl/bfloat16", "trl/bfloat16+precompute"]
+        "workbench", WARM, "trl/float32", "trl/float32+precompute", "trl/bfloat16", "trl/bfloat16+precompute"]
     # without bf16 instructions a CPU emulates bf16, far slower: not worth a run
-    assert names(systems("dpo", machine=PLAIN_CPU)) == ["workbench", "trl/float32", "trl/float32+precompute"]
+    assert names(systems("dpo", machine=PLAIN_CPU)) == ["workbench", WARM, "trl/float32", "trl/float32+precompute"]
 
 
 def test_pinned_trl_settings_run_alone():
     specs = systems("dpo", dtype="bfloat16", trl_dtype="float32", trl_precompute="off", machine=BF16_CPU)
-    assert names(specs) == ["workbench", "trl/float32"]
-    assert specs[0]["dtype"] == "bfloat16" and specs[1] == {"name": "trl/float32", "system": "trl",
-                                                            "dtype": "float32", "precompute": False}
+    assert names(specs) == ["workbench", WARM, "trl/float32"]
+    assert specs[0]["dtype"] == specs[1]["dtype"] == "bfloat16" and specs[1]["warm_reference"]
+    assert specs[2] == {"name": "trl/float32", "system": "trl", "dtype": "float32", "precompute": False}
 
 
 def test_sft_has_no_reference_to_precompute():
@@ -53,4 +54,4 @@ def test_the_recipe_is_one_epoch_of_exactly_the_steps_on_the_shipped_data(tiny_m
 
 def test_on_a_gpu_trl_runs_in_the_gpus_half_precision():
     gpu = {"bf16_flags": ["amx_bf16"], "gpu_dtype": "bfloat16"}
-    assert names(systems("dpo", machine=gpu)) == ["workbench", "trl/bfloat16", "trl/bfloat16+precompute"]
+    assert names(systems("dpo", machine=gpu)) == ["workbench", WARM, "trl/bfloat16", "trl/bfloat16+precompute"]

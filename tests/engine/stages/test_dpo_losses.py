@@ -212,13 +212,14 @@ def test_dpop_penalty_is_zero_at_the_reference_and_positive_below_it(parent, ref
     assert loss > by_hand("sigmoid", c, r, rc, rr, nc, nr)
 
 
-def test_dpop_with_full_fine_tuning_uses_the_frozen_copy(saves):
-    """Full fine-tuning (here from the base model): the reference is a frozen copy of the start."""
+def test_dpop_with_full_fine_tuning_scores_the_reference_before_training(saves, tiny_model):
+    """Full fine-tuning (here from the base model): the reference is the starting model, scored
+    before the first step; no frozen copy is kept in memory."""
     from transformers import AutoModelForCausalLM
 
     trainer = build(None, "dpop", model={"name_or_path": "tiny", "finetuning_type": "full"}, dpop_lambda=5.0)
-    assert trainer.ref_model is not None
     batch = first_batch(trainer)
+    assert trainer.ref_model is None and {"ref_chosen_logps", "ref_rejected_logps"} <= set(batch)
     lower_the_chosen_answers(trainer.model, batch, step=0.5)
     reference = AutoModelForCausalLM.from_pretrained(saves / "models" / "tiny").eval()
     c, r, rc, rr, nc, nr = pair_logps(trainer.model, reference, batch)

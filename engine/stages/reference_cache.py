@@ -1,0 +1,146 @@
+"""DPO's reference log-probs, computed once and kept on disk for every later run that needs them.
+
+The reference model is frozen, so its log-probs of a pair depend only on its weights and on the
+pair's tokens. TRL's ``precompute_ref_log_probs`` scores the whole dataset once before training;
+its own cache is keyed by the dataset's fingerprint inside the datasets cache, which an in-memory
+dataset (every run here) does not keep between processes. This cache is keyed by what the numbers
+really depend on:
+
+    the reference weights   every frozen parameter the reference forward uses (the base model, a
+                            parent's adapter kept as TRL's "ref" adapter, or the frozen full copy),
+                            hashed by value: a new base, parent or quantisation is a new key
+    the tokens              the tokenized prompt/chosen/rejected columns (template, dataset, rows,
+                            order and cutoff are all in them) and the collator's max_length
+    how they are scored     the precision flags, the device type, ld_alpha and library versions
+
+so a second epoch, a rerun, or a sweep over beta, learning rate or loss type on the same SFT
+parent reuses the first run's pass (``saves/cache/reference/<key>.json``). A cache that cannot be
+read or written is only logged: the run computes the numbers instead.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from pathlib import Path
+
+import torch
+
+from engine.files import atomic_write
+from engine.paths import reference_cache_dir
+
+log = logging.getLogger("engine")
+FORMAT = 1  # bump when the way reference log-probs are computed changes
+COLUMNS = ("prompt_ids", "chosen_ids", "rejected_ids")
+
+
+def weights_digest(module, frozen_only: bool = False) -> str:
+    """sha256 over the names, dtypes, shapes and values of the module's parameters (the frozen ones
+    only with ``frozen_only``) and buffers."""
+    digest = hashlib.sha256()
+    tensors = [(n, p) for n, p in module.named_parameters() if not (frozen_only and p.requires_grad)]
+    for name, tensor in [*tensors, *module.named_buffers()]:
+        digest.update(f"{name}:{tensor.dtype}:{tuple(tensor.shape)};".encode())
+        data = tensor.detach().to("cpu").contiguous()
+        digest.update(data.view(torch.uint8).numpy() if data.numel() else b"")
+    return digest.hexdigest()
+
+
+def tokens_digest(dataset) -> str:
+    """sha256 over the tokenized columns, row lengths included (so [1, 2][3] differs from [1][2, 3])."""
+    import pyarrow.compute as pc
+
+    digest = hashlib.sha256()
+    table = dataset.with_format("arrow")[:]
+    for name in COLUMNS:
+        column = table.column(name)
+        digest.update(pc.list_value_length(column).to_numpy(zero_copy_only=False).astype("int64").tobytes())
+        digest.update(pc.list_flatten(column).to_numpy(zero_copy_only=False).astype("int64").tobytes())
+    return digest.hexdigest()
+
+
+def cache_key(trainer, dataset) -> dict:
+    """What the reference log-probs of ``dataset`` depend on, as readable parts."""
+    import transformers
+    import trl
+
+    from accelerate.utils import is_peft_model
+
+    model = trainer.accelerator.unwrap_model(trainer.model)
+    if trainer.ref_model is not None:  # a frozen copy
+        weights = weights_digest(trainer.accelerator.unwrap_model(trainer.ref_model))
+    elif is_peft_model(model):  # the base, and a parent's adapter kept as "ref": all but the trained adapter
+        weights = weights_digest(model, frozen_only=True)
+    else:  # full fine-tuning: the model before its first step
+        weights = weights_digest(model)
+    collator = trainer.data_collator
+    return {
+        "format": FORMAT,
+        "weights": weights,
+        "tokens": tokens_digest(dataset),
+        "rows": len(dataset),
+        "max_length": getattr(collator, "max_length", None),
+        "truncation_mode": getattr(collator, "truncation_mode", None),
+        "bf16": bool(trainer.args.bf16), "fp16": bool(trainer.args.fp16),
+        "device": trainer.accelerator.device.type,
+        "ld_alpha": trainer.ld_alpha,
+        "versions": [torch.__version__, transformers.__version__, trl.__version__],
+    }
+
+
+def key_file(parts: dict) -> Path:
+    name = hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:32]
+    return reference_cache_dir() / f"{name}.json"
+
+
+def load(path: Path, parts: dict) -> tuple[list, list] | None:
+    try:
+        saved = json.loads(path.read_text(encoding="utf-8"))
+        if saved.get("key") != parts or len(saved["chosen"]) != parts["rows"] != len(saved["rejected"]):
+            return None
+        return saved["chosen"], saved["rejected"]
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        log.warning("reference log-probs cache %s unreadable (%s): computing them again", path.name, e)
+        return None
+
+
+def store(path: Path, parts: dict, chosen: list, rejected: list) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(path, json.dumps({"key": parts, "chosen": chosen, "rejected": rejected}))
+    except OSError as e:
+        log.warning("reference log-probs not cached (%s): the next run computes them again", e)
+
+
+def cached_reference_logps(trainer, dataset, name: str, compute):
+    """``dataset`` with ref_chosen_logps / ref_rejected_logps columns, from the cache or from
+    ``compute(dataset)`` (TRL's precompute), which then fills the cache."""
+    if len(dataset) == 0:  # every row truncated away: train_and_save says what to change
+        return with_columns(dataset, [], [])
+    parts = cache_key(trainer, dataset)
+    path = key_file(parts)
+    found = load(path, parts)
+    if found is not None:
+        log.info("reference log-probs of the %d %s pairs: reused from %s", len(dataset), name, path)
+        return with_columns(dataset, *found)
+    start = time.perf_counter()
+    scored = compute(dataset)
+    chosen, rejected = (scored[column] for column in ("ref_chosen_logps", "ref_rejected_logps"))
+    store(path, parts, list(chosen), list(rejected))
+    log.info("reference log-probs of the %d %s pairs: computed in %.1f s, cached as %s",
+             len(dataset), name, time.perf_counter() - start, path)
+    return scored
+
+
+def with_columns(dataset, chosen: list, rejected: list):
+    """``dataset`` plus the two float32 columns TRL's precompute adds."""
+    from datasets import Dataset, Features, Value, concatenate_datasets
+
+    features = Features({"ref_chosen_logps": Value("float32"), "ref_rejected_logps": Value("float32")})
+    scores = Dataset.from_dict({"ref_chosen_logps": chosen, "ref_rejected_logps": rejected}, features=features)
+    return concatenate_datasets([dataset, scores], axis=1)
+
