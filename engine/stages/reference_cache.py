@@ -65,7 +65,6 @@ def cache_key(trainer, dataset) -> dict:
     """What the reference log-probs of ``dataset`` depend on, as readable parts."""
     import transformers
     import trl
-
     from accelerate.utils import is_peft_model
 
     model = trainer.accelerator.unwrap_model(trainer.model)
