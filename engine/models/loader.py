@@ -35,15 +35,17 @@ log = logging.getLogger("engine")
 
 
 def compute_dtype(name: str = "auto") -> torch.dtype:
-    """Resolve a config's dtype. On CPUs without bf16 matrix units (AMX), bf16 matmuls are
-    emulated and measured ~30x slower than fp32, so `auto` only picks bf16 where it is fast."""
+    """Resolve a config's dtype. `auto` on a CPU: bf16 only where this machine's bf16 matrix
+    products measured fast enough to pay for what bf16 changes (engine.models.cpu_dtype)."""
     import torch
 
     if name != "auto":
         return getattr(torch, name)
     if torch.cuda.is_available():
         return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    return torch.bfloat16 if torch.cpu._is_amx_tile_supported() else torch.float32
+    from engine.models.cpu_dtype import cpu_dtype
+
+    return cpu_dtype()
 
 
 def inference_device() -> str:

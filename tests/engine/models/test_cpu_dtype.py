@@ -1,0 +1,53 @@
+"""`dtype: auto` on a CPU follows a bf16 / float32 matrix-product measurement, made once per machine."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from engine.models import cpu_dtype
+from engine.models.loader import compute_dtype
+
+
+@pytest.fixture
+def measured(runs_env, monkeypatch):
+    """A stand-in measurement (the real one is timing-dependent) that counts its calls."""
+    calls = []
+
+    def measure(speedup):
+        monkeypatch.setattr(cpu_dtype, "measure_bf16_speedup", lambda: calls.append(speedup) or speedup)
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    return measure, calls
+
+
+@pytest.mark.parametrize("speedup, dtype", [(10.0, torch.bfloat16), (5.0, torch.bfloat16), (3.0, torch.float32),
+                                            (2.2, torch.float32), (0.03, torch.float32)])
+def test_auto_picks_bf16_only_where_it_measured_fast_enough(measured, speedup, dtype):
+    measure, _ = measured
+    measure(speedup)
+    assert compute_dtype("auto") == dtype
+    assert compute_dtype("float32") == torch.float32 and compute_dtype("bfloat16") == torch.bfloat16
+
+
+def test_the_measurement_runs_once_per_machine_and_is_kept(measured):
+    measure, calls = measured
+    measure(10.0)
+    assert compute_dtype() == torch.bfloat16 and compute_dtype() == torch.bfloat16 and calls == [10.0]
+    saved = json.loads(cpu_dtype.cache_file().read_text(encoding="utf-8"))
+    assert saved == {cpu_dtype.machine_key(): 10.0}
+
+
+def test_a_damaged_record_is_measured_again(measured):
+    measure, calls = measured
+    cpu_dtype.cache_file().parent.mkdir(parents=True)
+    cpu_dtype.cache_file().write_text("{not json", encoding="utf-8")
+    measure(2.0)
+    assert compute_dtype() == torch.float32 and calls == [2.0]
+    assert json.loads(cpu_dtype.cache_file().read_text(encoding="utf-8")) == {cpu_dtype.machine_key(): 2.0}
+
+
+def test_the_real_measurement_returns_a_ratio():
+    assert cpu_dtype.measure_bf16_speedup() > 0
