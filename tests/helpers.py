@@ -41,9 +41,10 @@ def tiny_config(stage: str, **sections) -> dict:
 
 
 def make_weight_run(root: Path, model_dir: Path, stage: str = "sft", seed: int = 0, full: bool = False,
-                    init_from: RunFolder | None = None, model_name: str = "tiny") -> RunFolder:
+                    init_from: RunFolder | None = None, model_name: str = "tiny", **lora) -> RunFolder:
     """A completed run folder whose adapter/ (random LoRA, B != 0 so it changes the answers) or
-    model/ (perturbed weights) is made directly with peft, without training."""
+    model/ (perturbed weights) is made directly with peft, without training. ``lora``: peft
+    LoraConfig settings over the default r=4, alpha=8 on all linear layers."""
     from peft import LoraConfig, get_peft_model
 
     cfg = tiny_config(stage, model={"name_or_path": model_name, "finetuning_type": "full" if full else "lora"})
@@ -58,8 +59,8 @@ def make_weight_run(root: Path, model_dir: Path, stage: str = "sft", seed: int =
                 p.data += 0.05 * torch.randn_like(p)
             out = run.model_dir
         else:
-            model = get_peft_model(model, LoraConfig(r=4, lora_alpha=8, target_modules="all-linear",
-                                                     init_lora_weights=False))
+            settings = {"r": 4, "lora_alpha": 8, "target_modules": "all-linear", **lora}
+            model = get_peft_model(model, LoraConfig(init_lora_weights=False, **settings))
             out = run.adapter_dir
     model.save_pretrained(out)
     tokenizer_files(model_dir).save_pretrained(out)

@@ -1,11 +1,15 @@
 """Side-by-side chat: one prompt answered by several models at once, streamed as it decodes.
 
 A column is the bare base model, a LoRA run (its adapter over that base) or a full fine-tuned run.
-The base and every LoRA run share ONE copy of the base weights: each adapter is attached as a
-named PEFT adapter and a single batch is decoded with peft's mixed-adapter inference
-(``adapter_names=["__base__", "run0", ...]``, one name per row), so k columns cost about one
-model's memory and one decoding loop. A full fine-tuned run is a model of its own; it is decoded
-after that batch.
+The base and every LoRA run share ONE copy of the base weights and decode as a single batch, one
+row per column, so k columns cost about one model's memory and one decoding loop: the adapters are
+loaded as named peft adapters, then packed side by side into every LoRA layer, each row taking its
+own (engine.inference.multi_lora; peft's own mixed-adapter batch, ``adapter_names=["__base__",
+"run0", ...]``, decoded 4 columns at 0.63x of plain ``generate`` on a CPU, its per-adapter
+bookkeeping costing more than the LoRA math). Adapters that cannot pack (LoRA bias, trained
+embeddings) keep peft's mixed batch. A full fine-tuned run is a model of its own; it is decoded
+after that batch. All torch work runs on one long-lived thread (``TorchThread`` says why); the
+caller's thread only streams.
 
 Sampling is per row: every row draws from its own torch.Generator seeded with the same seed, so a
 column's answer depends on its model, the prompt and the settings only, not on which other
@@ -14,23 +18,26 @@ columns share the batch (temperature 0 is greedy).
 
 from __future__ import annotations
 
+import queue
 import threading
 import time
+from concurrent.futures import Future, wait
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import torch
 from transformers.generation.streamers import BaseStreamer
 
 from engine.config import ConfigError, Sampling
 from engine.inference.generate import generate, user_turn
+from engine.inference.multi_lora import BASE_NAME, adapters_per_row, pack
 from engine.models import loader
 from engine.models.loader import run_base_model, run_weights, stop_token_ids
 from engine.models.store import resolve_model
 from engine.runs.folder import Weights, resolve_run
 
-BASE_KEY = "__base__"  # also peft's name for "no adapter" in a mixed batch
+BASE_KEY = BASE_NAME  # also the adapter name of the bare base's row in a mixed batch
 MAX_COLUMNS = 4
 
 
@@ -90,8 +97,9 @@ def shares_base(column: Column) -> bool:
 
 @dataclass
 class LoadedModels:
-    """One comparison's models: the shared base (a PeftModel when adapters are attached), the
-    peft adapter name of each LoRA column, full models by column key, a tokenizer per column."""
+    """One comparison's models: the shared base (with the adapters packed in, or a PeftModel where
+    they cannot pack), the adapter name of each LoRA column, full models by column key, a tokenizer
+    per column."""
     key: tuple
     shared: Any = None
     adapter_names: dict[str, str] = field(default_factory=dict)
@@ -100,9 +108,47 @@ class LoadedModels:
 
 
 _cache: LoadedModels | None = None  # at most one set: a second prompt to the same columns reuses it
-# One comparison decodes at a time: the adapter_names hooks are installed on the shared model's
-# layers for the length of a generate call, and the CPU has no cores to spare anyway.
+# One comparison decodes at a time: each row's adapter is set on the shared model's layers for the
+# length of a generate call (packed rows or peft's hooks), and the CPU has no cores to spare anyway.
 _lock = threading.Lock()
+
+
+class TorchThread:
+    """One long-lived thread that runs all of chat's torch work (loading and decoding), in order.
+
+    Every thread that runs a parallel torch op keeps its own OpenMP team, and once a process holds
+    more OpenMP threads than cores, GNU OpenMP stops spinning between parallel regions and sleeps
+    instead: each of a decode step's hundreds of small products then waits on a wake-up. Measured
+    on 2 cores, SmolLM2 with 3 packed LoRAs decoded 10.8 tokens/s on the thread that loaded it and
+    7.5-8.3 on a fresh thread per answer (a LoRA's bmm of 4 rows: 3.6 us against 21). So chat keeps
+    to one thread: the caller's threads (Gradio's workers, the bench's main thread) only stream."""
+
+    def __init__(self, name: str):
+        self.name = name
+        self._jobs: queue.SimpleQueue = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._start = threading.Lock()
+
+    def submit(self, fn: Callable, *args) -> Future:
+        with self._start:
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._serve, name=self.name, daemon=True)
+                self._thread.start()
+        future: Future = Future()
+        self._jobs.put((future, fn, args))
+        return future
+
+    def _serve(self) -> None:
+        while True:
+            future, fn, args = self._jobs.get()
+            if future.set_running_or_notify_cancel():
+                try:
+                    future.set_result(fn(*args))
+                except BaseException as e:  # handed to the caller through the future
+                    future.set_exception(e)
+
+
+_torch = TorchThread("chat-torch")
 
 
 def _cache_key(base: Path, columns: list[Column]) -> tuple:
@@ -139,9 +185,10 @@ def _load(base: Path, columns: list[Column]) -> LoadedModels:
         # peft names adapters as modules: run folder names may hold characters a module name must not
         adapters = [c for c in columns if c.weights is not None and not c.weights.full]
         loaded.adapter_names = {c.key: f"run{i}" for i, c in enumerate(adapters)}
-        lm = loader.with_adapters(loader.causal_lm(base, dtype),
-                                  {loaded.adapter_names[c.key]: c.weights.path for c in adapters})
-        loaded.shared = lm.to(device).eval()
+        names = [loaded.adapter_names[c.key] for c in adapters]
+        lm = loader.with_adapters(loader.causal_lm(base, dtype), {n: c.weights.path for n, c in zip(names, adapters)})
+        packed = pack(lm, names) if adapters else None
+        loaded.shared = (lm if packed is None else packed).to(device).eval()
     return loaded
 
 
@@ -179,7 +226,7 @@ def stream_chat(base_model: str, keys: list[str], prompt: str, sampling: Samplin
     if not _lock.acquire(timeout=120):
         raise ChatError("another comparison is still answering; try again when it is done")
     try:
-        loaded = load_columns(resolve_model(base_model).resolve(), columns)
+        loaded = _torch.submit(load_columns, resolve_model(base_model).resolve(), columns).result()
         for answer in answers:
             answer.state = "waiting"
         yield [replace(a) for a in answers]
@@ -256,25 +303,21 @@ def _decode_into(answers: list[Answer], streamer: BatchStreamer, tokenizers: lis
 
 def stream_group(lm, tokenizers: list, answers: list[Answer], prompt: str, sampling: Sampling,
                  stop: threading.Event, adapter_names: list[str] | None = None) -> Iterator[None]:
-    """Decode one batch (one row per answer) in a thread and fill ``answers`` as tokens arrive;
-    yields after each update."""
+    """Decode one batch (one row per answer) on chat's torch thread and fill ``answers`` as tokens
+    arrive; yields after each update."""
     streamer = BatchStreamer(len(answers), stop_token_ids(lm, *tokenizers))
     conversation = user_turn(prompt, sampling.system or None)
-    errors: list[BaseException] = []
 
     def run() -> None:
         try:
-            with torch.inference_mode():
-                generate(lm, tokenizers, [conversation] * len(answers), sampling, adapter_names=adapter_names,
+            with torch.inference_mode(), adapters_per_row(lm, adapter_names) as peft_names:
+                generate(lm, tokenizers, [conversation] * len(answers), sampling, adapter_names=peft_names,
                          streamer=streamer, stop=stop)
-        except BaseException as e:  # re-raised in the caller's thread
-            errors.append(e)
         finally:
             streamer.end()
 
-    thread = threading.Thread(target=run, name="chat-generate", daemon=True)
     start = time.monotonic()
-    thread.start()
+    decoding = _torch.submit(run)
     streamed = False
     try:
         for _ in streamer.updates():
@@ -284,9 +327,8 @@ def stream_group(lm, tokenizers: list, answers: list[Answer], prompt: str, sampl
     finally:
         if not streamed:  # the consumer went away (page closed, Clear) or failed: free the model
             stop.set()
-        thread.join()
-    if errors:
-        raise errors[0]
+        wait([decoding])
+    decoding.result()  # re-raises the decoding's error in the caller's thread
     for answer in answers:
         if answer.state != "done":
             answer.state = "stopped" if stop.is_set() else "length"
