@@ -29,6 +29,16 @@ def exports_root() -> Path:
     return saves_root() / "exports"
 
 
+def cache_root() -> Path:
+    """Measurements and results kept between runs; deleting it only costs recomputing them."""
+    return saves_root() / "cache"
+
+
 def reference_cache_dir() -> Path:
     """DPO's reference log-probs, computed once per (reference weights, tokens) and reused."""
-    return saves_root() / "cache" / "reference"
+    return cache_root() / "reference"
+
+
+def cpu_dtype_file() -> Path:
+    """The bf16 / float32 matrix-product ratio measured on each machine (engine.models.cpu_dtype)."""
+    return cache_root() / "cpu-dtype.json"

@@ -23,15 +23,11 @@ from pathlib import Path
 import torch
 
 from engine.files import atomic_write
-from engine.paths import saves_root
+from engine.paths import cpu_dtype_file
 
 log = logging.getLogger("engine")
 BF16_MIN_SPEEDUP = 5.0  # AVX-512 BF16 measured 1.7-3x here (noisy on a busy machine); AMX is rated far above
 SHAPE = (256, 1024, 1024)  # (tokens, in, out): a LoRA-sized layer on a short batch
-
-
-def cache_file() -> Path:
-    return saves_root() / "cache" / "cpu-dtype.json"
 
 
 def machine_key() -> str:
@@ -69,7 +65,7 @@ def measure_bf16_speedup() -> float:
 
 def bf16_speedup() -> float:
     """float32 time / bf16 time of a matrix product on this machine, measured once and cached."""
-    key, path = machine_key(), cache_file()
+    key, path = machine_key(), cpu_dtype_file()
     try:
         saved = json.loads(path.read_text(encoding="utf-8"))
         if isinstance(saved, dict) and isinstance(saved.get(key), (int, float)):

@@ -70,11 +70,8 @@ def dpo_family(cfg: RunConfig, args: dict, parts: dict):
     # No reference model to pass, even for full fine-tuning: TRL scores the reference with the
     # starting model before the first step, so no frozen copy sits in memory while training.
     if opts.loss_type == "dpop":
-        trainer = fast(DPOPTrainer)(**parts, args=dpo_args, dpop_lambda=opts.dpop_lambda)
-    else:
-        trainer = fast(DPOTrainer)(**parts, args=dpo_args)
-    share_trainer_prompts(trainer)  # done by the precompute already; kept for a trainer that skips it
-    return trainer
+        return fast(DPOPTrainer)(**parts, args=dpo_args, dpop_lambda=opts.dpop_lambda)
+    return fast(DPOTrainer)(**parts, args=dpo_args)
 
 
 def fast(trainer_class: type) -> type:
@@ -84,7 +81,9 @@ def fast(trainer_class: type) -> type:
 
     class Fast(trainer_class):
         def _precompute_ref_logps(self, dataset, name: str, batch_size: int):
-            share_trainer_prompts(self)  # TRL precomputes inside its constructor: pack from the first forward
+            # TRL precomputes inside its constructor, always (precompute_ref_log_probs): the packed
+            # forward goes in here, before the first forward, and stays for training
+            share_trainer_prompts(self)
             compute = functools.partial(super()._precompute_ref_logps, name=name, batch_size=batch_size)
             return cached_reference_logps(self, dataset, name, compute)
 

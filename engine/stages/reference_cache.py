@@ -61,23 +61,32 @@ def tokens_digest(dataset) -> str:
     return digest.hexdigest()
 
 
+def reference_digest(trainer) -> str:
+    """The digest of the weights the trainer's reference forward uses, hashed once per trainer (the
+    train and eval splits are scored one after the other, on the same frozen weights)."""
+    from accelerate.utils import is_peft_model
+
+    if getattr(trainer, "_reference_digest", None) is None:
+        model = trainer.accelerator.unwrap_model(trainer.model)
+        if trainer.ref_model is not None:  # a frozen copy
+            digest = weights_digest(trainer.accelerator.unwrap_model(trainer.ref_model))
+        elif is_peft_model(model):  # the base, and a parent's adapter kept as "ref": all but the trained adapter
+            digest = weights_digest(model, frozen_only=True)
+        else:  # full fine-tuning: the model before its first step
+            digest = weights_digest(model)
+        trainer._reference_digest = digest
+    return trainer._reference_digest
+
+
 def cache_key(trainer, dataset) -> dict:
     """What the reference log-probs of ``dataset`` depend on, as readable parts."""
     import transformers
     import trl
-    from accelerate.utils import is_peft_model
 
-    model = trainer.accelerator.unwrap_model(trainer.model)
-    if trainer.ref_model is not None:  # a frozen copy
-        weights = weights_digest(trainer.accelerator.unwrap_model(trainer.ref_model))
-    elif is_peft_model(model):  # the base, and a parent's adapter kept as "ref": all but the trained adapter
-        weights = weights_digest(model, frozen_only=True)
-    else:  # full fine-tuning: the model before its first step
-        weights = weights_digest(model)
     collator = trainer.data_collator
     return {
         "format": FORMAT,
-        "weights": weights,
+        "weights": reference_digest(trainer),
         "tokens": tokens_digest(dataset),
         "rows": len(dataset),
         "max_length": getattr(collator, "max_length", None),

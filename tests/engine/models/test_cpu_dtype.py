@@ -9,6 +9,7 @@ import torch
 
 from engine.models import cpu_dtype
 from engine.models.loader import compute_dtype
+from engine.paths import cpu_dtype_file
 
 
 @pytest.fixture
@@ -36,17 +37,17 @@ def test_the_measurement_runs_once_per_machine_and_is_kept(measured):
     measure, calls = measured
     measure(10.0)
     assert compute_dtype() == torch.bfloat16 and compute_dtype() == torch.bfloat16 and calls == [10.0]
-    saved = json.loads(cpu_dtype.cache_file().read_text(encoding="utf-8"))
+    saved = json.loads(cpu_dtype_file().read_text(encoding="utf-8"))
     assert saved == {cpu_dtype.machine_key(): 10.0}
 
 
 def test_a_damaged_record_is_measured_again(measured):
     measure, calls = measured
-    cpu_dtype.cache_file().parent.mkdir(parents=True)
-    cpu_dtype.cache_file().write_text("{not json", encoding="utf-8")
+    cpu_dtype_file().parent.mkdir(parents=True)
+    cpu_dtype_file().write_text("{not json", encoding="utf-8")
     measure(2.0)
     assert compute_dtype() == torch.float32 and calls == [2.0]
-    assert json.loads(cpu_dtype.cache_file().read_text(encoding="utf-8")) == {cpu_dtype.machine_key(): 2.0}
+    assert json.loads(cpu_dtype_file().read_text(encoding="utf-8")) == {cpu_dtype.machine_key(): 2.0}
 
 
 def test_the_real_measurement_returns_a_ratio():
