@@ -5,6 +5,10 @@ engine.log current. SIGTERM ends training at the next step and still saves the a
 (state "stopped"); any exception leaves state "failed" with the error text. A NaN/inf metric
 (engine.runs.health) also ends training at once: state "failed", the error naming the metric and step,
 and the adapter saved is the last finite one (see engine.stages.callbacks.RunFolderCallback.halt).
+
+Under `accelerate launch` (a distributed run, engine.runs.launch) this module is each rank's process:
+rank 0 keeps the run folder, the others only train, and a rank that fails writes its error
+(engine.stages.ranks).
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ silence_library_noise()  # before torch, transformers and bitsandbytes are impor
 from engine.runs import checkpoints  # noqa: E402
 from engine.runs.folder import RunFolder  # noqa: E402
 from engine.runs.status import State  # noqa: E402
+from engine.stages import ranks  # noqa: E402
 from engine.stages.callbacks import STOP, RunFolderCallback, TrainingDiverged  # noqa: E402
 from engine.stages.samples import Sampler  # noqa: E402
 
@@ -37,7 +42,8 @@ log = logging.getLogger("engine")
 
 def setup_logging(run: RunFolder) -> None:
     handler = logging.FileHandler(run.log_file, encoding="utf-8")
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    where = f" [rank {ranks.rank}]" if ranks.distributed else ""
+    handler.setFormatter(logging.Formatter(f"%(asctime)s %(levelname)s %(name)s{where}: %(message)s"))
     for name in ("engine", "transformers", "trl", "peft"):
         logging.getLogger(name).addHandler(handler)
     logging.getLogger("engine").setLevel(logging.INFO)
@@ -54,31 +60,50 @@ def resume_from(run: RunFolder, checkpoint: checkpoints.Checkpoint) -> None:
              checkpoint.relative_to(run), checkpoint.step, moved)
 
 
+# How gloo and NCCL fail a collective whose peer died (killed, out of memory, its own error)
+LOST_PEER = ("Connection reset by peer", "Connection closed by peer", "Broken pipe", "NCCL communicator was aborted",
+             "remote process exited")
+
+
+def failed(run: RunFolder, error: str) -> State:
+    """Record a failure. Under several ranks any rank may, naming itself, and the first failure stays:
+    the ranks that outlive a dying one fail after it, of the lost connection."""
+    if ranks.distributed:
+        if any(sign in error for sign in LOST_PEER):
+            error = (f"another rank stopped answering, so rank {ranks.rank} failed too; the launcher's report at the "
+                     f"end of engine.log names the rank that failed first and why ({error})")
+        error = f"rank {ranks.rank} of {ranks.world_size}: {error}"
+    if not ranks.distributed or run.status().state != State.FAILED:
+        run.update_status(state=State.FAILED, ended=time.time(), error=error)
+    return State.FAILED
+
+
 def run(run: RunFolder) -> State:
-    """Train one run folder in this process and return its final state."""
+    """Train one run folder in this process (one rank of it) and return its final state."""
     import importlib
 
     checkpoint = checkpoints.resume_checkpoint(run)
-    started = run.status().started if checkpoint else None  # a resumed run keeps its first start
-    run.update_status(state=State.RUNNING, pid=os.getpid(), started=started or time.time(), error=None)
+    if ranks.is_main:
+        started = run.status().started if checkpoint else None  # a resumed run keeps its first start
+        run.update_status(state=State.RUNNING, pid=ranks.launcher_pid(), started=started or time.time(), error=None)
     try:
         cfg = run.config()
         log.info("stage %s, model %s, dataset %s", cfg.stage, cfg.model.name_or_path, cfg.data.dataset)
-        if checkpoint:
+        if checkpoint and ranks.is_main:
             resume_from(run, checkpoint)
         stage = importlib.import_module(f"engine.stages.{cfg.stage}")  # torch, trl: after the status is written
         t = cfg.training
-        callback = RunFolderCallback(run, sampler=Sampler.for_run(run, cfg), save_minutes=t.save_minutes,
-                                     save_on_stop=bool(t.save_steps))
-        stage.run(cfg, run, [callback])
+        callbacks = [RunFolderCallback(run, sampler=Sampler.for_run(run, cfg), save_minutes=t.save_minutes,
+                                       save_on_stop=bool(t.save_steps))] if ranks.is_main else []
+        stage.run(cfg, run, ranks.with_rank_sync(callbacks, STOP))
     except TrainingDiverged as e:  # NaN weights and no finite copy: nothing saved; no traceback to read
         log.error("run failed: %s", e)
-        run.update_status(state=State.FAILED, ended=time.time(), error=str(e))
-        return State.FAILED
+        return failed(run, str(e))
     except BaseException as e:  # noqa: BLE001 - every failure must reach status.json
         log.error("run failed:\n%s", traceback.format_exc())
-        run.update_status(state=State.FAILED, ended=time.time(), error=f"{type(e).__name__}: {e}")
-        return State.FAILED
+        return failed(run, f"{type(e).__name__}: {e}")
+    if not ranks.is_main:
+        return State.STOPPED if STOP.requested else State.COMPLETED
     if STOP.reason:  # training stopped itself: NaN/inf (failed) or a degeneration alarm (stopped)
         state = State.FAILED if STOP.failed else State.STOPPED
         run.update_status(state=state, ended=time.time(), error=STOP.reason)

@@ -30,7 +30,8 @@ from engine.data.registry import DatasetError, dataset_folder, read_registry
 from engine.data.rows import stage_can_train
 from engine.files import atomic_write
 from engine.models.store import model_names
-from engine.paths import REPO_ROOT, saves_root
+from engine.paths import REPO_ROOT, runs_root, saves_root
+from engine.runs import launch
 from engine.runs.folder import latest_run, pin_parent, slug
 from engine.runs.status import State
 from webui import access, runinfo
@@ -129,22 +130,29 @@ def saved_config_path(cfg: RunConfig) -> Path:
     return saves_root() / "configs" / f"{cfg.stage}-{slug(cfg.name)}.yaml"
 
 
-def _shown(path: Path) -> str:
+def shown_path(path: Path) -> str:
     """A path as a user types it in the repository root (where `make run` starts the server)."""
     return str(path.relative_to(REPO_ROOT)) if path.is_relative_to(REPO_ROOT) else str(path)
 
 
 def cli_command(cfg: RunConfig) -> str:
     """Two terminal commands that train the same config: the saved file, or the defaults plus a
-    `--set` for every value that differs from them."""
+    `--set` for every value that differs from them; for a distributed run, also the launch command
+    either one runs (engine.runs.launch)."""
     current, defaults = to_dict(cfg), to_dict(RunConfig(stage=cfg.stage))
     sets = [f"{k}={_scalar(current[k])}" for k in TOP_LEVEL if k == "stage" or current[k] != defaults[k]]
     for section in (*SECTIONS, cfg.stage):
         sets += [f"{section}.{k}={_scalar(v)}" for k, v in current[section].items() if v != defaults[section][k]]
     body = " \\\n  --set ".join(["workbench train", *map(shlex.quote, sets)])
-    saved = _shown(saved_config_path(cfg))
-    return (f"# after \"Save config\" (writes {saved}):\nworkbench train {shlex.quote(saved)}\n\n"
+    saved = shown_path(saved_config_path(cfg))
+    text = (f"# after \"Save config\" (writes {saved}):\nworkbench train {shlex.quote(saved)}\n\n"
             f"# or without a file: the defaults, and each value that differs from them\n{body}")
+    if cfg.distributed.backend != "none":
+        folder = shown_path(runs_root() / "<run folder>")
+        text += (f"\n\n# either starts {launch.total_processes(cfg)} processes through accelerate; this is the command, "
+                 f"with {launch.ACCELERATE_CONFIG} written into the new run folder:\n"
+                 f"{launch.shown_command(cfg, folder)}")
+    return text
 
 
 def _confined(key: str, check, value: Any) -> None:
@@ -188,6 +196,7 @@ def preflight(cfg: RunConfig) -> RunConfig:
             raise ConfigError(f"{key}: {value!r} cannot train {cfg.stage}: {why}")
     cfg = pin_parent(cfg)
     confine_runs(cfg, pinned=True)
+    launch.check_machine(cfg)
     return cfg
 
 
@@ -210,7 +219,7 @@ def save_config(specs: list[FieldSpec], *values: Any) -> tuple[str, Any]:
     path = saved_config_path(cfg)
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(path, dump_yaml(cfg))
-    return (f"Saved **{_shown(path)}**; from a terminal: `workbench train {_shown(path)}`",
+    return (f"Saved **{shown_path(path)}**; from a terminal: `workbench train {shown_path(path)}`",
             gr.update(choices=saved_configs()))
 
 

@@ -15,7 +15,15 @@ from typing import Any
 import yaml
 
 from engine.config.fields import ConfigError, build, coerce, opt
-from engine.config.sections import SECTIONS, DataConfig, LoraConfig, ModelConfig, SamplesConfig, TrainingConfig
+from engine.config.sections import (
+    SECTIONS,
+    DataConfig,
+    DistributedConfig,
+    LoraConfig,
+    ModelConfig,
+    SamplesConfig,
+    TrainingConfig,
+)
 from engine.config.stages import BASE_POLICY, STAGES
 
 
@@ -32,6 +40,7 @@ class RunConfig:
     data: DataConfig = field(default_factory=DataConfig)
     training: TrainingConfig = field(default_factory=TrainingConfig)
     samples: SamplesConfig = field(default_factory=SamplesConfig)
+    distributed: DistributedConfig = field(default_factory=DistributedConfig)
     stage_options: Any = None  # the stage's options (engine.config.stages); dumped under the stage's name
 
     def __post_init__(self) -> None:
@@ -59,9 +68,36 @@ def from_dict(data: dict) -> RunConfig:
     sections = {name: build(cls, data.get(name), name) for name, cls in SECTIONS.items()}
     stage_options = build(STAGES[stage].options, data.get(stage), stage)
     cfg = RunConfig(**top, **sections, stage_options=stage_options)
+    check_distributed(cfg)
     if STAGES[stage].check is not None:
         STAGES[stage].check(cfg)
     return cfg
+
+
+def check_distributed(cfg: RunConfig) -> None:
+    """The distributed settings that cannot work on any machine (what this machine has is checked when
+    the run is launched: engine.runs.launch.check_machine)."""
+    d = cfg.distributed
+    if d.backend == "none":
+        for key in ("num_processes", "num_nodes"):
+            if getattr(d, key) != 1:
+                raise ConfigError(f"distributed.{key}: {getattr(d, key)} needs a distributed.backend (ddp, fsdp, "
+                                  "deepspeed-zero2 or deepspeed-zero3); none runs one process")
+        return
+    if d.node_rank >= d.num_nodes:
+        raise ConfigError(f"distributed.node_rank: {d.node_rank} with {d.num_nodes} node(s); node ranks run from 0 "
+                          f"to {d.num_nodes - 1}")
+    why = STAGES[cfg.stage].single_process
+    if why:
+        raise ConfigError(f"distributed.backend: {cfg.stage} cannot run with {d.backend}: {why}. "
+                          "Set distributed.backend to none")
+    if d.backend in ("fsdp", "deepspeed-zero3"):
+        if cfg.samples.count:
+            raise ConfigError(f"samples.count: sample answers are written by rank 0 alone, and under {d.backend} "
+                              "it holds only a shard of the weights; set samples.count to 0 (or use ddp)")
+        if cfg.model.finetuning_type.startswith("qlora"):
+            raise ConfigError(f"model.finetuning_type: {cfg.model.finetuning_type} keeps the base in bitsandbytes' "
+                              f"packed form, which {d.backend} cannot shard here; use lora, or ddp")
 
 
 def to_dict(cfg: RunConfig) -> dict:

@@ -122,9 +122,32 @@ class SamplesConfig:
                           advanced=True)
 
 
+BACKENDS = ["none", "ddp", "fsdp", "deepspeed-zero2", "deepspeed-zero3"]
+
+
+@dataclass
+class DistributedConfig:
+    """One run on several processes, GPUs or machines, launched by `accelerate launch` with a config file
+    written into the run folder (engine.runs.launch); the engine's ranks are in engine.stages.ranks."""
+
+    backend: str = opt("none", "none: one process. ddp: a copy of the model per process, gradients averaged "
+                               "(on a machine without GPUs it runs on CPU processes, gloo). fsdp / deepspeed-zero2 / "
+                               "deepspeed-zero3: weights, gradients and optimizer state sharded across GPUs, for "
+                               "models one GPU cannot hold.", choices=BACKENDS)
+    num_processes: int = opt(1, "Processes per machine: one per GPU (on CPU, each takes a share of the cores).",
+                             min=1, max=64)
+    num_nodes: int = opt(1, "Machines taking part; each runs the launch command with its own node_rank.",
+                         min=1, max=1024, advanced=True)
+    node_rank: int = opt(0, "This machine's number, 0 to num_nodes - 1; node 0 writes the run folder.",
+                         min=0, max=1023, advanced=True)
+    main_address: str = opt("127.0.0.1", "Address of node 0, which every machine can reach.", advanced=True)
+    main_port: int = opt(29500, "A free TCP port on node 0 where the machines' processes meet (a one-machine run "
+                                "takes any free port).", min=1024, max=65535, advanced=True)
+
+
 SECTIONS: dict[str, type] = {
     "model": ModelConfig, "lora": LoraConfig, "data": DataConfig, "training": TrainingConfig,
-    "samples": SamplesConfig,
+    "samples": SamplesConfig, "distributed": DistributedConfig,
 }
 
 

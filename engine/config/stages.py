@@ -178,6 +178,7 @@ class Stage:
     charts: tuple[Chart, ...] = (LOSS, LEARNING_RATE)
     summary: tuple[str, ...] = DEFAULT_SUMMARY  # the final values a runs table shows
     check: Callable[[RunConfig], None] | None = None  # checks across settings, when a config is read
+    single_process: str = ""  # why the stage cannot run distributed (engine.config.run.check_distributed); "": it can
 
     @property
     def a_run(self) -> str:
@@ -201,6 +202,7 @@ STAGES: dict[str, Stage] = {s.name: s for s in (  # workflow order
     Stage("ppo", "PPO (RLHF with the reward model)", PPOOptions, needs_pairs=False, row_kinds=("sft", "pairs"),
           writes_answers=True,
           parent_stage=BASE_POLICY, compared_with_parent=True, run_settings={"reward_run": "rm"},
+          single_process="its own rollout-and-update loop (engine.stages.ppo) runs in one process",
           logged=lambda options: PPO_METRICS,
           charts=(Chart("reward-model score of the answers", ("objective/scores",)),
                   Chart("KL to the reference (nats per answer)", ("objective/kl",)), LOSS,

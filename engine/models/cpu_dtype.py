@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import statistics
 import time
 from pathlib import Path
@@ -28,6 +29,7 @@ from engine.paths import cpu_dtype_file
 log = logging.getLogger("engine")
 BF16_MIN_SPEEDUP = 5.0  # AVX-512 BF16 measured 1.7-3x here (noisy on a busy machine); AMX is rated far above
 SHAPE = (256, 1024, 1024)  # (tokens, in, out): a LoRA-sized layer on a short batch
+WAIT_FOR_FIRST_RANK = 120.0  # seconds; far more than a measurement takes
 
 
 def machine_key() -> str:
@@ -63,22 +65,33 @@ def measure_bf16_speedup() -> float:
     return product_seconds(torch.float32) / product_seconds(torch.bfloat16)
 
 
-def bf16_speedup() -> float:
-    """float32 time / bf16 time of a matrix product on this machine, measured once and cached."""
-    key, path = machine_key(), cpu_dtype_file()
+def saved_speedups(path: Path) -> dict:
     try:
         saved = json.loads(path.read_text(encoding="utf-8"))
-        if isinstance(saved, dict) and isinstance(saved.get(key), (int, float)):
-            return float(saved[key])
-    except FileNotFoundError:
-        saved = {}
     except (OSError, ValueError):
-        saved = {}
+        return {}
+    return saved if isinstance(saved, dict) else {}
+
+
+def bf16_speedup() -> float:
+    """float32 time / bf16 time of a matrix product on this machine, measured once and cached.
+
+    The ranks of a distributed run must compute in one dtype: the machine's first rank measures while
+    the others wait for its result (measuring at once, they would also disturb each other's timing)."""
+    key, path = machine_key(), cpu_dtype_file()
+    waited = time.monotonic() + (WAIT_FOR_FIRST_RANK if os.environ.get("LOCAL_RANK", "0") != "0" else 0)
+    while True:
+        saved = saved_speedups(path)
+        if isinstance(saved.get(key), (int, float)):
+            return float(saved[key])
+        if time.monotonic() >= waited:
+            break
+        time.sleep(0.2)
     speedup = round(measure_bf16_speedup(), 3)
     log.info("bf16 matrix products on this CPU: %.2fx float32 (measured once, kept in %s)", speedup, path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write(path, json.dumps({**(saved if isinstance(saved, dict) else {}), key: speedup}, indent=1))
+        atomic_write(path, json.dumps({**saved_speedups(path), key: speedup}, indent=1))
     except OSError as e:
         log.warning("could not keep the bf16 measurement (%s): it runs again next time", e)
     return speedup

@@ -10,10 +10,11 @@ import signal
 import sys
 
 from engine.config import RunConfig
+from engine.runs import launch
 from engine.runs.checkpoints import request_resume
 from engine.runs.folder import RunFolder, create_run, pin_parent
 from engine.runs.jobs import JobFolder, create_job, start_job
-from engine.runs.process import start_engine, watch
+from engine.runs.process import start_engine, terminate, watch
 from engine.runs.status import Status
 
 
@@ -28,6 +29,7 @@ def warning_text(w: dict) -> str:
 
 def train_in_terminal(cfg: RunConfig, quiet: bool = False) -> tuple[RunFolder, Status]:
     """Create a run folder from a config, run the engine on it and show its progress."""
+    launch.check_machine(cfg)  # before the folder: a refused setting leaves nothing behind
     run = create_run(pin_parent(cfg))
     print(f"run folder: {run}")
     return follow_training(run, quiet)
@@ -47,13 +49,15 @@ def follow_training(run: RunFolder, quiet: bool = False) -> tuple[RunFolder, Sta
     from tqdm import tqdm
 
     proc = start_engine(run)
+    if (run.path / launch.ACCELERATE_CONFIG).is_file():
+        print(f"launched as: {launch.shown_command(run.config(), run.path)}")
     bar = tqdm(total=None, unit="step", disable=quiet, dynamic_ncols=True)
     warned: set[str] = set()  # health warning codes already printed
     shown = None  # (status, metric lines) as last drawn
 
     def forward_stop(*_args) -> None:  # Ctrl-C: let the engine save its adapter, then exit
         print("\nstopping: the engine saves the adapter first ...", file=sys.stderr)
-        proc.send_signal(signal.SIGTERM)
+        terminate(proc.pid)  # a distributed run's ranks, not their launcher
 
     previous = signal.signal(signal.SIGINT, forward_stop)
     try:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 import time
 from dataclasses import dataclass
 from datetime import datetime
@@ -96,4 +97,5 @@ def list_jobs(run: RunFolder, kind: str | None = None) -> list[JobFolder]:
 def start_job(job: JobFolder) -> subprocess.Popen:
     """`python -m engine.job JOB_DIR`, its output in job.log (the job's progress lines, and
     transformers' errors only: its loading reports would bury them)."""
-    return spawn("engine.job", job.path, job.log_file, TRANSFORMERS_VERBOSITY="error")
+    return spawn([sys.executable, "-m", "engine.job", str(job.path)], job.path, job.log_file,
+                 TRANSFORMERS_VERBOSITY="error")

@@ -10,21 +10,25 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Iterator
 
+import psutil
+
+from engine.config import ConfigError
 from engine.paths import REPO_ROOT
+from engine.runs import launch
 from engine.runs.status import State, Status, is_alive, read_status, write_status
 
 
-def spawn(module: str, folder: Path | os.PathLike, log_file: Path, **env: str) -> subprocess.Popen:
-    """`python -m MODULE FOLDER` from the repository root, its output appended to ``log_file`` (no
-    progress bars: a log is read line by line) and its pid recorded in the folder's status."""
+def spawn(command: list[str], folder: Path | os.PathLike, log_file: Path, **env: str) -> subprocess.Popen:
+    """``command`` (`python -m MODULE FOLDER`, or a launcher of it) from the repository root, its output
+    appended to ``log_file`` (no progress bars: a log is read line by line) and its pid recorded in
+    the folder's status."""
     with open(log_file, "a", encoding="utf-8") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", module, os.fspath(folder)], cwd=REPO_ROOT,
+            command, cwd=REPO_ROOT,
             env={**os.environ, "TQDM_DISABLE": "1", "PYTHONUNBUFFERED": "1", **env},
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             start_new_session=True,  # a Ctrl-C in the terminal must not kill it half-saved
@@ -34,20 +38,62 @@ def spawn(module: str, folder: Path | os.PathLike, log_file: Path, **env: str) -
 
 
 def start_engine(run) -> subprocess.Popen:
-    """Launch the engine on a run folder (engine.runs.folder.RunFolder); its output goes to engine.log."""
-    return spawn("engine.train", run.path, run.log_file)
+    """Launch the engine on a run folder (engine.runs.folder.RunFolder) as its distributed settings say
+    (engine.runs.launch); its output goes to engine.log. A machine that cannot run the settings fails
+    the run with the reason (ConfigError, raised too), so a queue never retries it."""
+    cfg = run.config()
+    try:
+        launch.check_machine(cfg)
+        launch.write_launch_files(cfg, run.path)
+    except (ConfigError, OSError) as e:
+        write_status(run.path, state=State.FAILED, ended=time.time(), error=str(e))
+        raise
+    env = {}
+    if cfg.distributed.backend != "none" and "OMP_NUM_THREADS" not in os.environ:
+        # torchrun would give each rank one thread; CPU ranks share the cores instead
+        env["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // cfg.distributed.num_processes))
+    return spawn(launch.launch_command(cfg, run.path), run.path, run.log_file, **env)
+
+
+def engine_ranks(pid: int) -> list[int]:
+    """The training processes behind a recorded pid: the engine itself or, under `accelerate launch`,
+    the local ranks (the launcher's children running engine.train)."""
+    try:
+        children = psutil.Process(pid).children(recursive=True)
+    except psutil.Error:
+        return [pid]
+    ranks = []
+    for child in children:
+        try:
+            if "engine.train" in child.cmdline():
+                ranks.append(child.pid)
+        except psutil.Error:
+            continue
+    return ranks or [pid]
 
 
 def stop(folder: Path | os.PathLike) -> bool:
-    """Ask a folder's process to stop (SIGTERM: a training saves its adapter first). False if none runs."""
+    """Ask a folder's process to stop (SIGTERM: a training saves its adapter first). False if none runs.
+
+    A distributed run's ranks are signalled themselves, not their launcher: they agree to stop at the
+    same step, rank 0 saves, and the launcher then exits by itself. (Signalled, torch's launcher would
+    kill its ranks 30 s later, saved or not.)"""
     status = read_status(Path(folder))
     if not status.state.active or not status.pid:
         return False
-    try:
-        os.kill(status.pid, signal.SIGTERM)
-    except ProcessLookupError:
-        return False
-    return True
+    return terminate(status.pid)
+
+
+def terminate(pid: int) -> bool:
+    """SIGTERM to the engine behind ``pid`` (see stop); False if it is gone."""
+    sent = False
+    for target in engine_ranks(pid):
+        try:
+            os.kill(target, signal.SIGTERM)
+            sent = True
+        except ProcessLookupError:
+            continue
+    return sent
 
 
 def watch(folder: Path | os.PathLike, proc: subprocess.Popen | None = None,

@@ -7,6 +7,7 @@ training_model: the one rule it shares with inference (chat, export).
 from __future__ import annotations
 
 import logging
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ from engine.data.registry import DatasetError
 from engine.models.loader import compute_dtype
 from engine.runs.checkpoints import KEPT, resume_checkpoint
 from engine.runs.folder import RunFolder
+from engine.stages import ranks
 from engine.stages.callbacks import STOP
 
 log = logging.getLogger("engine")
@@ -48,6 +50,7 @@ def trainer_arguments(cfg: RunConfig, run: RunFolder, has_eval: bool) -> dict[st
         bf16=on_gpu and dtype == torch.bfloat16, fp16=on_gpu and dtype == torch.float16,
         use_cpu=not on_gpu,
         include_num_input_tokens_seen=True,
+        ddp_find_unused_parameters=False,  # every trained weight takes part in each step; the check costs a pass
         report_to="none", disable_tqdm=True, dataloader_num_workers=0,
         max_length=cfg.data.cutoff_len,
     )
@@ -60,13 +63,38 @@ def train_and_save(trainer, cfg: RunConfig, run: RunFolder) -> Path:
             f"data.cutoff_len: no row of {cfg.data.dataset!r} is left to train on: in every one the prompt alone "
             f"takes {cfg.data.cutoff_len} tokens or more, so truncation leaves no answer token and TRL drops it. "
             "Raise data.cutoff_len (the Datasets tab's check shows the rows' token lengths)")
+    if ranks.distributed and ranks.is_main:
+        log.info("%d ranks, accelerate's %s, on %s", ranks.world_size, trainer.accelerator.distributed_type.value,
+                 trainer.accelerator.device)
     checkpoint = resume_checkpoint(run)  # set by `workbench train --resume` / Resume; engine.train rewound the run
     trainer.train(resume_from_checkpoint=str(checkpoint.path) if checkpoint else None)
     every = cfg.training.eval_steps
     just_evaluated = every and trainer.state.global_step % every == 0  # eval_steps already hit the last step
     if trainer.eval_dataset is not None and not STOP.requested and not just_evaluated:
         trainer.evaluate()
-    return save_weights(trainer.accelerator.unwrap_model(trainer.model), cfg, run, trainer.processing_class)
+    model = trainer.accelerator.unwrap_model(trainer.model)
+    if ranks.distributed and cfg.distributed.backend == "ddp":
+        # each rank holds the whole model: equal digests in engine.log show the ranks stayed in step
+        log.info("trained weights sha256 %s", ranks.trained_digest(model))
+    if cfg.distributed.backend in SHARDED:  # the weights are spread over the ranks: every rank takes part
+        return save_sharded(trainer, cfg, run)
+    return save_weights(model, cfg, run, trainer.processing_class) if ranks.is_main else run.weights_dir(
+        cfg.model.finetuning_type == "full")
+
+
+# Backends whose ranks each hold a part of the weights (engine.runs.launch)
+SHARDED = ("fsdp", "deepspeed-zero3")
+
+
+def save_sharded(trainer, cfg: RunConfig, run: RunFolder) -> Path:
+    """Gather the sharded weights and save them from rank 0 (transformers' save_model knows FSDP and
+    ZeRO-3); a LoRA run keeps only its own adapter, not TRL's "ref" copy."""
+    out = run.weights_dir(cfg.model.finetuning_type == "full")
+    trainer.save_model(str(out))
+    if ranks.is_main:
+        shutil.rmtree(out / "ref", ignore_errors=True)
+        log.info("saved %s", out)
+    return out
 
 
 def save_weights(model, cfg: RunConfig, run: RunFolder, tokenizer) -> Path:

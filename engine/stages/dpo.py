@@ -85,7 +85,7 @@ def fast(trainer_class: type) -> type:
             # forward goes in here, before the first forward, and stays for training
             share_trainer_prompts(self)
             compute = functools.partial(super()._precompute_ref_logps, name=name, batch_size=batch_size)
-            return cached_reference_logps(self, dataset, name, compute)
+            return cached_reference_logps(self, dataset, name, compute, batch_size)
 
     Fast.__name__ = Fast.__qualname__ = trainer_class.__name__
     return Fast

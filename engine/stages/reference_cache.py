@@ -30,6 +30,7 @@ import torch
 
 from engine.files import atomic_write
 from engine.paths import reference_cache_dir
+from engine.stages import ranks
 
 log = logging.getLogger("engine")
 FORMAT = 1  # bump when the way reference log-probs are computed changes
@@ -124,24 +125,60 @@ def store(path: Path, parts: dict, chosen: list, rejected: list) -> None:
         log.warning("reference log-probs not cached (%s): the next run computes them again", e)
 
 
-def cached_reference_logps(trainer, dataset, name: str, compute):
+def cached_reference_logps(trainer, dataset, name: str, compute, batch_size: int):
     """``dataset`` with ref_chosen_logps / ref_rejected_logps columns, from the cache or from
-    ``compute(dataset)`` (TRL's precompute), which then fills the cache."""
+    ``compute(dataset)`` (TRL's precompute), which then fills the cache.
+
+    Under several ranks rank 0 alone reads and writes the cache and tells the others what it found,
+    so all of them compute together or none does; they score the pairs in shares (scored_by_ranks)."""
     if len(dataset) == 0:  # every row truncated away: train_and_save says what to change
         return with_columns(dataset, [], [])
     parts = cache_key(trainer, dataset)
     path = key_file(parts)
-    found = load(path, parts)
+    found = load(path, parts) if ranks.is_main else None
+    if ranks.distributed:
+        from accelerate.utils import broadcast_object_list
+
+        found = broadcast_object_list([found], from_process=0)[0]
     if found is not None:
         log.info("reference log-probs of the %d %s pairs: reused from %s", len(dataset), name, path)
         return with_columns(dataset, *found)
     start = time.perf_counter()
-    scored = compute(dataset)
-    chosen, rejected = (scored[column] for column in ("ref_chosen_logps", "ref_rejected_logps"))
-    store(path, parts, list(chosen), list(rejected))
-    log.info("reference log-probs of the %d %s pairs: computed in %.1f s, cached as %s",
-             len(dataset), name, time.perf_counter() - start, path)
+    if ranks.distributed:
+        chosen, rejected = scored_by_ranks(trainer, dataset, batch_size)
+        scored = with_columns(dataset, chosen, rejected)
+    else:
+        scored = compute(dataset)
+        chosen, rejected = (list(scored[column]) for column in ("ref_chosen_logps", "ref_rejected_logps"))
+    if ranks.is_main:
+        store(path, parts, chosen, rejected)
+        log.info("reference log-probs of the %d %s pairs: computed in %.1f s, cached as %s",
+                 len(dataset), name, time.perf_counter() - start, path)
     return scored
+
+
+def scored_by_ranks(trainer, dataset, batch_size: int) -> tuple[list, list]:
+    """TRL's precompute loop, each rank scoring its share of the batches and all gathering every score,
+    in order, without TRL's arrow file: an in-memory dataset's file lands in a temporary folder of its
+    own process, where the other ranks cannot read it."""
+    from torch.utils.data import DataLoader
+
+    loader = trainer.accelerator.prepare(DataLoader(dataset, batch_size=batch_size, collate_fn=trainer.data_collator,
+                                                    shuffle=False))
+    if trainer.ref_model is None and trainer.is_deepspeed_enabled:  # ZeRO: TRL's inference engine, as TRL does
+        from trl.models import prepare_deepspeed
+
+        if trainer._precompute_engine is None:
+            trainer._precompute_engine = prepare_deepspeed(trainer.model, trainer.accelerator)
+        model = trainer._precompute_engine
+    else:
+        model = trainer.ref_model or trainer.model
+    chosen, rejected = [], []
+    for batch in loader:
+        scores = trainer.accelerator.gather_for_metrics(trainer.compute_ref_log_probs(model, batch))
+        chosen += scores[0].float().cpu().tolist()
+        rejected += scores[1].float().cpu().tolist()
+    return chosen, rejected
 
 
 def with_columns(dataset, chosen: list, rejected: list):

@@ -15,7 +15,7 @@ from typing import Any
 import gradio as gr
 
 from engine.config import STAGES, ConfigError
-from engine.runs import checkpoints, queue
+from engine.runs import checkpoints, launch, queue
 from engine.runs.folder import RunFolder
 from engine.runs.process import stop as stop_process
 from engine.runs.status import State
@@ -30,6 +30,7 @@ STAGE_INPUTS = ("stage", "data.dataset_dir", "data.dataset", "data.eval_dataset"
 STAGE_PICKERS = ("data.dataset", "data.eval_dataset", "init_from", *run_form.RUN_PICKERS)
 SECTION_TITLES = {"lora": "LoRA", "data": "Data", "training": "Training",
                   "samples": "Samples: the model's answers to a few prompts during training, and the alarms on them",
+                  "distributed": "Distributed: one run on several processes, GPUs or machines (accelerate)",
                   **{name: f"{stage.title}: options" for name, stage in STAGES.items()}}
 LOG_TAIL_LINES = 40
 TICK_SECONDS = 1.0
@@ -121,6 +122,8 @@ def status_markdown(name: str | None) -> str:
     if status.shown == State.RUNNING and status.eta() is not None:
         parts.append(f"ETA {runinfo.fmt_seconds(status.eta())}")
     text = " · ".join(parts)
+    if (run.path / launch.ACCELERATE_CONFIG).is_file():  # a distributed run: how it was launched
+        text += f"\n\n🖧 launched as `{launch.shown_command(run.config(), run_form.shown_path(run.path))}`"
     if status.waiting:
         text += f"\n\n⏳ {queue_position(run)}"
     if status.shown == State.CRASHED:
@@ -187,7 +190,11 @@ def _form(page: Page) -> dict:
     boxes = {}
     for section, title in SECTION_TITLES.items():
         rest = [s for s in page.specs if s.section == section and s.key not in comps]
-        with gr.Accordion(title, open=True, visible=section not in STAGES or section == stage) as boxes[section]:
+        with gr.Accordion(title, open=section != "distributed",
+                          visible=section not in STAGES or section == stage) as boxes[section]:
+            if section == "distributed":  # what the settings can use here; the command is in the preview below
+                gr.Markdown(f"This machine: **{launch.devices_text()}**. The launch command is under "
+                            "*Config preview and command line*.", elem_id="wb-devices")
             comps.update(zip((s.key for s in rest), build_section(rest)))
     return comps, boxes
 

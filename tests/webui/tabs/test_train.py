@@ -95,6 +95,30 @@ def test_preview_shows_yaml_and_a_cli_command_that_round_trips(runs_env):
     assert from_dict(apply_overrides({}, sets)) == from_dict(data)
 
 
+def test_preview_of_a_distributed_run_shows_the_launch_command(runs_env, monkeypatch):
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")  # this machine as CI has it: no GPU
+    specs, values = form(tiny_config("sft", distributed={"backend": "ddp", "num_processes": 2}))
+    _, command, error = run_form.preview(specs, *values)
+    assert error == ""
+    assert "distributed.backend=ddp" in command and "distributed.num_processes=2" in command
+    folder = run_form.shown_path(runs_env / "runs" / "<run folder>")
+    assert command.endswith(f"# either starts 2 processes through accelerate; this is the command, with accelerate.yaml "
+                            f"written into the new run folder:\naccelerate launch --config_file "
+                            f"'{folder}/accelerate.yaml' -m engine.train '{folder}'")
+    # fsdp shards across GPUs: refused here before any folder is made, naming the setting
+    fsdp = set_value(specs, values, "distributed.backend", "fsdp")
+    _, _, error = run_form.preview(specs, *set_value(specs, fsdp, "samples.count", 0))
+    assert error.startswith("❌ distributed.backend: fsdp shards the model across GPUs and this machine has none")
+
+
+def test_a_distributed_runs_status_says_how_it_was_launched(runs_env):
+    run = make_run("sft", "completed")
+    run.config_file.write_text(dump_yaml(from_dict(tiny_config("sft", distributed={"backend": "ddp", "num_processes": 2}))))
+    (run.path / "accelerate.yaml").write_text("distributed_type: MULTI_GPU\n")
+    text = train.status_markdown(run.name)
+    assert f"launched as `accelerate launch --config_file {run_form.shown_path(run.path)}/accelerate.yaml" in text
+
+
 def test_preview_of_a_bad_value_names_the_key(runs_env):
     specs, values = form()
     yaml_text, command, error = run_form.preview(specs, *set_value(specs, values, "training.learning_rate", 3.0))
