@@ -44,12 +44,13 @@ def evaluation(job: JobFolder, settings: dict) -> dict:
 
 
 def export(job: JobFolder, settings: dict) -> dict:
-    from engine.models.export import export_run, fmt_size, folder_size
+    from engine.models.export import export_note, export_run, fmt_size, folder_size
 
     print(f"exporting {job.run.name}: loading the base model, merging the adapter, saving ...", flush=True)
     folder = export_run(job.run, settings.get("out"))
-    print(f"exported to {folder} ({fmt_size(folder_size(folder))})", flush=True)
-    return {"folder": str(folder), "size": folder_size(folder)}
+    note = export_note(folder)  # e.g. a QLoRA adapter merged into the full-precision base
+    print(f"exported to {folder} ({fmt_size(folder_size(folder))}): {note}", flush=True)
+    return {"folder": str(folder), "size": folder_size(folder), "note": note}
 
 
 WORK = {"eval": evaluation, "export": export}

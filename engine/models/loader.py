@@ -67,6 +67,21 @@ def quantization(cfg: RunConfig):
                               bnb_4bit_compute_dtype=compute_dtype(cfg.model.dtype))
 
 
+def keep_4bit_differentiable(model):
+    """Stop bitsandbytes repacking a 4-bit base for CPU inference while it is being trained.
+
+    On a CPU with AVX-512 BF16, a Linear4bit that sees one forward in eval mode without gradients
+    (DPO's reference scoring, sample answers, evaluation) repacks its weight in place for a fast
+    inference kernel (``gemv_4bit``) and uses that kernel from then on, in training too; it has no
+    backward, so the gradients that flow through the frozen base layers to the adapters below them
+    are silently dropped (bitsandbytes 0.50: "an autograd kernel was not registered"). Measured on
+    SmolLM2 DPO: 1.5x the tokens/s of LoRA and a tenth of its reward margin after 12 steps."""
+    for module in model.modules():
+        if hasattr(module, "support_avx512bf16_for_cpu"):
+            module.support_avx512bf16_for_cpu = False
+    return model
+
+
 # ---- lineage: which weights a run stands on ----------------------------------------------------
 
 def run_weights(run: RunFolder) -> Weights:
@@ -257,7 +272,7 @@ def training_model(cfg: RunConfig):
     quantized = quantization(cfg)
     model = causal_lm(base_path, compute_dtype(cfg.model.dtype), quantization_config=quantized)
     if quantized is not None:  # casts norms to fp32 and enables input grads for the frozen quantised base
-        model = prepare_model_for_kbit_training(model, cfg.training.gradient_checkpointing)
+        model = prepare_model_for_kbit_training(keep_4bit_differentiable(model), cfg.training.gradient_checkpointing)
     weights = parent.weights() if parent else None
     parent_adapter = weights.path if weights is not None and not weights.full else None
     if cfg.model.finetuning_type == "full":
@@ -289,6 +304,7 @@ def scoring_backbone(cfg: RunConfig):
     model = AutoModelForSequenceClassification.from_pretrained(
         base_path, num_labels=1, dtype=compute_dtype(cfg.model.dtype), quantization_config=quantization(cfg),
         **safe_weights(base_path))
+    keep_4bit_differentiable(model)
     weights = parent.weights() if parent else None
     if weights is not None and not weights.full:
         model = merged(model, weights.path, task_less=True)
@@ -312,7 +328,9 @@ def reward_model(run: RunFolder, device: str | None = None):
 
 def merged_model(run: RunFolder, dtype="auto"):
     """(a run's complete causal LM, the base it stands on): a full fine-tune as saved, a LoRA run's
-    adapter merged into its base. dtype "auto" keeps the saved dtype (export writes it as it was)."""
+    adapter merged into its base. dtype "auto" keeps the saved dtype (export writes it as it was).
+    The base loads without quantisation whatever the run trained on: a QLoRA adapter is merged into
+    the full-precision weights, not into bitsandbytes' rounded copy of them."""
     weights = run_weights(run)
     if weights.full:
         return causal_lm(weights.path, dtype), weights.path

@@ -83,3 +83,90 @@ def test_cli_export_to_the_exports_folder(runs, saves, capsys):
     assert runs["sft"].name in [e["name"] for e in list_exports()]
     assert main(["export", str(runs["sft"])]) == 2  # exists: refused with a message, not a traceback
     assert "already exists" in capsys.readouterr().err
+
+
+@pytest.fixture(scope="module")
+def qlora_run(saves, tiny_model, tmp_path_factory):
+    """A qlora-4bit DPO run whose adapter was trained (a few optimizer steps) on the 4-bit base, as
+    engine.models.loader.training_model builds it, then saved as the engine saves it."""
+    pytest.importorskip("bitsandbytes")
+    from engine.config import from_dict
+    from engine.models.loader import tokenizer_files, training_model
+    from engine.runs.folder import create_run
+    from engine.runs.status import State
+    from tests.helpers import tiny_config
+
+    cfg = tiny_config("dpo", model={"name_or_path": "tiny", "finetuning_type": "qlora-4bit", "dtype": "float32"})
+    run = create_run(from_dict({**cfg, "name": "q4"}), root=tmp_path_factory.mktemp("qlora-runs"))
+    model, _base = training_model(run.config())
+    assert any(type(m).__name__ == "Linear4bit" for m in model.modules())  # it did train on a 4-bit base
+    model.train()
+    optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=0.05)
+    ids = torch.arange(5, 45).unsqueeze(0)
+    for _ in range(3):
+        model(input_ids=ids, labels=ids).loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+    model.save_pretrained(run.adapter_dir)
+    tokenizer_files(tiny_model).save_pretrained(run.adapter_dir)
+    run.update_status(state=State.COMPLETED, step=3, max_steps=3)
+    return run
+
+
+def test_qlora_adapter_is_merged_into_the_full_precision_base(qlora_run, tiny_model, saves, capsys):
+    from safetensors.torch import load_file
+
+    assert main(["export", str(qlora_run), "--out", str(saves / "exports" / "q4-merged")]) == 0
+    folder = saves / "exports" / "q4-merged"
+    out = capsys.readouterr().out
+    assert "merged into the full-precision base (float32)" in out and "4-bit" in out  # the CLI says so
+
+    # plain float32 tensors, no bitsandbytes state, no quantization_config
+    config = json.loads((folder / "config.json").read_text())
+    assert "quantization_config" not in config
+    exported = load_file(folder / "model.safetensors")
+    assert {t.dtype for t in exported.values()} == {torch.float32}
+    assert not [k for k in exported if any(s in k for s in ("absmax", "quant_map", "quant_state", "SCB", "nested"))]
+
+    # each weight is the full-precision base's + (alpha / r) B @ A: not the 4-bit rounding of it
+    base = load_file(tiny_model / "model.safetensors")
+    adapter = load_file(qlora_run.adapter_dir / "adapter_model.safetensors")
+    lora = json.loads((qlora_run.adapter_dir / "adapter_config.json").read_text())
+    scale = lora["lora_alpha"] / lora["r"]
+    merged = set()
+    for key, a in adapter.items():
+        if ".lora_A." not in key:
+            continue
+        b = adapter[key.replace(".lora_A.", ".lora_B.")]
+        name = key.removeprefix("base_model.model.").replace(".lora_A.weight", ".weight")
+        delta = scale * (b.float() @ a.float())
+        assert delta.abs().max() > 1e-3, name  # the adapter was trained: it changes the weight
+        assert torch.allclose(exported[name], base[name] + delta, atol=1e-6, rtol=0), name
+        merged.add(name)
+    assert len(merged) == 14  # 7 linear layers in each of the tiny model's 2 blocks
+    for name in exported.keys() - merged:  # the rest (embeddings, norms) are the base's own
+        assert torch.equal(exported[name], base[name]), name
+
+    meta = json.loads((folder / "workbench_export.json").read_text())
+    assert meta["kind"] == "QLoRA adapter merged into the full-precision base"
+    assert meta["finetuning_type"] == "qlora-4bit" and meta["trained_on_quantised_base"] == "4-bit (nf4)"
+    assert meta["merged_into"] == "full-precision base (loaded without quantisation)" and meta["dtype"] == "float32"
+    assert "merged into the full-precision base" in (folder / "README.md").read_text()
+    assert next(e for e in list_exports() if e["name"] == "q4-merged")["kind"] == meta["kind"]  # the UI's table
+
+
+def test_a_quantised_merge_is_refused(runs, tiny_model, tmp_path, monkeypatch):
+    """Were the base a quantised model (a bitsandbytes checkpoint as base), nothing is written."""
+    from transformers import BitsAndBytesConfig
+
+    pytest.importorskip("bitsandbytes")
+    from engine.models import loader
+
+    def quantised_base(run, dtype="auto"):
+        lm = loader.causal_lm(tiny_model, torch.float32, quantization_config=BitsAndBytesConfig(load_in_8bit=True))
+        return lm, tiny_model
+
+    monkeypatch.setattr(export, "merged_model", quantised_base)
+    with pytest.raises(ExportError, match="needs a full-precision base"):
+        export_run(runs["sft"], tmp_path / "quantised")
+    assert list(tmp_path.iterdir()) == []

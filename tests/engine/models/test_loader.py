@@ -31,3 +31,43 @@ def test_safetensors_are_preferred_and_a_bin_only_folder_is_loaded_with_a_warnin
         assert safe_weights(pickled) == {}
         causal_lm(pickled)
     assert "holds only pickled .bin weights" in caplog.text and "convert the model to safetensors" in caplog.text
+
+
+def test_a_4bit_base_keeps_its_gradients_after_an_eval_forward(tiny_model):
+    """bitsandbytes repacks a Linear4bit for its CPU inference kernel (no backward) at the first
+    eval-mode, no-grad forward on an AVX-512 BF16 CPU, and keeps using it in training: DPO's
+    reference scoring did that, and the adapters' gradients through the frozen base were dropped.
+    training_model switches the repacking off; the gradients are the same with or without an eval
+    forward first (on any CPU)."""
+    import pytest
+
+    pytest.importorskip("bitsandbytes")
+    from engine.config import from_dict
+    from engine.models.loader import training_model
+    from tests.helpers import tiny_config
+
+    cfg = from_dict(tiny_config("dpo", model={"name_or_path": "tiny", "finetuning_type": "qlora-4bit",
+                                               "dtype": "float32"}))
+    ids = torch.arange(5, 40).unsqueeze(0)
+
+    def grads(eval_first: bool) -> dict[str, torch.Tensor]:
+        model, _base = training_model(cfg)
+        with torch.no_grad():
+            for name, p in model.named_parameters():
+                if "lora_B" in name:  # a trained adapter: gradients reach lora_A only through B
+                    p.copy_(0.1 * torch.randn(p.shape, generator=torch.Generator().manual_seed(len(name))))
+        if eval_first:  # as the reference scoring / sample answers / evaluation do
+            model.eval()
+            with torch.no_grad():
+                model(input_ids=ids)
+        model.train()
+        model(input_ids=ids, labels=ids).loss.backward()
+        packed = [n for n, m in model.named_modules()
+                  if getattr(getattr(getattr(m, "weight", None), "quant_state", None), "packing_format_for_cpu", False)]
+        assert packed == []
+        return {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+
+    plain, after_eval = grads(False), grads(True)
+    assert plain.keys() == after_eval.keys() and any("layers.0" in n and "lora_A" in n for n in plain)
+    for name, grad in plain.items():
+        assert torch.allclose(grad, after_eval[name], rtol=1e-4, atol=1e-7), name
