@@ -33,7 +33,7 @@ from engine.paths import reference_cache_dir
 from engine.stages import ranks
 
 log = logging.getLogger("engine")
-FORMAT = 1  # bump when the way reference log-probs are computed changes
+FORMAT = 2  # bump when the way reference log-probs are computed changes (2: 8-bit bases score on one path)
 COLUMNS = ("prompt_ids", "chosen_ids", "rejected_ids")
 
 

@@ -71,3 +71,26 @@ def test_a_4bit_base_keeps_its_gradients_after_an_eval_forward(tiny_model):
     assert plain.keys() == after_eval.keys() and any("layers.0" in n and "lora_A" in n for n in plain)
     for name, grad in plain.items():
         assert torch.allclose(grad, after_eval[name], rtol=1e-4, atol=1e-7), name
+
+
+def test_an_8bit_base_scores_the_same_in_eval_and_in_training_mode(tiny_model):
+    """On a CPU, bitsandbytes' 8-bit layers took an int8-activation path in eval mode and a dequantised
+    one in training mode: DPO's reference (eval) and the untrained policy (training) disagreed before any
+    update. training_model keeps the layers on one path: the same logits in both modes."""
+    import pytest
+
+    pytest.importorskip("bitsandbytes")
+    from engine.config import from_dict
+    from engine.models.loader import training_model
+    from tests.helpers import tiny_config
+
+    cfg = from_dict(tiny_config("dpo", model={"name_or_path": "tiny", "finetuning_type": "qlora-8bit",
+                                               "dtype": "float32"}))
+    model, _base = training_model(cfg)
+    ids = torch.arange(5, 40).unsqueeze(0)
+    with torch.no_grad():
+        model.eval()
+        scored_in_eval = model(input_ids=ids).logits
+        model.train()
+        scored_in_training = model(input_ids=ids).logits
+    assert torch.allclose(scored_in_eval, scored_in_training, atol=1e-5)
