@@ -123,7 +123,7 @@ def status_markdown(name: str | None) -> str:
         parts.append(f"ETA {runinfo.fmt_seconds(status.eta())}")
     text = " · ".join(parts)
     if (run.path / launch.ACCELERATE_CONFIG).is_file():  # a distributed run: how it was launched
-        text += f"\n\n🖧 launched as `{launch.shown_command(run.config(), run_form.shown_path(run.path))}`"
+        text += f"\n\nlaunched as `{launch.shown_command(run.config(), run_form.shown_path(run.path))}`"
     if status.waiting:
         text += f"\n\n⏳ {queue_position(run)}"
     if status.shown == State.CRASHED:
@@ -190,7 +190,7 @@ def _form(page: Page) -> dict:
     boxes = {}
     for section, title in SECTION_TITLES.items():
         rest = [s for s in page.specs if s.section == section and s.key not in comps]
-        with gr.Accordion(title, open=section != "distributed",
+        with gr.Accordion(title, open=section != "distributed", elem_id=f"wb-section-{section}",
                           visible=section not in STAGES or section == stage) as boxes[section]:
             if section == "distributed":  # what the settings can use here; the command is in the preview below
                 gr.Markdown(f"This machine: **{launch.devices_text()}**. The launch command is under "
@@ -231,10 +231,11 @@ def build(page: Page) -> Tab:
         resume_btn = gr.Button("Resume", elem_id="wb-resume")
         save_btn = gr.Button("Save config")
     error_md, message = gr.Markdown(), gr.Markdown()
-    with gr.Accordion("Config preview and command line", open=False):
+    with gr.Accordion("Config preview and command line", open=False, elem_id="wb-preview"):
         with gr.Row():
             yaml_box = gr.Code(language="yaml", label="config.yaml", interactive=False)
-            cli_box = gr.Code(language="shell", label="the same run from a terminal", interactive=False)
+            cli_box = gr.Code(language="shell", label="the same run from a terminal", interactive=False,
+                              elem_id="wb-cli-command")
     with gr.Accordion("Load settings", open=False):
         with gr.Row():
             load_run = gr.Dropdown(label="from a run's config.yaml", choices=runinfo.run_names(), value=None)
