@@ -41,8 +41,8 @@ def start_engine(run) -> subprocess.Popen:
     """Launch the engine on a run folder (engine.runs.folder.RunFolder) as its distributed settings say
     (engine.runs.launch); its output goes to engine.log. A machine that cannot run the settings fails
     the run with the reason (ConfigError, raised too), so a queue never retries it."""
-    cfg = run.config()
     try:
+        cfg = run.config()  # an unreadable config fails the run here, as the engine would
         launch.check_machine(cfg)
         launch.write_launch_files(cfg, run.path)
     except (ConfigError, OSError) as e:

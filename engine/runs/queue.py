@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from engine.config import RunConfig
+from engine.config import ConfigError, RunConfig
 from engine.runs.folder import RunFolder, create_run, list_runs
 from engine.runs.process import start_engine
 from engine.runs.status import State
@@ -50,7 +50,10 @@ def start_next(root: Path | None = None) -> RunFolder | None:
         waiting = waiting_runs(root)
         if not waiting:
             return None
-        proc = start_engine(waiting[0])
+        try:
+            proc = start_engine(waiting[0])
+        except (ConfigError, OSError):  # the run is failed with the reason (start_engine); the queue goes on
+            return None
     # Reap the child when it exits: an unreaped (zombie) engine still answers kill(pid, 0), so a
     # crashed run would look alive for as long as this process runs.
     threading.Thread(target=proc.wait, name=f"reap-{proc.pid}", daemon=True).start()

@@ -109,3 +109,18 @@ def test_concurrent_starts_start_one_run(queue_env, monkeypatch):
     for thread in threads:
         thread.join(timeout=30)
     assert started == [first.name] and runqueue.waiting_runs() == [second]
+
+
+def test_a_run_this_machine_cannot_launch_fails_with_the_reason_and_leaves_the_queue(runs_env, monkeypatch):
+    """fsdp shards across GPUs: on a machine without one, the queued run fails at launch, naming the
+    setting, and leaves the queue (it is never tried again)."""
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
+    started = []
+    monkeypatch.setattr("engine.runs.process.spawn", lambda command, folder, log, **env: started.append(command))
+    refused = runqueue.enqueue(from_dict(tiny_config("sft", distributed={"backend": "fsdp", "num_processes": 2},
+                                                     samples={"count": 0})))
+    assert runqueue.start_next() is None
+    status = refused.status()
+    assert status.state == "failed" and status.error.startswith("distributed.backend: fsdp shards the model")
+    assert started == [] and not (refused.path / "accelerate.yaml").exists()
+    assert runqueue.waiting_runs() == []
