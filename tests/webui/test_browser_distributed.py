@@ -26,8 +26,11 @@ def test_a_two_process_run_started_from_the_train_tab(page, app):
     ui.screenshot(page, "distributed-preview")
 
     page.get_by_role("button", name="Start", exact=True).click()
-    status = ui.wait_until_done(page, 240)
-    name = re.search(r"\d{8}-\d{6}-sft-e2e-ddp[\w-]*", status).group(0)
+    # the page may have been following an older, completed run: first the new one must be followed
+    name = ui.wait_for(lambda: re.search(r"\d{8}-\d{6}-sft-e2e-ddp[\w-]*", ui.status_text(page)), 90,
+                       "the new run to be followed").group(0)
+    status = ui.wait_for(lambda: name in (text := ui.status_text(page)) and "state: completed" in text and text, 240,
+                         "the run to complete")
     assert "launched as accelerate launch --config_file" in status and f"{name}/accelerate.yaml" in status, status
     assert "step 4/4" in status
     ui.screenshot(page, "distributed-completed")
