@@ -62,8 +62,9 @@ def job_status(job: JobFolder | None) -> str:
     if status.state != State.COMPLETED:
         return f"❌ {status.error or status.shown} (full output: `{job.log_file}`)"
     result = job.result() or {}
+    note = f" {result['note'][:1].upper()}{result['note'][1:]}." if result.get("note") else ""  # e.g. QLoRA's merge
     return (f"✅ exported **{job.run.name}** to `{result.get('folder')}` ({fmt_size(result.get('size') or 0)}, "
-            f"{status.duration() or 0:.0f} s). Load it with `AutoModelForCausalLM.from_pretrained"
+            f"{status.duration() or 0:.0f} s).{note} Load it with `AutoModelForCausalLM.from_pretrained"
             f"(\"{result.get('folder')}\")`.")
 
 

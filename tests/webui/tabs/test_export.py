@@ -53,6 +53,7 @@ def test_an_export_is_a_job_followed_to_the_exports_table(export_env, runs_env):
     assert job.spec() == {"kind": "export", "settings": {"out": str(dest)}}
     last, table, timer = finish(name)
     assert last.startswith(f"✅ exported **{name}** to `{dest}` (") and "MB" in last, job.log_file.read_text()
+    assert "LoRA adapter merged into the full-precision base" in last  # what was merged into what
     assert (dest / "model.safetensors").is_file() and not timer.active
     assert table[0][:4] == ["sql-merged", name, "sft", "merged LoRA adapter"]
     assert [e["name"] for e in list_exports()] == ["sql-merged"]
