@@ -129,3 +129,25 @@ def test_a_rank_that_dies_fails_the_run_and_the_log_names_it(tiny_model):
     log = run.log_file.read_text()
     assert re.search(r"rank\s*:\s*1 ", log) and "SIGKILL" in log, log[-3000:]
     assert not psutil.pid_exists(rank_1) or psutil.Process(rank_1).status() == psutil.STATUS_ZOMBIE
+
+
+def test_a_rank_whose_code_fails_fails_the_run_with_its_own_error(tiny_model, tmp_path, monkeypatch):
+    """Rank 1 alone fails (a sitecustomize on PYTHONPATH makes its import of the stage raise, as a
+    rank-local fault would): the run's error is rank 1's, not the lost connection rank 0 fails of after."""
+    (tmp_path / "sitecustomize.py").write_text(
+        "import os, sys\n"
+        "class RankOneFault:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name == 'engine.stages.sft':\n"
+        "            raise OSError('injected fault: rank 1 cannot read its data')\n"
+        "if os.environ.get('RANK') == '1':\n"
+        "    sys.meta_path.insert(0, RankOneFault())\n")
+    monkeypatch.setenv("PYTHONPATH", str(tmp_path))
+    cfg = tiny_config("sft", distributed=TWO_RANKS, samples={"count": 0})
+    run = create_run(from_dict(cfg))
+    proc = start_engine(run)
+    status = wait(run, proc, interval=0.2)
+    assert proc.wait(timeout=90) != 0
+    assert status.state == State.FAILED, status
+    assert status.error == "rank 1 of 2: OSError: injected fault: rank 1 cannot read its data", status.error
+    assert "[rank 1]: run failed:\nTraceback" in run.log_file.read_text()
