@@ -49,8 +49,9 @@ def export(job: JobFolder, settings: dict) -> dict:
     print(f"exporting {job.run.name}: loading the base model, merging the adapter, saving ...", flush=True)
     folder = export_run(job.run, settings.get("out"))
     note = export_note(folder)  # e.g. a QLoRA adapter merged into the full-precision base
-    print(f"exported to {folder} ({fmt_size(folder_size(folder))}): {note}", flush=True)
-    return {"folder": str(folder), "size": folder_size(folder), "note": note}
+    size = folder_size(folder)
+    print(f"exported to {folder} ({fmt_size(size)}): {note}", flush=True)
+    return {"folder": str(folder), "size": size, "note": note}
 
 
 WORK = {"eval": evaluation, "export": export}

@@ -32,7 +32,7 @@ from engine.files import atomic_write
 from engine.models.store import model_names
 from engine.paths import REPO_ROOT, runs_root, saves_root
 from engine.runs import launch
-from engine.runs.folder import latest_run, pin_parent, slug
+from engine.runs.folder import RunFolder, latest_run, pin_parent, slug
 from engine.runs.status import State
 from webui import access, runinfo
 from webui.forms import FieldSpec, all_specs, to_values, validate, with_none
@@ -150,7 +150,7 @@ def cli_command(cfg: RunConfig) -> str:
     if cfg.distributed.backend != "none":
         folder = shown_path(runs_root() / "<run folder>")
         text += (f"\n\n# either starts {launch.total_processes(cfg)} processes through accelerate; this is the command, "
-                 f"with {launch.ACCELERATE_CONFIG} written into the new run folder:\n"
+                 f"with {RunFolder(Path(folder)).accelerate_file.name} written into the new run folder:\n"
                  f"{launch.shown_command(cfg, folder)}")
     return text
 

@@ -16,7 +16,9 @@ import yaml
 
 from engine.config.fields import ConfigError, build, coerce, opt
 from engine.config.sections import (
+    BACKENDS,
     SECTIONS,
+    SHARDED_BACKENDS,
     DataConfig,
     DistributedConfig,
     LoraConfig,
@@ -81,8 +83,8 @@ def check_distributed(cfg: RunConfig) -> None:
     if d.backend == "none":
         for key in ("num_processes", "num_nodes"):
             if getattr(d, key) != 1:
-                raise ConfigError(f"distributed.{key}: {getattr(d, key)} needs a distributed.backend (ddp, fsdp, "
-                                  "deepspeed-zero2 or deepspeed-zero3); none runs one process")
+                raise ConfigError(f"distributed.{key}: {getattr(d, key)} needs a distributed.backend "
+                                  f"({', '.join(BACKENDS[1:-1])} or {BACKENDS[-1]}); none runs one process")
         return
     if d.node_rank >= d.num_nodes:
         raise ConfigError(f"distributed.node_rank: {d.node_rank} with {d.num_nodes} node(s); node ranks run from 0 "
@@ -91,7 +93,7 @@ def check_distributed(cfg: RunConfig) -> None:
     if why:
         raise ConfigError(f"distributed.backend: {cfg.stage} cannot run with {d.backend}: {why}. "
                           "Set distributed.backend to none")
-    if d.backend in ("fsdp", "deepspeed-zero3"):
+    if d.backend in SHARDED_BACKENDS:
         if cfg.samples.count:
             raise ConfigError(f"samples.count: sample answers are written by rank 0 alone, and under {d.backend} "
                               "it holds only a shard of the weights; set samples.count to 0 (or use ddp)")

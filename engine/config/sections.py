@@ -123,6 +123,7 @@ class SamplesConfig:
 
 
 BACKENDS = ["none", "ddp", "fsdp", "deepspeed-zero2", "deepspeed-zero3"]
+SHARDED_BACKENDS = ("fsdp", "deepspeed-zero3")  # each rank holds only a part of the weights
 
 
 @dataclass

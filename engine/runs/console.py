@@ -49,7 +49,7 @@ def follow_training(run: RunFolder, quiet: bool = False) -> tuple[RunFolder, Sta
     from tqdm import tqdm
 
     proc = start_engine(run)
-    if (run.path / launch.ACCELERATE_CONFIG).is_file():
+    if run.accelerate_file.is_file():
         print(f"launched as: {launch.shown_command(run.config(), run.path)}")
     bar = tqdm(total=None, unit="step", disable=quiet, dynamic_ncols=True)
     warned: set[str] = set()  # health warning codes already printed

@@ -10,6 +10,7 @@
         adapter/         final weights of a LoRA run (a PEFT adapter) ...
         model/           ... or of a full fine-tune (a whole model)
         jobs/            evaluations and exports of the run (engine.runs.jobs), a folder each
+        accelerate.yaml  a distributed run's launch config (and deepspeed.json for ZeRO): engine.runs.launch
 
 Readers never need the engine's code: plain JSON, JSONL and YAML. ``RunFolder`` is the one place
 that spells these names.
@@ -51,6 +52,8 @@ class RunFolder(ProcessFolder):
     adapter_dir = property(lambda self: self.path / "adapter")
     model_dir = property(lambda self: self.path / "model")
     jobs_dir = property(lambda self: self.path / "jobs")
+    accelerate_file = property(lambda self: self.path / "accelerate.yaml")  # a distributed run (engine.runs.launch)
+    deepspeed_file = property(lambda self: self.path / "deepspeed.json")
 
     def weights_dir(self, full: bool) -> Path:
         """Where the engine saves the final weights of a full fine-tune or of a LoRA run."""

@@ -23,9 +23,9 @@ import yaml
 
 from engine.config import ConfigError, RunConfig
 from engine.files import atomic_write
+from engine.runs.folder import RunFolder
 
-ACCELERATE_CONFIG = "accelerate.yaml"
-DEEPSPEED_CONFIG = "deepspeed.json"
+ENGINE_MODULE = "engine.train"  # what every rank runs
 ZERO_STAGE = {"deepspeed-zero2": 2, "deepspeed-zero3": 3}
 
 
@@ -71,7 +71,7 @@ def check_machine(cfg: RunConfig, gpus: int | None = None) -> None:
                           f"GPU{'s' * (gpus > 1)}; use at most {gpus} (one per GPU)")
 
 
-def accelerate_config(cfg: RunConfig, run_dir: Path, gpus: int) -> dict:
+def accelerate_config(cfg: RunConfig, run_dir: Path) -> dict:
     """accelerate's config file for the run's backend (the keys `accelerate config` writes)."""
     d = cfg.distributed
     config = {
@@ -94,7 +94,7 @@ def accelerate_config(cfg: RunConfig, run_dir: Path, gpus: int) -> dict:
             "fsdp_activation_checkpointing": cfg.training.gradient_checkpointing,
         }
     elif d.backend in ZERO_STAGE:
-        config["deepspeed_config"] = {"deepspeed_config_file": str(run_dir / DEEPSPEED_CONFIG),
+        config["deepspeed_config"] = {"deepspeed_config_file": str(RunFolder(run_dir).deepspeed_file),
                                       "zero3_init_flag": ZERO_STAGE[d.backend] == 3}
     return config
 
@@ -112,15 +112,22 @@ def deepspeed_config(cfg: RunConfig) -> dict:
             "bf16": {"enabled": "auto"}, "fp16": {"enabled": "auto"}, "zero_optimization": zero}
 
 
-def write_launch_files(cfg: RunConfig, run_dir: Path, gpus: int | None = None) -> None:
+def write_launch_files(cfg: RunConfig, run_dir: Path) -> None:
     """The config files the launch command names, into the run folder (none for one process)."""
     if cfg.distributed.backend == "none":
         return
-    gpus = gpu_count() if gpus is None else gpus
-    atomic_write(run_dir / ACCELERATE_CONFIG,
-                 yaml.safe_dump(accelerate_config(cfg, run_dir, gpus), sort_keys=False))
+    run = RunFolder(run_dir)
+    atomic_write(run.accelerate_file, yaml.safe_dump(accelerate_config(cfg, run_dir), sort_keys=False))
     if cfg.distributed.backend in ZERO_STAGE:
-        atomic_write(run_dir / DEEPSPEED_CONFIG, json.dumps(deepspeed_config(cfg), indent=2))
+        atomic_write(run.deepspeed_file, json.dumps(deepspeed_config(cfg), indent=2))
+
+
+def launch_env(cfg: RunConfig) -> dict[str, str]:
+    """Environment for the launch: CPU ranks share the machine's cores (torchrun would give each one
+    thread), unless the user set OMP_NUM_THREADS."""
+    if cfg.distributed.backend == "none" or "OMP_NUM_THREADS" in os.environ:
+        return {}
+    return {"OMP_NUM_THREADS": str(max(1, (os.cpu_count() or 1) // cfg.distributed.num_processes))}
 
 
 def launch_command(cfg: RunConfig, run_dir: Path, shown: bool = False) -> list[str]:
@@ -128,9 +135,9 @@ def launch_command(cfg: RunConfig, run_dir: Path, shown: bool = False) -> list[s
     types it in the project's environment: `python` and `accelerate` from .venv/bin)."""
     python = "python" if shown else sys.executable
     if cfg.distributed.backend == "none":
-        return [python, "-m", "engine.train", str(run_dir)]
+        return [python, "-m", ENGINE_MODULE, str(run_dir)]
     accelerate = ["accelerate", "launch"] if shown else [python, "-m", "accelerate.commands.launch"]
-    return [*accelerate, "--config_file", str(run_dir / ACCELERATE_CONFIG), "-m", "engine.train", str(run_dir)]
+    return [*accelerate, "--config_file", str(RunFolder(run_dir).accelerate_file), "-m", ENGINE_MODULE, str(run_dir)]
 
 
 def shown_command(cfg: RunConfig, run_dir: Path | str) -> str:

@@ -48,11 +48,7 @@ def start_engine(run) -> subprocess.Popen:
     except (ConfigError, OSError) as e:
         write_status(run.path, state=State.FAILED, ended=time.time(), error=str(e))
         raise
-    env = {}
-    if cfg.distributed.backend != "none" and "OMP_NUM_THREADS" not in os.environ:
-        # torchrun would give each rank one thread; CPU ranks share the cores instead
-        env["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // cfg.distributed.num_processes))
-    return spawn(launch.launch_command(cfg, run.path), run.path, run.log_file, **env)
+    return spawn(launch.launch_command(cfg, run.path), run.path, run.log_file, **launch.launch_env(cfg))
 
 
 def engine_ranks(pid: int) -> list[int]:
@@ -65,7 +61,7 @@ def engine_ranks(pid: int) -> list[int]:
     ranks = []
     for child in children:
         try:
-            if "engine.train" in child.cmdline():
+            if launch.ENGINE_MODULE in child.cmdline():
                 ranks.append(child.pid)
         except psutil.Error:
             continue

@@ -14,12 +14,14 @@ from typing import Any
 import torch
 
 from engine.config import RunConfig
+from engine.config.sections import SHARDED_BACKENDS
 from engine.data.registry import DatasetError
 from engine.models.loader import compute_dtype
 from engine.runs.checkpoints import KEPT, resume_checkpoint
 from engine.runs.folder import RunFolder
 from engine.stages import ranks
 from engine.stages.callbacks import STOP
+from engine.stages.reference_cache import weights_digest
 
 log = logging.getLogger("engine")
 
@@ -75,15 +77,11 @@ def train_and_save(trainer, cfg: RunConfig, run: RunFolder) -> Path:
     model = trainer.accelerator.unwrap_model(trainer.model)
     if ranks.distributed and cfg.distributed.backend == "ddp":
         # each rank holds the whole model: equal digests in engine.log show the ranks stayed in step
-        log.info("trained weights sha256 %s", ranks.trained_digest(model))
-    if cfg.distributed.backend in SHARDED:  # the weights are spread over the ranks: every rank takes part
+        log.info("trained weights sha256 %s", weights_digest(model, part="trained"))
+    if cfg.distributed.backend in SHARDED_BACKENDS:  # the weights are spread over the ranks: all take part
         return save_sharded(trainer, cfg, run)
     return save_weights(model, cfg, run, trainer.processing_class) if ranks.is_main else run.weights_dir(
         cfg.model.finetuning_type == "full")
-
-
-# Backends whose ranks each hold a part of the weights (engine.runs.launch)
-SHARDED = ("fsdp", "deepspeed-zero3")
 
 
 def save_sharded(trainer, cfg: RunConfig, run: RunFolder) -> Path:

@@ -9,7 +9,6 @@ RankSync callbacks around the run-folder callback make any rank's decision every
 
 from __future__ import annotations
 
-import hashlib
 import os
 
 from transformers import TrainerCallback
@@ -69,13 +68,3 @@ def with_rank_sync(callbacks: list, stop) -> list:
         return callbacks
     return [RankSync(stop), *(callbacks if is_main else []), RankSyncAfter(stop)]
 
-
-def trained_digest(model) -> str:
-    """sha256 of the trainable weights' values: equal on every rank when the ranks stayed in step
-    (engine.log shows each rank's after training)."""
-    digest = hashlib.sha256()
-    for name, param in model.named_parameters():
-        if param.requires_grad:
-            digest.update(name.encode())
-            digest.update(param.detach().float().cpu().contiguous().numpy().tobytes())
-    return digest.hexdigest()

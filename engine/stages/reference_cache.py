@@ -37,12 +37,14 @@ FORMAT = 2  # bump when the way reference log-probs are computed changes (2: 8-b
 COLUMNS = ("prompt_ids", "chosen_ids", "rejected_ids")
 
 
-def weights_digest(module, frozen_only: bool = False) -> str:
-    """sha256 over the names, dtypes, shapes and values of the module's parameters (the frozen ones
-    only with ``frozen_only``) and buffers."""
+def weights_digest(module, part: str = "all") -> str:
+    """sha256 over the names, dtypes, shapes and values of the module's parameters and buffers;
+    ``part`` "frozen": the frozen parameters and the buffers; "trained": the trainable parameters alone
+    (a distributed run's ranks log it: equal digests, ranks in step)."""
     digest = hashlib.sha256()
-    tensors = [(n, p) for n, p in module.named_parameters() if not (frozen_only and p.requires_grad)]
-    for name, tensor in [*tensors, *module.named_buffers()]:
+    tensors = [(n, p) for n, p in module.named_parameters() if part == "all" or p.requires_grad == (part == "trained")]
+    buffers = [] if part == "trained" else list(module.named_buffers())
+    for name, tensor in [*tensors, *buffers]:
         digest.update(f"{name}:{tensor.dtype}:{tuple(tensor.shape)};".encode())
         data = tensor.detach().to("cpu").contiguous()
         digest.update(data.view(torch.uint8).numpy() if data.numel() else b"")
@@ -72,7 +74,7 @@ def reference_digest(trainer) -> str:
         if trainer.ref_model is not None:  # a frozen copy
             digest = weights_digest(trainer.accelerator.unwrap_model(trainer.ref_model))
         elif is_peft_model(model):  # the base, and a parent's adapter kept as "ref": all but the trained adapter
-            digest = weights_digest(model, frozen_only=True)
+            digest = weights_digest(model, part="frozen")
         else:  # full fine-tuning: the model before its first step
             digest = weights_digest(model)
         trainer._reference_digest = digest

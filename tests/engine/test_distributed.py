@@ -15,7 +15,6 @@ from safetensors.torch import load_file
 
 from engine.config import from_dict
 from engine.runs.folder import RunFolder, create_run
-from engine.runs.launch import ACCELERATE_CONFIG
 from engine.runs.process import engine_ranks, start_engine, stop, wait
 from engine.runs.status import State
 from tests.helpers import tiny_config
@@ -49,7 +48,7 @@ def test_sft_on_two_ranks_stays_in_step_and_rank_0_alone_writes(tiny_model):
     assert code == 0
     digests = rank_digests(run)
     assert set(digests) == {0, 1} and digests[0] == digests[1]  # both ranks ended with the same weights
-    launcher = yaml.safe_load((run.path / ACCELERATE_CONFIG).read_text())
+    launcher = yaml.safe_load(run.accelerate_file.read_text())
     assert launcher["distributed_type"] == "MULTI_GPU" and launcher["num_processes"] == 2
     # one writer: a line per logged step, the samples once per sample step, one adapter
     assert [r["step"] for r in train_lines(run)] == [1, 2, 3, 4]
@@ -95,12 +94,18 @@ def wait_for(condition, timeout: float = 120, what: str = "") -> None:
         time.sleep(0.2)
 
 
-def test_stop_ends_both_ranks_at_the_same_step_with_the_adapter_saved(tiny_model):
+def start_long_run():
+    """(run, launcher) of a 5000-step SFT run on two ranks, once it has trained two steps."""
     cfg = tiny_config("sft", distributed=TWO_RANKS, training={"max_steps": 5000, "save_minutes": 0.0},
                       samples={"count": 0})
     run = create_run(from_dict(cfg))
     proc = start_engine(run)
     wait_for(lambda: (run.status().step or 0) >= 2, what="two steps")
+    return run, proc
+
+
+def test_stop_ends_both_ranks_at_the_same_step_with_the_adapter_saved(tiny_model):
+    run, proc = start_long_run()
     ranks = engine_ranks(proc.pid)
     assert len(ranks) == 2 and run.status().pid == proc.pid  # status names the launcher
     assert stop(run)
@@ -114,11 +119,7 @@ def test_stop_ends_both_ranks_at_the_same_step_with_the_adapter_saved(tiny_model
 
 
 def test_a_rank_that_dies_fails_the_run_and_the_log_names_it(tiny_model):
-    cfg = tiny_config("sft", distributed=TWO_RANKS, training={"max_steps": 5000, "save_minutes": 0.0},
-                      samples={"count": 0})
-    run = create_run(from_dict(cfg))
-    proc = start_engine(run)
-    wait_for(lambda: (run.status().step or 0) >= 2, what="two steps")
+    run, proc = start_long_run()
     rank_1 = next(p for p in engine_ranks(proc.pid)
                   if psutil.Process(p).environ().get("RANK") == "1")
     os.kill(rank_1, signal.SIGKILL)  # as the kernel's out-of-memory killer would

@@ -4,6 +4,7 @@ helpers for Gradio's widgets (found by elem_id or label, as a user finds them by
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -169,10 +170,11 @@ def upload_dataset(page: Page, path) -> None:
     page.locator("#wb-dataset-upload input[type=file]").set_input_files(str(path))
 
 
-def set_short_run(page: Page, stage: str, steps: int) -> None:
-    """The Train form set for a seconds-long run of the tiny model."""
+def set_short_run(page: Page, stage: str, steps: int, name: str | None = None, dataset: str | None = None) -> None:
+    """The Train form set for a seconds-long run of the tiny model (named ``name``, default e2e-STAGE, on
+    ``dataset`` when given)."""
     pick_field(page, "stage", stage)
-    set_text(page, "name", f"e2e-{stage}")
+    set_text(page, "name", name or f"e2e-{stage}")
     set_text(page, "training.max_steps", steps)
     set_text(page, "training.logging_steps", 1)
     set_text(page, "training.per_device_train_batch_size", 2)
@@ -180,6 +182,16 @@ def set_short_run(page: Page, stage: str, steps: int) -> None:
     set_text(page, "training.learning_rate", 0.001)
     set_text(page, "data.max_samples", 32)
     set_text(page, "data.cutoff_len", 192)
+    if dataset:
+        pick_field(page, "data.dataset", dataset)
+
+
+def wait_for_started(page: Page, stage: str, name: str) -> str:
+    """The folder name of the run just started, once the page follows it (it may have been following an
+    older, finished run)."""
+    found = wait_for(lambda: re.search(rf"\d{{8}}-\d{{6}}-{stage}-{name}[\w-]*", status_text(page)), 90,
+                     "the new run to be followed")
+    return found.group(0)  # (the status box may also show Gradio's pending timer, "0.0s")
 
 
 def status_text(page: Page) -> str:

@@ -11,9 +11,7 @@ from tests.webui import browser as ui
 
 def test_a_two_process_run_started_from_the_train_tab(page, app):
     ui.open_tab(page, "Train")
-    ui.set_short_run(page, "sft", 4)
-    ui.set_text(page, "name", "e2e-ddp")
-    ui.pick_field(page, "data.dataset", "sql_sft")
+    ui.set_short_run(page, "sft", 4, name="e2e-ddp", dataset="sql_sft")
     page.locator("#wb-section-distributed").get_by_role("button").first.click()  # folded by default
     devices = page.locator("#wb-devices").inner_text()
     assert "This machine: no GPU" in devices and "CPU cores" in devices, devices
@@ -26,9 +24,7 @@ def test_a_two_process_run_started_from_the_train_tab(page, app):
     ui.screenshot(page, "distributed-preview")
 
     page.get_by_role("button", name="Start", exact=True).click()
-    # the page may have been following an older, completed run: first the new one must be followed
-    name = ui.wait_for(lambda: re.search(r"\d{8}-\d{6}-sft-e2e-ddp[\w-]*", ui.status_text(page)), 90,
-                       "the new run to be followed").group(0)
+    name = ui.wait_for_started(page, "sft", "e2e-ddp")  # (the page may have followed an older, completed run)
     status = ui.wait_for(lambda: name in (text := ui.status_text(page)) and "state: completed" in text and text, 240,
                          "the run to complete")
     assert "launched as accelerate launch --config_file" in status and f"{name}/accelerate.yaml" in status, status

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import signal
 import time
 
@@ -15,15 +14,11 @@ from tests.webui import browser as ui
 
 def test_kill_at_step_29_then_resume_finishes_at_step_60(page, app):
     ui.open_tab(page, "Train")
-    ui.set_short_run(page, "sft", 60)
-    ui.set_text(page, "name", "e2e-resume")
-    ui.pick_field(page, "data.dataset", "sql_sft")
+    ui.set_short_run(page, "sft", 60, name="e2e-resume", dataset="sql_sft")
     page.locator("#wb-training-advanced").get_by_role("button").first.click()  # save_steps is there
     ui.set_text(page, "training.save_steps", 10)
     page.get_by_role("button", name="Start", exact=True).click()
-    found = ui.wait_for(lambda: re.search(r"\d{8}-\d{6}-sft-e2e-resume[\w-]*", ui.status_text(page)), 90,
-                        "the run to be followed")
-    name = found.group(0)  # (the status box may also show Gradio's pending timer, "0.0s")
+    name = ui.wait_for_started(page, "sft", "e2e-resume")
     status_file = app["saves"] / "runs" / name / "status.json"
     deadline = time.time() + 180
     while True:  # the file, not the page: the kill must land at step 29, before the next checkpoint

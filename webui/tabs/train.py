@@ -122,7 +122,7 @@ def status_markdown(name: str | None) -> str:
     if status.shown == State.RUNNING and status.eta() is not None:
         parts.append(f"ETA {runinfo.fmt_seconds(status.eta())}")
     text = " · ".join(parts)
-    if (run.path / launch.ACCELERATE_CONFIG).is_file():  # a distributed run: how it was launched
+    if run.accelerate_file.is_file():  # a distributed run: how it was launched
         text += f"\n\nlaunched as `{launch.shown_command(run.config(), run_form.shown_path(run.path))}`"
     if status.waiting:
         text += f"\n\n⏳ {queue_position(run)}"

@@ -71,9 +71,9 @@ def test_ddp_runs_on_cpu_processes_any_number():
 
 def test_ddp_launch_files_and_command(tmp_path):
     cfg = config(backend="ddp", num_processes=2)
-    launch.write_launch_files(cfg, tmp_path, gpus=0)
-    assert sorted(p.name for p in tmp_path.iterdir()) == [launch.ACCELERATE_CONFIG]
-    written = yaml.safe_load((tmp_path / launch.ACCELERATE_CONFIG).read_text())
+    launch.write_launch_files(cfg, tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["accelerate.yaml"]
+    written = yaml.safe_load((tmp_path / "accelerate.yaml").read_text())
     assert written["distributed_type"] == "MULTI_GPU" and written["num_processes"] == 2
     assert written["num_machines"] == 1 and written["machine_rank"] == 0
     assert written["main_process_port"] == 0  # one machine: any free port
@@ -87,7 +87,7 @@ def test_ddp_launch_files_and_command(tmp_path):
 def test_several_machines_count_every_process_and_meet_at_node_0(tmp_path):
     cfg = config(backend="ddp", num_processes=4, num_nodes=2, node_rank=0, main_address="10.0.0.5",
                  main_port=29600)
-    written = launch.accelerate_config(cfg, tmp_path, gpus=4)
+    written = launch.accelerate_config(cfg, tmp_path)
     assert written["num_processes"] == 8 and written["num_machines"] == 2
     assert (written["main_process_ip"], written["main_process_port"]) == ("10.0.0.5", 29600)
     shown = launch.shown_command(cfg, "saves/runs/r")
@@ -98,12 +98,12 @@ def test_several_machines_count_every_process_and_meet_at_node_0(tmp_path):
 
 def test_zero3_writes_a_deepspeed_config_the_accelerate_config_names(tmp_path):
     cfg = config(backend="deepspeed-zero3", num_processes=2)
-    launch.write_launch_files(cfg, tmp_path, gpus=2)
-    written = yaml.safe_load((tmp_path / launch.ACCELERATE_CONFIG).read_text())
+    launch.write_launch_files(cfg, tmp_path)
+    written = yaml.safe_load((tmp_path / "accelerate.yaml").read_text())
     assert written["distributed_type"] == "DEEPSPEED"
     assert written["deepspeed_config"] == {"deepspeed_config_file": str(tmp_path / "deepspeed.json"),
                                            "zero3_init_flag": True}
-    ds = json.loads((tmp_path / launch.DEEPSPEED_CONFIG).read_text())
+    ds = json.loads((tmp_path / "deepspeed.json").read_text())
     assert ds["zero_optimization"]["stage"] == 3
     assert ds["zero_optimization"]["stage3_gather_16bit_weights_on_model_save"] is True
     assert ds["gradient_accumulation_steps"] == "auto"  # transformers fills it from training.*
@@ -112,7 +112,7 @@ def test_zero3_writes_a_deepspeed_config_the_accelerate_config_names(tmp_path):
 
 
 def test_fsdp_config_wraps_the_transformer_blocks(tmp_path):
-    written = launch.accelerate_config(config(backend="fsdp", num_processes=2), tmp_path, gpus=2)
+    written = launch.accelerate_config(config(backend="fsdp", num_processes=2), tmp_path)
     assert written["distributed_type"] == "FSDP"
     assert written["fsdp_config"]["fsdp_auto_wrap_policy"] == "TRANSFORMER_BASED_WRAP"
     assert written["fsdp_config"]["fsdp_state_dict_type"] == "FULL_STATE_DICT"  # the saved adapter is whole

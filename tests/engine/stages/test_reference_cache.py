@@ -69,14 +69,14 @@ def test_a_damaged_cache_file_is_computed_again_and_replaced(own_saves, caplog):
 def test_the_weights_digest_of_a_lora_policy_covers_its_frozen_weights_only():
     layer = torch.nn.Linear(3, 2)
     layer.bias.requires_grad_(False)  # frozen: the reference uses it; the weight trains
-    before = reference_cache.weights_digest(layer, frozen_only=True)
+    before = reference_cache.weights_digest(layer, part="frozen")
     with torch.no_grad():
         layer.weight.add_(1.0)
-    assert reference_cache.weights_digest(layer, frozen_only=True) == before
+    assert reference_cache.weights_digest(layer, part="frozen") == before
     assert reference_cache.weights_digest(layer) != reference_cache.weights_digest(torch.nn.Linear(3, 2))
     with torch.no_grad():
         layer.bias.add_(1.0)
-    assert reference_cache.weights_digest(layer, frozen_only=True) != before
+    assert reference_cache.weights_digest(layer, part="frozen") != before
 
 
 def test_the_tokens_digest_sees_where_each_row_ends():
