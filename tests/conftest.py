@@ -45,6 +45,14 @@ def pytest_addoption(parser):
     parser.addoption("--reverse-files", action="store_true",
                      help="run the test files in reverse order (make test does: no test may lean on a file "
                           "that ran before it)")
+    parser.addoption("--cpu-dtype", choices=("bfloat16", "float32"),
+                     help="what model.dtype auto computes in, instead of measuring this CPU: test as a "
+                          "machine that measures otherwise would (engine subprocesses inherit it)")
+
+
+def pytest_configure(config):
+    if config.getoption("--cpu-dtype"):
+        os.environ["WORKBENCH_CPU_DTYPE"] = config.getoption("--cpu-dtype")
 
 
 def pytest_collection_modifyitems(config, items):

@@ -8,7 +8,9 @@ times one bf16 and one float32 product of a training-sized shape and keeps the r
 bf16 also changes what a run learns: on SmolLM2 DPO, 8 steps in bf16 ended at loss 0.66 against
 0.59 in float32 (TRL and the workbench alike), for a step only 1.4x faster where products ran 1.7-3x.
 So auto picks bf16 only where products run at least ``BF16_MIN_SPEEDUP`` times faster, where the
-time saved is worth it; `dtype: bfloat16` or `float32` overrides the rule either way.
+time saved is worth it; `dtype: bfloat16` or `float32` overrides the rule either way for a run, and
+the environment variable ``WORKBENCH_CPU_DTYPE`` (bfloat16 or float32) for every run on the machine
+(`pytest --cpu-dtype bfloat16` uses it to test as an AMX machine computes).
 """
 
 from __future__ import annotations
@@ -97,6 +99,16 @@ def bf16_speedup() -> float:
     return speedup
 
 
+CPU_DTYPE_ENV = "WORKBENCH_CPU_DTYPE"
+CPU_DTYPES = ("bfloat16", "float32")
+
+
 def cpu_dtype() -> torch.dtype:
     """The dtype `auto` computes in on this CPU."""
+    chosen = os.environ.get(CPU_DTYPE_ENV, "")
+    if chosen:
+        if chosen not in CPU_DTYPES:
+            raise ValueError(f"{CPU_DTYPE_ENV}={chosen!r}: set it to one of {', '.join(CPU_DTYPES)}, "
+                             "or unset it to measure this CPU")
+        return getattr(torch, chosen)
     return torch.bfloat16 if bf16_speedup() >= BF16_MIN_SPEEDUP else torch.float32

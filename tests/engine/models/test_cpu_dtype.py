@@ -21,6 +21,7 @@ def measured(runs_env, monkeypatch):
         monkeypatch.setattr(cpu_dtype, "measure_bf16_speedup", lambda: calls.append(speedup) or speedup)
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.delenv(cpu_dtype.CPU_DTYPE_ENV, raising=False)  # pytest --cpu-dtype sets it
     return measure, calls
 
 
@@ -52,3 +53,18 @@ def test_a_damaged_record_is_measured_again(measured):
 
 def test_the_real_measurement_returns_a_ratio():
     assert cpu_dtype.measure_bf16_speedup() > 0
+
+
+@pytest.mark.parametrize("chosen, dtype", [("bfloat16", torch.bfloat16), ("float32", torch.float32)])
+def test_the_environment_sets_auto_without_measuring(measured, monkeypatch, chosen, dtype):
+    measure, calls = measured
+    measure(10.0 if dtype == torch.float32 else 1.0)  # the opposite answer, if it were measured
+    monkeypatch.setenv(cpu_dtype.CPU_DTYPE_ENV, chosen)
+    assert compute_dtype() == dtype and calls == []
+    assert not cpu_dtype_file().exists()
+
+
+def test_an_unknown_dtype_in_the_environment_names_the_variable(measured, monkeypatch):
+    monkeypatch.setenv(cpu_dtype.CPU_DTYPE_ENV, "fp8")
+    with pytest.raises(ValueError, match="WORKBENCH_CPU_DTYPE='fp8': set it to one of bfloat16, float32"):
+        compute_dtype()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+import torch
 from safetensors.torch import load_file
 
 from engine.config import STAGES, ConfigError, from_dict, policy_stages
@@ -60,7 +61,10 @@ def test_reward_model_scores_like_it_was_trained(rm):
     assert scores[0] == pytest.approx(scores[1])  # same answer, same score, whatever the batch padding
     batched = score(model, tokenizer, [prompt, prompt], ["SELECT 1;", "-- all of them\nSELECT *\nFROM employees;"])
     alone = score(model, tokenizer, [prompt], ["SELECT 1;"])
-    assert batched[0] == pytest.approx(alone[0], abs=1e-5)
+    # Padding changes the matmul shapes and so the rounding: exact in float32 up to 1e-5, and within
+    # two units in the last place in bfloat16 (which compute_dtype picks on CPUs where it is faster).
+    tolerance = 1e-5 if model.dtype == torch.float32 else 2 * torch.finfo(model.dtype).eps * max(abs(alone[0]), 1)
+    assert batched[0] == pytest.approx(alone[0], abs=tolerance)
 
 
 def test_ppo_logs_every_iteration_and_starts_at_the_sft_model(ppo_run, sft):
