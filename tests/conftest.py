@@ -45,14 +45,32 @@ def pytest_addoption(parser):
     parser.addoption("--reverse-files", action="store_true",
                      help="run the test files in reverse order (make test does: no test may lean on a file "
                           "that ran before it)")
-    parser.addoption("--cpu-dtype", choices=("bfloat16", "float32"),
-                     help="what model.dtype auto computes in, instead of measuring this CPU: test as a "
-                          "machine that measures otherwise would (engine subprocesses inherit it)")
+    parser.addoption("--cpu-dtype", choices=("float32", "bfloat16", "measure"), default="float32",
+                     help="what model.dtype auto computes in on a CPU (engine subprocesses inherit it). "
+                          "float32 by default: a CPU whose bf16 speed-up measures near the threshold would "
+                          "otherwise pick differently from process to process and test to test. bfloat16 "
+                          "tests as an AMX machine computes; measure lets each process measure this CPU.")
 
 
 def pytest_configure(config):
-    if config.getoption("--cpu-dtype"):
-        os.environ["WORKBENCH_CPU_DTYPE"] = config.getoption("--cpu-dtype")
+    chosen = config.getoption("--cpu-dtype")
+    if chosen == "measure":
+        os.environ.pop("WORKBENCH_CPU_DTYPE", None)
+    else:
+        os.environ["WORKBENCH_CPU_DTYPE"] = chosen
+
+
+@pytest.fixture(scope="module")
+def float32_runs():
+    """Runs and models of this module compute in float32 whatever --cpu-dtype says: its tests check
+    formulas to 1e-5, and bf16 rounds at 4e-3 (use with pytestmark = usefixtures("float32_runs"))."""
+    before = os.environ.get("WORKBENCH_CPU_DTYPE")
+    os.environ["WORKBENCH_CPU_DTYPE"] = "float32"
+    yield
+    if before is None:
+        os.environ.pop("WORKBENCH_CPU_DTYPE")
+    else:
+        os.environ["WORKBENCH_CPU_DTYPE"] = before
 
 
 def pytest_collection_modifyitems(config, items):

@@ -49,6 +49,21 @@ def compute_dtype(name: str = "auto") -> torch.dtype:
     return cpu_dtype()
 
 
+def log_compute_dtype(name: str) -> None:
+    """Say in the run's log what the weights compute in, and why."""
+    import torch
+
+    if name != "auto":
+        log.info("computing in %s (model.dtype)", name)
+    elif torch.cuda.is_available():
+        log.info("computing in %s (model.dtype auto on this GPU)", str(compute_dtype(name)).removeprefix("torch."))
+    else:
+        from engine.models.cpu_dtype import cpu_dtype_and_reason
+
+        dtype, reason = cpu_dtype_and_reason()
+        log.info("computing in %s (model.dtype auto: %s)", str(dtype).removeprefix("torch."), reason)
+
+
 def inference_device() -> str:
     import torch
 
@@ -281,6 +296,7 @@ def training_model(cfg: RunConfig):
     set_seed(cfg.training.seed)  # a new adapter's initial weights are drawn here, before the trainer seeds
     base_path = base_model_path(cfg)
     quantized = quantization(cfg)
+    log_compute_dtype(cfg.model.dtype)
     model = causal_lm(base_path, compute_dtype(cfg.model.dtype), quantization_config=quantized)
     if quantized is not None:  # casts norms to fp32 and enables input grads for the frozen quantised base
         model = prepare_model_for_kbit_training(quantised_layers_as_trained(model), cfg.training.gradient_checkpointing)

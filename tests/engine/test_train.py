@@ -3,6 +3,7 @@ the reference model, metrics at every logging step, SIGTERM and crashes."""
 
 from __future__ import annotations
 
+import os
 import time
 
 import pytest
@@ -59,6 +60,14 @@ def test_the_log_holds_no_library_noise(sft_run):
     log = sft_run.log_file.read_text()
     assert "gemm_4bit_forward" not in log and "kernels-community" not in log
     assert "INFO engine: stage sft" in log
+
+
+def test_the_log_says_what_the_weights_compute_in_and_why(sft_run):
+    # make test pins auto's CPU dtype (conftest --cpu-dtype); a user's machine logs its measurement
+    expected = {"float32": "computing in float32", "bfloat16": "computing in bfloat16"}.get(
+        os.environ.get("WORKBENCH_CPU_DTYPE"), "computing in ")
+    log = sft_run.log_file.read_text()
+    assert expected in log and "(model.dtype auto: " in log
 
 
 def test_sft_metrics_and_parameters_changed(sft_run):

@@ -24,6 +24,7 @@ from engine.runs.status import State
 from tests.helpers import DATA, make_weight_run, tiny_config
 
 EVAL_DATA = "sql_dpo_eval"
+pytestmark = pytest.mark.usefixtures("float32_runs")  # rewards are recomputed by hand to 1e-3
 
 
 @pytest.fixture(scope="module", autouse=True)

@@ -24,6 +24,7 @@ from tests.helpers import tiny_config
 
 LOSSES = ["sigmoid", "ipo", "hinge", "robust", "dpop", "simpo", "orpo", "kto"]
 BETA = 0.1
+pytestmark = pytest.mark.usefixtures("float32_runs")  # the formulas are checked to 1e-5
 
 
 @pytest.fixture(scope="module", autouse=True)
