@@ -53,24 +53,24 @@ def pytest_addoption(parser):
 
 
 def pytest_configure(config):
+    from engine.models.cpu_dtype import CPU_DTYPE_ENV
+
     chosen = config.getoption("--cpu-dtype")
     if chosen == "measure":
-        os.environ.pop("WORKBENCH_CPU_DTYPE", None)
+        os.environ.pop(CPU_DTYPE_ENV, None)
     else:
-        os.environ["WORKBENCH_CPU_DTYPE"] = chosen
+        os.environ[CPU_DTYPE_ENV] = chosen
 
 
 @pytest.fixture(scope="module")
 def float32_runs():
     """Runs and models of this module compute in float32 whatever --cpu-dtype says: its tests check
     formulas to 1e-5, and bf16 rounds at 4e-3 (use with pytestmark = usefixtures("float32_runs"))."""
-    before = os.environ.get("WORKBENCH_CPU_DTYPE")
-    os.environ["WORKBENCH_CPU_DTYPE"] = "float32"
-    yield
-    if before is None:
-        os.environ.pop("WORKBENCH_CPU_DTYPE")
-    else:
-        os.environ["WORKBENCH_CPU_DTYPE"] = before
+    from engine.models.cpu_dtype import CPU_DTYPE_ENV
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(CPU_DTYPE_ENV, "float32")
+        yield
 
 
 def pytest_collection_modifyitems(config, items):

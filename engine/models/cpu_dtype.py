@@ -103,11 +103,6 @@ CPU_DTYPE_ENV = "WORKBENCH_CPU_DTYPE"
 CPU_DTYPES = ("bfloat16", "float32")
 
 
-def cpu_dtype() -> torch.dtype:
-    """The dtype `auto` computes in on this CPU."""
-    return cpu_dtype_and_reason()[0]
-
-
 def cpu_dtype_and_reason() -> tuple[torch.dtype, str]:
     """(the dtype `auto` computes in on this CPU, why: for the run's log)."""
     chosen = os.environ.get(CPU_DTYPE_ENV, "")

@@ -28,7 +28,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from engine.models.loader import merged_model, run_tokenizer, run_weights, stop_token_ids
+from engine.models.loader import QUANTISED_BASES, merged_model, run_tokenizer, run_weights, stop_token_ids
 from engine.paths import exports_root
 from engine.runs.folder import RunFolder, Weights, resolve_run
 
@@ -95,16 +95,12 @@ def merge_note(meta: dict) -> str:
             "loaded without quantisation")
 
 
-def _quantised_kind(finetuning_type: str | None) -> str | None:
-    return {"qlora-4bit": "4-bit (nf4)", "qlora-8bit": "8-bit"}.get(finetuning_type or "")
-
-
 def _write_metadata(folder: Path, dest: Path, run: RunFolder, weights: Weights, base: Path,
                     dtype: str = "") -> dict:
     """workbench_export.json and a README into ``folder``, naming ``dest``, where it will live."""
     cfg = run.raw_config()
     model = cfg.get("model") if isinstance(cfg.get("model"), dict) else {}
-    quantised = None if weights.full else _quantised_kind(model.get("finetuning_type"))
+    quantised = None if weights.full else QUANTISED_BASES.get(model.get("finetuning_type") or "")
     meta = {"source_run": run.name, "source_path": str(run.path.resolve()), "stage": cfg.get("stage"),
             "kind": "full fine-tune" if weights.full else
             "QLoRA adapter merged into the full-precision base" if quantised else "merged LoRA adapter",

@@ -38,30 +38,28 @@ log = logging.getLogger("engine")
 def compute_dtype(name: str = "auto") -> torch.dtype:
     """Resolve a config's dtype. `auto` on a CPU: bf16 only where this machine's bf16 matrix
     products measured fast enough to pay for what bf16 changes (engine.models.cpu_dtype)."""
+    return dtype_and_reason(name)[0]
+
+
+def dtype_and_reason(name: str = "auto") -> tuple[torch.dtype, str]:
+    """(compute_dtype(name), why: for a run's log)."""
     import torch
 
     if name != "auto":
-        return getattr(torch, name)
+        return getattr(torch, name), "model.dtype"
     if torch.cuda.is_available():
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    from engine.models.cpu_dtype import cpu_dtype
+        return (torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16), "model.dtype auto on this GPU"
+    from engine.models.cpu_dtype import cpu_dtype_and_reason
 
-    return cpu_dtype()
+    dtype, why = cpu_dtype_and_reason()
+    return dtype, f"model.dtype auto: {why}"
 
 
-def log_compute_dtype(name: str) -> None:
-    """Say in the run's log what the weights compute in, and why."""
-    import torch
-
-    if name != "auto":
-        log.info("computing in %s (model.dtype)", name)
-    elif torch.cuda.is_available():
-        log.info("computing in %s (model.dtype auto on this GPU)", str(compute_dtype(name)).removeprefix("torch."))
-    else:
-        from engine.models.cpu_dtype import cpu_dtype_and_reason
-
-        dtype, reason = cpu_dtype_and_reason()
-        log.info("computing in %s (model.dtype auto: %s)", str(dtype).removeprefix("torch."), reason)
+def run_dtype(cfg: RunConfig) -> torch.dtype:
+    """What a run's weights compute in, said in its log with the reason."""
+    dtype, why = dtype_and_reason(cfg.model.dtype)
+    log.info("computing in %s (%s)", str(dtype).removeprefix("torch."), why)
+    return dtype
 
 
 def inference_device() -> str:
@@ -70,10 +68,13 @@ def inference_device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
+QUANTISED_BASES = {"qlora-4bit": "4-bit (nf4)", "qlora-8bit": "8-bit"}  # finetuning_type: how the base is held
+
+
 def quantization(cfg: RunConfig):
     """bitsandbytes settings for QLoRA (None otherwise); bitsandbytes >= 0.46 also runs on CPU."""
     kind = cfg.model.finetuning_type
-    if not kind.startswith("qlora"):
+    if kind not in QUANTISED_BASES:
         return None
     from transformers import BitsAndBytesConfig
 
@@ -296,8 +297,7 @@ def training_model(cfg: RunConfig):
     set_seed(cfg.training.seed)  # a new adapter's initial weights are drawn here, before the trainer seeds
     base_path = base_model_path(cfg)
     quantized = quantization(cfg)
-    log_compute_dtype(cfg.model.dtype)
-    model = causal_lm(base_path, compute_dtype(cfg.model.dtype), quantization_config=quantized)
+    model = causal_lm(base_path, run_dtype(cfg), quantization_config=quantized)
     if quantized is not None:  # casts norms to fp32 and enables input grads for the frozen quantised base
         model = prepare_model_for_kbit_training(quantised_layers_as_trained(model), cfg.training.gradient_checkpointing)
     weights = parent.weights() if parent else None
@@ -329,7 +329,7 @@ def scoring_backbone(cfg: RunConfig):
         check_same_model(cfg, parent)
     base_path = base_model_path(cfg)
     model = AutoModelForSequenceClassification.from_pretrained(
-        base_path, num_labels=1, dtype=compute_dtype(cfg.model.dtype), quantization_config=quantization(cfg),
+        base_path, num_labels=1, dtype=run_dtype(cfg), quantization_config=quantization(cfg),
         **safe_weights(base_path))
     quantised_layers_as_trained(model)
     weights = parent.weights() if parent else None

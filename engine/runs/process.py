@@ -52,10 +52,14 @@ def start_engine(run) -> subprocess.Popen:
 
 
 def engine_ranks(pid: int) -> list[int]:
-    """The training processes behind a recorded pid: the engine itself or, under `accelerate launch`,
-    the local ranks (the launcher's children running engine.train)."""
+    """The training processes behind a recorded pid: the engine itself (`python -m engine.train`, whose
+    own forked helpers are left alone) or, under `accelerate launch`, the local ranks (the launcher's
+    children running engine.train)."""
     try:
-        children = psutil.Process(pid).children(recursive=True)
+        proc = psutil.Process(pid)
+        if proc.cmdline()[1:3] == ["-m", launch.ENGINE_MODULE]:
+            return [pid]
+        children = proc.children()
     except psutil.Error:
         return [pid]
     ranks = []

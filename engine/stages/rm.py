@@ -13,7 +13,7 @@ from pathlib import Path
 
 from engine.config import RunConfig
 from engine.data.rows import load_splits
-from engine.models.loader import load_tokenizer, log_compute_dtype, lora_targets, scoring_backbone
+from engine.models.loader import load_tokenizer, lora_targets, scoring_backbone
 from engine.runs.folder import RunFolder
 from engine.stages.common import train_and_save, trainer_arguments
 
@@ -23,7 +23,6 @@ def build_trainer(cfg: RunConfig, run: RunFolder, callbacks: list):
     from trl import RewardConfig, RewardTrainer
 
     train_ds, eval_ds = load_splits(cfg, preference=True)
-    log_compute_dtype(cfg.model.dtype)
     model, base_path = scoring_backbone(cfg)
     tokenizer = load_tokenizer(base_path, cfg.model.template)
     if cfg.model.finetuning_type != "full":

@@ -11,6 +11,7 @@ import torch
 from safetensors.torch import load_file
 
 from engine.config import from_dict, to_dict
+from engine.models.cpu_dtype import CPU_DTYPE_ENV
 from engine.runs.folder import create_run
 from engine.runs.process import start_engine, stop, wait
 from tests.helpers import tiny_config
@@ -64,10 +65,9 @@ def test_the_log_holds_no_library_noise(sft_run):
 
 def test_the_log_says_what_the_weights_compute_in_and_why(sft_run):
     # make test pins auto's CPU dtype (conftest --cpu-dtype); a user's machine logs its measurement
-    expected = {"float32": "computing in float32", "bfloat16": "computing in bfloat16"}.get(
-        os.environ.get("WORKBENCH_CPU_DTYPE"), "computing in ")
+    pinned = os.environ.get(CPU_DTYPE_ENV, "")
     log = sft_run.log_file.read_text()
-    assert expected in log and "(model.dtype auto: " in log
+    assert f"computing in {pinned}" in log and "(model.dtype auto: " in log
 
 
 def test_sft_metrics_and_parameters_changed(sft_run):
