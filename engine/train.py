@@ -30,7 +30,7 @@ from engine.runs.noise import silence_library_noise  # noqa: E402
 
 silence_library_noise()  # before torch, transformers and bitsandbytes are imported
 
-from engine.runs import checkpoints  # noqa: E402
+from engine.runs import checkpoints, launch  # noqa: E402
 from engine.runs.folder import RunFolder  # noqa: E402
 from engine.runs.status import State  # noqa: E402
 from engine.stages import ranks  # noqa: E402
@@ -66,16 +66,32 @@ LOST_PEER = ("Connection reset by peer", "Connection closed by peer", "Broken pi
 
 
 def failed(run: RunFolder, error: str) -> State:
-    """Record a failure. Under several ranks any rank may, naming itself, and the first failure stays:
-    the ranks that outlive a dying one fail after it, of the lost connection."""
+    """Record a failure (under several ranks, naming the rank). The first failure recorded stays
+    (status.json's rule), so a rank that fails after another keeps the other's error. A rank that
+    fails only because a peer vanished records nothing: the peer's own error, or the launcher's report
+    of how it died (engine.runs.process.settle), is the run's."""
+    if ranks.distributed and any(sign in error for sign in LOST_PEER):
+        log.error("rank %d lost its connection to another rank, which failed first (the launcher's report at the "
+                  "end of this log says which and how); rank %d ends too", ranks.rank, ranks.rank)
+        return State.FAILED
     if ranks.distributed:
-        if any(sign in error for sign in LOST_PEER):
-            error = (f"another rank stopped answering, so rank {ranks.rank} failed too; the launcher's report at the "
-                     f"end of engine.log names the rank that failed first and why ({error})")
-        error = f"rank {ranks.rank} of {ranks.world_size}: {error}"
-    if not ranks.distributed or run.status().state != State.FAILED:
-        run.update_status(state=State.FAILED, ended=time.time(), error=error)
+        error = f"{ranks.rank_prefix()}{error}"
+    run.update_status(state=State.FAILED, ended=time.time(), error=error)
     return State.FAILED
+
+
+def started(run: RunFolder, checkpoint: checkpoints.Checkpoint | None) -> bool:
+    """Mark the run running (rank 0); False when it has already ended: another rank failed before this
+    one started, or the run was cancelled while its engine was being started. It then does not train."""
+    if not ranks.is_main:
+        return True
+    begun = run.status().started if checkpoint else None  # a resumed run keeps its first start
+    status = run.update_status(state=State.RUNNING, pid=ranks.launcher_pid(), started=begun or time.time(), error=None)
+    if status.state == State.RUNNING:
+        return True
+    log.error("the run had already ended (%s: %s) when this engine started; it does not train", status.state,
+              status.error)
+    return False
 
 
 def run(run: RunFolder) -> State:
@@ -83,9 +99,9 @@ def run(run: RunFolder) -> State:
     import importlib
 
     checkpoint = checkpoints.resume_checkpoint(run)
-    if ranks.is_main:
-        started = run.status().started if checkpoint else None  # a resumed run keeps its first start
-        run.update_status(state=State.RUNNING, pid=ranks.launcher_pid(), started=started or time.time(), error=None)
+    if not started(run, checkpoint):
+        return run.status().state
+    ranks.end_when_a_peer_fails(run)
     try:
         cfg = run.config()
         log.info("stage %s, model %s, dataset %s", cfg.stage, cfg.model.name_or_path, cfg.data.dataset)
@@ -115,6 +131,14 @@ def run(run: RunFolder) -> State:
     return state
 
 
+def exit_code(run: RunFolder, state: State) -> int:
+    """0 unless the run failed; 1 for this rank's own failure, and PEER_FAILED_EXIT for a rank that ended
+    because another failed first, so the launcher's report points past it to the cause."""
+    if state != State.FAILED:
+        return 0
+    return 1 if ranks.failed_here(run.status()) else launch.PEER_FAILED_EXIT
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if len(argv) != 1 or not (Path(argv[0]) / "config.yaml").exists():
@@ -128,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
     # Tiny values (LoRA updates early in training, small gradients) can become denormal floats,
     # which x86 CPUs process many times slower; flushing them to zero costs no accuracy that matters.
     torch.set_flush_denormal(True)
-    return 0 if run(folder) != State.FAILED else 1
+    return exit_code(folder, run(folder))
 
 
 if __name__ == "__main__":

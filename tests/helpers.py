@@ -3,6 +3,7 @@ seconds-long runs on the tiny model, and run folders made by hand, without train
 
 from __future__ import annotations
 
+import socket
 import time
 from pathlib import Path
 
@@ -108,3 +109,72 @@ def sft_metrics() -> list[dict]:
     return [{"step": s, "epoch": s / 4, "loss": 2.0 / s, "learning_rate": 1e-3, "grad_norm": 1.0,
              "wall_time": float(s), "memory_rss_mb": 400.0} for s in (1, 2, 3)] + \
            [{"step": 3, "epoch": 0.75, "eval_loss": 1.1, "wall_time": 3.5, "memory_rss_mb": 400.0}]
+
+
+# Loaded by every Python process started with PAUSE's folder on PYTHONPATH: the first engine to write a
+# given step to status.json stops itself (SIGSTOP) right after, once (a marker file), so a test can kill
+# it at exactly that step however slowly it polls on a loaded machine.
+PAUSE = """import os, signal, sys
+import engine.runs.status as status
+
+STEP = int(os.environ["WORKBENCH_TEST_PAUSE_AT_STEP"])
+MARK = os.path.join(os.path.dirname(os.path.abspath(__file__)), f"paused-at-{STEP}")
+write_status = status.write_status
+
+
+def pausing_write_status(folder, **changes):
+    written = write_status(folder, **changes)
+    engine = sys.argv[0].endswith(os.path.join("engine", "train.py"))
+    if engine and changes.get("step") == STEP and not os.path.exists(MARK):
+        open(MARK, "w").close()
+        os.kill(os.getpid(), signal.SIGSTOP)
+    return written
+
+
+status.write_status = pausing_write_status
+"""
+
+
+def engines_pause_at(folder: Path, step: int) -> dict[str, str]:
+    """The environment under which the next engine to reach ``step`` pauses there (see PAUSE): for
+    monkeypatch.setenv, before the engine (or the server that starts it) is started."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "sitecustomize.py").write_text(PAUSE)
+    return {"PYTHONPATH": str(folder), "WORKBENCH_TEST_PAUSE_AT_STEP": str(step)}
+
+
+def kill_when_paused(pid: int, timeout: float = 300) -> None:
+    """SIGKILL an engine once it has paused itself (engines_pause_at), as the out-of-memory killer would."""
+    import os
+    import signal
+
+    import psutil
+
+    deadline = time.time() + timeout
+    while psutil.Process(pid).status() != psutil.STATUS_STOPPED:
+        assert time.time() < deadline, f"the engine (pid {pid}) never paused"
+        time.sleep(0.05)
+    os.kill(pid, signal.SIGKILL)
+
+
+def free_port() -> int:
+    """A loopback port free at this moment; another process may still take it before the caller binds
+    it, so callers retry on another (serve_in_process, tests.webui.browser.start_server)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def serve_in_process(demo, tries: int = 5, **launch) -> str:
+    """Serve a built app from this process on a free loopback port (webui.app.launch, not blocking;
+    ``launch``: its keyword arguments) and return its URL. Close it with demo.close()."""
+    from webui import app
+
+    for _ in range(tries):
+        port = free_port()
+        try:
+            app.launch(demo, "127.0.0.1", port, block=False, quiet=True, **launch)
+        except OSError:  # taken between free_port and the bind
+            continue
+        return f"http://127.0.0.1:{port}"
+    raise RuntimeError(f"no free port to serve on after {tries} tries")

@@ -119,8 +119,11 @@ def request_resume(run: RunFolder, in_queue: bool) -> Checkpoint:
     if run.status().state == State.UNKNOWN and status_file.exists():  # unreadable: kept beside, then replaced
         shutil.copyfile(status_file, run.path / f"{STATUS_FILE}.unreadable")
         status_file.unlink()
-    run.update_status(state=State.QUEUED, in_queue=in_queue, pid=None, ended=None, error=None,
-                      resume_from=checkpoint.relative_to(run), step=checkpoint.step)
+    status = run.update_status(reopen=True, only_if=lambda s: s.shown in RESUMABLE,  # the one write that reopens
+                               state=State.QUEUED, in_queue=in_queue, pid=None, ended=None, error=None,
+                               resume_from=checkpoint.relative_to(run), step=checkpoint.step)
+    if status.state != State.QUEUED:
+        raise ValueError(f"{run.name} is {status.label} now: only a failed, stopped or crashed run is resumed")
     return checkpoint
 
 

@@ -15,18 +15,24 @@ import glob
 import importlib.util
 import json
 import os
+import re
 import shlex
+import signal
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
 
 from engine.config import ConfigError, RunConfig
-from engine.files import atomic_write
+from engine.files import atomic_write, read_yaml_mapping, tail
 from engine.runs.folder import RunFolder
 
 ENGINE_MODULE = "engine.train"  # what every rank runs
 ZERO_STAGE = {"deepspeed-zero2": 2, "deepspeed-zero3": 3}
+# A rank's exit status when it ended only because another rank failed first (it lost the connection,
+# or found the run already failed): the launcher's report then points past it to the real cause.
+PEER_FAILED_EXIT = 3
 
 
 def gpu_count() -> int:
@@ -150,3 +156,76 @@ def shown_command(cfg: RunConfig, run_dir: Path | str) -> str:
         text += (f"\n# and on each other machine, K = 1 .. {d.num_nodes - 1}, with the same repository and run folder "
                  f"(node 0 at {d.main_address}:{d.main_port}):\n{others}")
     return text
+
+
+@dataclass(frozen=True)
+class RankFailure:
+    """One failure in the launcher's report: the rank, when (to the second), how it ended."""
+
+    rank: int
+    time: str
+    exitcode: int
+    signal: str | None  # "SIGKILL", ... when a signal ended it
+    root: bool = False  # the launcher's own pick, the "first observed failure"
+
+    @property
+    def consequence(self) -> bool:
+        """It ended because another rank failed: it lost its peer (PEER_FAILED_EXIT), or the launcher
+        sent it its closing SIGTERM once the first failure was seen."""
+        return self.exitcode == PEER_FAILED_EXIT or self.signal == "SIGTERM"
+
+    def describe(self, world_size: int | None) -> str:
+        of = f" of {world_size}" if world_size else ""
+        if self.signal:
+            why = (": the kernel's out-of-memory killer sends it when memory runs out, or someone ran kill -9"
+                   if self.signal == "SIGKILL" else "")
+            return f"rank {self.rank}{of} was killed by {self.signal} (signal {-self.exitcode}){why}; see engine.log"
+        return (f"rank {self.rank}{of} exited with status {self.exitcode} without recording an error; "
+                "its output is in engine.log")
+
+
+# torch's elastic launcher (under `accelerate launch`) ends by printing a ChildFailedError report: an
+# entry per failed rank, the first observed failure under "Root Cause". The entry layout is
+# torch.distributed.elastic.multiprocessing.errors._FAILURE_FORMAT_TEMPLATE, checked against torch 2.13.
+REPORT_ENTRY = re.compile(r"time\s*:\s*(?P<time>\S+)\s*\n\s*host\s*:[^\n]*\n\s*rank\s*:\s*(?P<rank>\d+)[^\n]*\n"
+                          r"\s*exitcode\s*:\s*(?P<exitcode>-?\d+)[^\n]*")
+
+
+def reported_failures(log_text: str) -> list[RankFailure]:
+    """The failures of the last launcher report in a log, in the order it lists them ([] if none)."""
+    start = log_text.rfind("ChildFailedError")
+    if start < 0:
+        return []
+    root_at = log_text.find("Root Cause", start)
+    found = []
+    for m in REPORT_ENTRY.finditer(log_text, start):
+        code = int(m["exitcode"])
+        name = signal.Signals(-code).name if code < 0 and -code in signal.valid_signals() else None
+        found.append(RankFailure(int(m["rank"]), m["time"], code, name, root=0 <= root_at < m.start()))
+    return found
+
+
+def first_failure(log_file: Path) -> RankFailure | None:
+    """The rank that failed first by the launcher's report at the end of a run's log: the earliest
+    failure that is not a consequence of another (ties at the report's one-second resolution go to
+    the cause); None without a report."""
+    failures = reported_failures(tail(log_file, 200))
+    causes = [f for f in failures if not f.consequence] or failures
+    return min(causes, key=lambda f: (f.time, not f.root), default=None)
+
+
+def launched_world_size(run_dir: Path) -> int | None:
+    """How many ranks a distributed run folder was launched with (its accelerate.yaml), None if unknown."""
+    value = read_yaml_mapping(RunFolder(run_dir).accelerate_file).get("num_processes")
+    return value if isinstance(value, int) else None
+
+
+def launcher_report(run_dir: Path) -> str | None:
+    """The error the distributed launcher reported for a run whose ranks all ended without one of them
+    recording a final state (a rank killed by a signal cannot): which rank failed first and how. None
+    for a one-process run, or when the launcher printed no report (it was killed itself)."""
+    run = RunFolder(run_dir)
+    if not run.accelerate_file.exists():
+        return None
+    failure = first_failure(run.log_file)
+    return failure.describe(launched_world_size(run_dir)) if failure else None

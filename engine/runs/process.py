@@ -96,12 +96,32 @@ def terminate(pid: int) -> bool:
     return sent
 
 
+def settle(folder: Path | os.PathLike) -> Status:
+    """Record how a folder's process ended when it exited without writing a final state: failed with
+    the error a distributed launcher reported (a rank killed by a signal records nothing itself), else
+    crashed. A final state already written stays (write_status's rule), so any follower may call it."""
+    folder = Path(folder)
+    reported = launch.launcher_report(folder)
+    if reported:
+        return write_status(folder, state=State.FAILED, ended=time.time(), error=reported)
+    return write_status(folder, state=State.CRASHED, ended=time.time(),
+                        error="the process exited without writing a final status; see its log")
+
+
+def reap(folder: Path | os.PathLike, proc: subprocess.Popen) -> Status:
+    """Wait for a started process to exit (reaped: an unreaped zombie still answers kill(pid, 0)), then
+    settle its folder if it left no final state. For a thread of whoever started it (the web UI's queue)."""
+    proc.wait()
+    status = read_status(Path(folder))
+    return status if status.state.final else settle(folder)
+
+
 def watch(folder: Path | os.PathLike, proc: subprocess.Popen | None = None,
           interval: float = 0.5) -> Iterator[Status]:
     """The folder's status every ``interval`` seconds until it is final, which is yielded last.
 
-    A process that exited without writing a final state (killed -9, out of memory) is marked
-    crashed here, so nothing stays "running" forever.
+    A process that exited without writing a final state (killed -9, out of memory) is settled here
+    (failed with its launcher's report, else crashed), so nothing stays "running" forever.
     """
     folder = Path(folder)
     while True:
@@ -111,11 +131,7 @@ def watch(folder: Path | os.PathLike, proc: subprocess.Popen | None = None,
             return
         exited = proc.poll() is not None if proc else not is_alive(status.pid)
         if exited:
-            status = read_status(folder)
-            if not status.state.final:
-                status = write_status(folder, state=State.CRASHED, ended=time.time(),
-                                      error="the process exited without writing a final status; see its log")
-            yield status
+            yield settle(folder)
             return
         time.sleep(interval)
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from engine.config import ConfigError, RunConfig
 from engine.runs.folder import RunFolder, create_run, list_runs
-from engine.runs.process import start_engine
+from engine.runs.process import reap, start_engine
 from engine.runs.status import State
 
 _LOCK = threading.Lock()  # Start (a request thread) and the worker thread must not both start a run
@@ -55,8 +55,8 @@ def start_next(root: Path | None = None) -> RunFolder | None:
         except (ConfigError, OSError):  # the run is failed with the reason (start_engine); the queue goes on
             return None
     # Reap the child when it exits: an unreaped (zombie) engine still answers kill(pid, 0), so a
-    # crashed run would look alive for as long as this process runs.
-    threading.Thread(target=proc.wait, name=f"reap-{proc.pid}", daemon=True).start()
+    # crashed run would look alive for as long as this process runs; reap also records how it ended.
+    threading.Thread(target=reap, args=(waiting[0].path, proc), name=f"reap-{proc.pid}", daemon=True).start()
     return waiting[0]
 
 
@@ -74,7 +74,7 @@ def worker(serving: Callable[[], bool], root: Path, interval: float = 2.0) -> No
 
 def cancel(run: RunFolder) -> bool:
     """Take a waiting run out of the queue (it never started, so there is nothing to save)."""
-    if not run.status().waiting:
-        return False
-    run.update_status(state=State.CANCELLED, ended=time.time(), error="cancelled before it started")
-    return True
+    now = time.time()
+    status = run.update_status(only_if=lambda s: s.waiting,  # not if the queue started it meanwhile
+                               state=State.CANCELLED, ended=now, error="cancelled before it started")
+    return status.ended == now  # this call cancelled it

@@ -3,15 +3,27 @@
 The engine writes it (atomically); the CLI and the web UI only read it. A process that died without
 writing a final state (killed -9, out of memory, the machine rebooted) leaves an active state
 behind; readers see it as ``crashed``, the one word for that in the UI and the CLI, and whoever
-notices first (a follower, the queue) writes it down.
+notices first (a follower, the queue) writes it down (engine.runs.process.settle).
+
+Several processes write one status.json: the engine (every rank of a distributed run may record its
+own failure), the process that started it (the pid), a follower or the queue (crashed), the queue's
+Cancel, a resume. So every write is a read-modify-write under an exclusive lock on the folder, and
+one rule says who wins (``write_status``): **a final state is final**. Once a run is completed,
+failed, stopped or cancelled, no later write changes its state, error or end time (the first
+failure's error stays; a rank that starts late cannot turn ``failed`` back into ``running``), except
+a deliberate ``reopen`` (a resume). ``crashed`` is final too, but may still become ``failed`` when the
+error is learnt afterwards (a distributed launcher's report).
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import fcntl
 import json
 import os
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
@@ -47,6 +59,7 @@ class State(str, Enum):
 
 
 FINISHED = (State.COMPLETED, State.STOPPED)  # ended on purpose: the weights saved are final
+OUTCOME = ("state", "error", "ended")  # the fields that say how a run ended: a final state keeps them
 
 
 def is_alive(pid: int | None) -> bool:
@@ -177,6 +190,7 @@ class ProcessFolder:
         return read_status(self.path)
 
     def update_status(self, **changes: Any) -> Status:
+        """write_status on this folder (its rule: a final state is final)."""
         return write_status(self.path, **changes)
 
 
@@ -198,12 +212,51 @@ def read_status(folder: Path) -> Status:
     return Status.from_dict(data)
 
 
-def write_status(folder: Path, **changes: Any) -> Status:
-    """Merge changes (Status field names) into status.json atomically; returns the new status."""
-    status = read_status(folder)
-    for key, value in changes.items():
-        if key == "extra" or not hasattr(status, key):
+@contextlib.contextmanager
+def locked(folder: Path) -> Iterator[None]:
+    """An exclusive lock on the folder (flock on its directory: no lock file to list or leave behind)
+    for one read-modify-write of its status.json. Not re-entrant: hold it for one write only."""
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
+def allowed(status: Status, changes: dict[str, Any], reopen: bool) -> dict[str, Any]:
+    """The changes the rule lets through (see the module's docstring): all of them while the state is
+    active, or for a reopen. Once final, a write that would change the state is about a run that has
+    already ended and is dropped whole (a late rank's "running" with its start time); other writes lose
+    their outcome fields. Crashed alone may still become failed, once its error is known."""
+    if reopen or status.state.active or status.state == State.UNKNOWN:
+        return changes
+    state = State(changes.get("state", status.state))
+    if status.state == State.CRASHED and state in (State.FAILED, State.CRASHED):
+        return changes
+    if state != status.state:
+        return {}
+    return {key: value for key, value in changes.items() if key not in OUTCOME}
+
+
+def write_status(folder: Path, *, reopen: bool = False, only_if: Callable[[Status], bool] | None = None,
+                 **changes: Any) -> Status:
+    """Merge changes (Status field names) into status.json atomically, under the folder's lock, as far
+    as the rule allows (a final state is final; ``reopen`` lifts it, for a resume); ``only_if``: only
+    when the status read under the lock satisfies it (a check and a write no other process can come
+    between). Returns the status as written, which says whether a change was dropped."""
+    for key in changes:
+        if key == "extra" or key not in Status.__dataclass_fields__:
             raise TypeError(f"status.json has no field {key!r}")
-        setattr(status, key, State(value) if key == "state" else value)
-    atomic_write(Path(folder) / STATUS_FILE, json.dumps(status.to_dict(), indent=1))
+    folder = Path(folder)
+    with locked(folder):
+        status = read_status(folder)
+        if only_if is not None and not only_if(status):
+            return status
+        applied = allowed(status, changes, reopen)
+        if not applied:
+            return status
+        for key, value in applied.items():
+            setattr(status, key, State(value) if key == "state" else value)
+        atomic_write(folder / STATUS_FILE, json.dumps(status.to_dict(), indent=1))
     return status

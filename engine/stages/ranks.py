@@ -9,15 +9,65 @@ RankSync callbacks around the run-folder callback make any rank's decision every
 
 from __future__ import annotations
 
+import logging
 import os
+import re
+import threading
+import time
 
 from transformers import TrainerCallback
+
+from engine.runs.launch import PEER_FAILED_EXIT
+from engine.runs.status import State
 
 # torchrun (under `accelerate launch`) tells each process its place in these variables
 rank = int(os.environ.get("RANK", "0"))
 world_size = int(os.environ.get("WORLD_SIZE", "1"))
 is_main = rank == 0
 distributed = world_size > 1
+
+
+def rank_prefix() -> str:
+    """How this rank's errors begin in status.json: "rank 1 of 2: ..."."""
+    return f"rank {rank} of {world_size}: "
+
+
+RANK_ERROR = re.compile(r"rank (\d+) of \d+: ")
+
+
+def recorded_by(status) -> int | None:
+    """The rank whose failure a failed status records, None if it names none (one process, or rank 0's
+    own decision to stop, on NaN)."""
+    found = RANK_ERROR.match(status.error or "") if status.state == State.FAILED else None
+    return int(found[1]) if found else None
+
+
+def failed_here(status) -> bool:
+    """This process's own failure is the run's (not another rank's, nor a lost peer recorded by no one)."""
+    if not distributed:
+        return True
+    by = recorded_by(status)
+    return by == rank if by is not None else is_main and status.state == State.FAILED
+
+
+def end_when_a_peer_fails(run, poll: float = 0.5) -> None:
+    """Under several ranks, a daemon thread that ends this process as soon as another rank has recorded
+    its failure in status.json. This rank could only wait for it in the next collective (joining the
+    process group, a gradient exchange), where a signal cannot reach Python, until the launcher kills it
+    30 s after the failure."""
+    if not distributed:
+        return
+
+    def watch() -> None:
+        while True:
+            time.sleep(poll)
+            status = run.status()
+            if recorded_by(status) not in (None, rank):
+                logging.getLogger("engine").error("rank %d ends: %s", rank, status.error)
+                logging.shutdown()  # flush engine.log: os._exit skips it
+                os._exit(PEER_FAILED_EXIT)
+
+    threading.Thread(target=watch, name="peer-failure", daemon=True).start()
 
 
 def launcher_pid() -> int:

@@ -118,7 +118,9 @@ def test_stop_ends_both_ranks_at_the_same_step_with_the_adapter_saved(tiny_model
     assert (run.adapter_dir / "adapter_model.safetensors").is_file()
 
 
-def test_a_rank_that_dies_fails_the_run_and_the_log_names_it(tiny_model):
+def test_a_rank_that_dies_fails_the_run_with_the_launchers_report(tiny_model):
+    """A rank killed outright records nothing; rank 0, losing its peer, records nothing either (its error
+    is a consequence): the run is settled from the launcher's report of how rank 1 died."""
     run, proc = start_long_run()
     rank_1 = next(p for p in engine_ranks(proc.pid)
                   if psutil.Process(p).environ().get("RANK") == "1")
@@ -126,29 +128,77 @@ def test_a_rank_that_dies_fails_the_run_and_the_log_names_it(tiny_model):
     status = wait(run, proc, interval=0.2)
     assert proc.wait(timeout=90) != 0
     assert status.state == State.FAILED, status
-    assert "another rank stopped answering" in status.error and "engine.log" in status.error
+    assert status.error.startswith("rank 1 of 2 was killed by SIGKILL (signal 9)"), status.error
+    assert run.status() == status  # written down, not only shown
     log = run.log_file.read_text()
     assert re.search(r"rank\s*:\s*1 ", log) and "SIGKILL" in log, log[-3000:]
     assert not psutil.pid_exists(rank_1) or psutil.Process(rank_1).status() == psutil.STATUS_ZOMBIE
 
 
-def test_a_rank_whose_code_fails_fails_the_run_with_its_own_error(tiny_model, tmp_path, monkeypatch):
-    """Rank 1 alone fails (a sitecustomize on PYTHONPATH makes its import of the stage raise, as a
-    rank-local fault would): the run's error is rank 1's, not the lost connection rank 0 fails of after."""
-    (tmp_path / "sitecustomize.py").write_text(
-        "import os, sys\n"
-        "class RankOneFault:\n"
-        "    def find_spec(self, name, path=None, target=None):\n"
-        "        if name == 'engine.stages.sft':\n"
-        "            raise OSError('injected fault: rank 1 cannot read its data')\n"
-        "if os.environ.get('RANK') == '1':\n"
-        "    sys.meta_path.insert(0, RankOneFault())\n")
-    monkeypatch.setenv("PYTHONPATH", str(tmp_path))
+# Rank 1's import of the stage raises, as a rank-local fault would. ORDER decides, deterministically, which
+# rank moves first. "before": rank 0 is held at start-up until rank 1 has recorded its failure, and rank 1
+# is held at exit until rank 0 has tried to write "running" and given up (else the launcher would kill
+# rank 0 first); "after": rank 1 is held until rank 0 has written "running", so it fails while rank 0
+# waits for it to join the process group.
+RANK_FAULT = """import atexit, json, os, sys, time
+RUN = os.environ["FAULT_RUN_DIR"]
+
+
+def hold_until(found):
+    deadline = time.time() + 120
+    while time.time() < deadline and not found():
+        time.sleep(0.05)
+
+
+def state():
+    try:
+        with open(os.path.join(RUN, "status.json")) as f:
+            return json.load(f).get("state")
+    except (OSError, ValueError):
+        return None
+
+
+def rank_0_gave_up():
+    with open(os.path.join(RUN, "engine.log")) as f:
+        return "[rank 0]: the run had already ended" in f.read()
+
+
+class RankOneFault:
+    def find_spec(self, name, path=None, target=None):
+        if name == "engine.stages.sft":
+            raise OSError("injected fault: rank 1 cannot read its data")
+
+
+rank, order = os.environ.get("RANK"), os.environ["FAULT_ORDER"]
+if rank == "1":
+    sys.meta_path.insert(0, RankOneFault())
+    if order == "after":
+        hold_until(lambda: state() == "running")
+    else:
+        atexit.register(hold_until, rank_0_gave_up)
+elif rank == "0" and order == "before":
+    hold_until(lambda: state() == "failed")
+"""
+
+
+@pytest.mark.parametrize("order", ["before", "after"])
+def test_a_rank_whose_code_fails_fails_the_run_with_its_own_error(tiny_model, tmp_path, monkeypatch, order):
+    """Whichever rank writes first, the run ends failed with rank 1's own error (never rank 0's "running"
+    over it, never crashed), and rank 0 ends at once rather than when the launcher kills it."""
+    (tmp_path / "sitecustomize.py").write_text(RANK_FAULT)
     cfg = tiny_config("sft", distributed=TWO_RANKS, samples={"count": 0})
     run = create_run(from_dict(cfg))
+    monkeypatch.setenv("PYTHONPATH", str(tmp_path))
+    monkeypatch.setenv("FAULT_RUN_DIR", str(run.path))
+    monkeypatch.setenv("FAULT_ORDER", order)
     proc = start_engine(run)
     status = wait(run, proc, interval=0.2)
     assert proc.wait(timeout=90) != 0
     assert status.state == State.FAILED, status
     assert status.error == "rank 1 of 2: OSError: injected fault: rank 1 cannot read its data", status.error
-    assert "[rank 1]: run failed:\nTraceback" in run.log_file.read_text()
+    log = run.log_file.read_text()
+    assert "[rank 1]: run failed:\nTraceback" in log
+    rank_0_ended = {"before": "[rank 0]: the run had already ended (failed: rank 1 of 2: OSError",
+                    "after": "[rank 0]: rank 0 ends: rank 1 of 2: OSError"}[order]
+    assert rank_0_ended in log, log[-3000:]
+    assert "Unable to shutdown process" not in log  # the launcher never had to kill rank 0

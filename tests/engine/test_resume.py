@@ -15,7 +15,7 @@ from engine.config import from_dict
 from engine.runs import checkpoints
 from engine.runs.folder import create_run
 from engine.runs.process import start_engine, wait
-from tests.helpers import tiny_config
+from tests.helpers import engines_pause_at, kill_when_paused, tiny_config
 
 STEPS = 60
 
@@ -27,26 +27,15 @@ def resumable_config(stage: str = "sft", **sections) -> dict:
     return cfg
 
 
-def kill_at(run, step: int) -> None:
-    """Start the engine and SIGKILL it once status.json reports ``step``."""
+def kill_at(run, step: int, monkeypatch, tmp_path) -> None:
+    """Start the engine and SIGKILL it at ``step``: it pauses itself right after writing the step, so
+    the kill lands there on any machine, before the next checkpoint (no poller racing the engine)."""
+    for name, value in engines_pause_at(tmp_path / f"pause-{run.name}", step).items():
+        monkeypatch.setenv(name, value)
     proc = start_engine(run)
-    deadline = time.time() + 300
-    while run.status().step < step:
-        assert proc.poll() is None and time.time() < deadline, run.log_file.read_text()[-3000:]
-        time.sleep(0.02)
-    os.kill(proc.pid, signal.SIGKILL)
+    kill_when_paused(proc.pid)
     proc.wait()
-
-
-def crashed_run(cfg: dict, step: int, next_save: int):
-    """A run killed at ``step``, before the checkpoint of step ``next_save``. On a loaded machine the
-    poller can wake up a step late; such a run is made again (the kill must land where the test says)."""
-    for _attempt in range(5):
-        run = create_run(from_dict(cfg))
-        kill_at(run, step)
-        if run.status().step < next_save and not (run.checkpoints_dir / f"checkpoint-{next_save}").exists():
-            return run
-    pytest.fail(f"the kill never landed before step {next_save}")
+    assert run.status().step == step
 
 
 def losses(run) -> dict[int, float]:
@@ -61,12 +50,13 @@ def uninterrupted(tiny_model):
     return run
 
 
-def test_a_killed_run_resumes_to_the_end_with_one_continuous_curve(uninterrupted, capsys):
-    run = crashed_run(resumable_config(), 29, next_save=30)
+def test_a_killed_run_resumes_to_the_end_with_one_continuous_curve(uninterrupted, capsys, monkeypatch, tmp_path):
+    run = create_run(from_dict(resumable_config()))
+    kill_at(run, 29, monkeypatch, tmp_path)  # before the checkpoint of step 30
     assert run.status().shown == "crashed"
     assert [c.step for c in checkpoints.all_checkpoints(run)] == [10, 20]  # save_total_limit 2
     logged_before = max(losses(run))
-    assert logged_before >= 29
+    assert logged_before == 28  # killed after step 29's update, before its metrics line
 
     assert cli_main(["train", "--resume", run.name]) == 0
     out = capsys.readouterr().out
@@ -89,8 +79,9 @@ def test_a_killed_run_resumes_to_the_end_with_one_continuous_curve(uninterrupted
     assert "resumed at step 20 of 60" in run.log_file.read_text()
 
 
-def test_a_partial_checkpoint_is_skipped_and_removed(tiny_model):
-    run = crashed_run(resumable_config(), 29, next_save=30)
+def test_a_partial_checkpoint_is_skipped_and_removed(tiny_model, monkeypatch, tmp_path):
+    run = create_run(from_dict(resumable_config()))
+    kill_at(run, 29, monkeypatch, tmp_path)
     partial = run.checkpoints_dir / "checkpoint-30"  # a disk that filled up mid-save: no trainer state
     partial.mkdir()
     (partial / "adapter_model.safetensors").write_bytes(b"\0" * 10)
@@ -122,7 +113,7 @@ def test_a_stopped_run_resumes_from_the_checkpoint_its_stop_saved(tiny_model):
     assert status.state == "completed" and sorted(losses(run)) == list(range(1, STEPS + 1))
 
 
-def test_dpo_on_an_sft_adapter_resumes(tiny_model):
+def test_dpo_on_an_sft_adapter_resumes(tiny_model, monkeypatch, tmp_path):
     """DPO keeps its reference as a second adapter: both survive the checkpoint round trip."""
     sft = create_run(from_dict(tiny_config("sft")))
     assert wait(sft, start_engine(sft), interval=0.1).state == "completed"
@@ -130,7 +121,7 @@ def test_dpo_on_an_sft_adapter_resumes(tiny_model):
     cfg["training"]["max_steps"] = 12
     cfg["training"]["save_steps"] = 4
     run = create_run(from_dict(cfg))
-    kill_at(run, 6)
+    kill_at(run, 6, monkeypatch, tmp_path)
     checkpoints.request_resume(run, in_queue=False)
     status = wait(run, start_engine(run), interval=0.1)
     assert status.state == "completed" and status.step == 12, status.error
@@ -170,7 +161,7 @@ def test_an_unreadable_status_does_not_block_resume(runs_env):
     assert run.status().waiting
 
 
-def test_ppo_resumes_with_its_value_head_optimizer_and_kl_state(tiny_model):
+def test_ppo_resumes_with_its_value_head_optimizer_and_kl_state(tiny_model, monkeypatch, tmp_path):
     """PPO's own loop writes the same checkpoint files (plus the value head and the KL state), so a
     killed PPO run resumes too, and its curve is the uninterrupted one."""
     sft = create_run(from_dict(tiny_config("sft")))
@@ -182,7 +173,8 @@ def test_ppo_resumes_with_its_value_head_optimizer_and_kl_state(tiny_model):
                            "adaptive_kl": True}, samples={"count": 0})
     whole = create_run(from_dict(cfg))
     assert wait(whole, start_engine(whole), interval=0.1).state == "completed"
-    run = crashed_run(cfg, 3, next_save=4)
+    run = create_run(from_dict(cfg))
+    kill_at(run, 3, monkeypatch, tmp_path)  # before the checkpoint of step 4
     assert checkpoints.request_resume(run, in_queue=False).step == 2
     status = wait(run, start_engine(run), interval=0.1)
     assert status.state == "completed" and status.step == 6, status.error

@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -15,22 +14,27 @@ from pathlib import Path
 
 from playwright.sync_api import Page, sync_playwright
 
+from tests.helpers import free_port
+
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "test-artifacts"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync"]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_server(saves: Path, log: Path, allow: list[Path] = ()) -> tuple[subprocess.Popen, str]:
+def start_server(saves: Path, log: Path, allow: list[Path] = (), tries: int = 3) -> tuple[subprocess.Popen, str]:
     """`python -m webui` on a free loopback port, as `make run` starts it, allowed to use the folders
-    ``allow`` (--allow-dir) besides the default dataset folder and ``saves``; returns (process, url)."""
-    port = free_port()
+    ``allow`` (--allow-dir) besides the default dataset folder and ``saves``; returns (process, url).
+    A port some other process took in between is tried again with another."""
+    for _ in range(tries):
+        started = serve_once(saves, log, allow, free_port())
+        if started:
+            return started
+    raise RuntimeError(f"the web UI found no free port in {tries} tries:\n{log.read_text()}")
+
+
+def serve_once(saves: Path, log: Path, allow: list[Path], port: int) -> tuple[subprocess.Popen, str] | None:
+    """The server on ``port``; None if the port was taken."""
     env = {**os.environ, "WORKBENCH_SAVES": str(saves), "HF_HUB_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False"}
     env.pop("WORKBENCH_ALLOWED_DIRS", None)  # only what the command line allows
     allowed = [arg for folder in allow for arg in ("--allow-dir", str(folder))]
@@ -41,6 +45,8 @@ def start_server(saves: Path, log: Path, allow: list[Path] = ()) -> tuple[subpro
     deadline = time.time() + 120
     while time.time() < deadline:
         if proc.poll() is not None:
+            if "Cannot find empty port" in log.read_text():
+                return None
             raise RuntimeError(f"the web UI exited at start-up:\n{log.read_text()}")
         try:
             with urllib.request.urlopen(url, timeout=2) as response:

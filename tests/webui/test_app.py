@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -12,7 +11,7 @@ import time
 import urllib.request
 
 from engine.runs.folder import RunFolder
-from tests.helpers import REPO, tiny_config
+from tests.helpers import REPO, serve_in_process, tiny_config
 from webui import app, run_form
 from webui.forms import to_values
 from webui.tabs import train
@@ -39,21 +38,14 @@ def test_form_events_leave_validation_to_the_config(runs_env):
     assert (number.minimum, number.maximum) == (0.0, 1.0)  # the browser still gets the bounds
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_app_serves_its_page(runs_env):
     demo = app.build_app(runs_env)
-    port = free_port()
-    app.launch(demo, "127.0.0.1", port, block=False, quiet=True)
+    url = serve_in_process(demo)
     try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=30) as response:
+        with urllib.request.urlopen(f"{url}/", timeout=30) as response:
             assert response.status == 200
             assert "workbench" in response.read().decode("utf-8", "replace")  # the page embeds its config
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/config", timeout=30) as response:
+        with urllib.request.urlopen(f"{url}/config", timeout=30) as response:
             labels = {c.get("props", {}).get("label") for c in json.load(response)["components"]}
         assert {"learning_rate", "beta", "followed run", "runs to compare"} <= labels
     finally:

@@ -5,11 +5,27 @@ the loss chart is one curve of 60 points."""
 from __future__ import annotations
 
 import json
-import os
-import signal
 import time
 
+import pytest
+
+from tests.helpers import engines_pause_at, kill_when_paused
 from tests.webui import browser as ui
+
+
+@pytest.fixture(scope="module")
+def paused_engines(tmp_path_factory):
+    """The engines this module's server starts pause at step 29, so the kill lands there on any
+    machine, before the checkpoint of step 30 (set before the server starts: its engines inherit it)."""
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in engines_pause_at(tmp_path_factory.mktemp("pause"), 29).items():
+            patch.setenv(name, value)
+        yield
+
+
+@pytest.fixture(scope="module")
+def app(paused_engines, app):
+    return app
 
 
 def test_kill_at_step_29_then_resume_finishes_at_step_60(page, app):
@@ -21,13 +37,10 @@ def test_kill_at_step_29_then_resume_finishes_at_step_60(page, app):
     name = ui.wait_for_started(page, "sft", "e2e-resume")
     status_file = app["saves"] / "runs" / name / "status.json"
     deadline = time.time() + 180
-    while True:  # the file, not the page: the kill must land at step 29, before the next checkpoint
-        status = json.loads(status_file.read_text())
-        if status.get("step", 0) >= 29:
-            break
-        assert time.time() < deadline and status["state"] in ("queued", "running"), status
-        time.sleep(0.02)
-    os.kill(status["pid"], signal.SIGKILL)
+    while not (status := json.loads(status_file.read_text())).get("pid"):
+        assert time.time() < deadline, status
+        time.sleep(0.05)
+    kill_when_paused(status["pid"])  # as the out-of-memory killer would, at step 29
     ui.wait_for(lambda: "state: crashed" in ui.status_text(page), 30, "the run to show as crashed")
     ui.wait_for(lambda: "Resume continues it from checkpoints/checkpoint-20 (step 20)" in ui.status_text(page), 10,
                 "the resume hint")

@@ -5,7 +5,6 @@ endpoints need their first step in the same session, and uploads are capped."""
 from __future__ import annotations
 
 import json
-import socket
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,18 +12,12 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.helpers import make_run
+from tests.helpers import make_run, serve_in_process
 from webui import access, app
 
 LOGIN = ("ada", "s3cret-pw")
 MAX_UPLOAD = 2**20
 SECRET = "TOP-SECRET-ROW"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @dataclass
@@ -44,10 +37,8 @@ def server(tmp_path, monkeypatch) -> Server:
     monkeypatch.setenv("WORKBENCH_SAVES", str(found.saves))
     monkeypatch.setenv(access.ENV_DIRS, str(found.allowed))
     demo = app.build_app(found.saves)
-    port = free_port()
-    app.launch(demo, "127.0.0.1", port, block=False, quiet=True, auth=[LOGIN], max_file_size=MAX_UPLOAD)
+    found.url = serve_in_process(demo, auth=[LOGIN], max_file_size=MAX_UPLOAD)
     try:
-        found.url = f"http://127.0.0.1:{port}"
         yield found
     finally:
         demo.close()

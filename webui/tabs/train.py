@@ -15,7 +15,7 @@ from typing import Any
 import gradio as gr
 
 from engine.config import STAGES, ConfigError
-from engine.runs import checkpoints, launch, queue
+from engine.runs import checkpoints, launch, process, queue
 from engine.runs.folder import RunFolder
 from engine.runs.process import stop as stop_process
 from engine.runs.status import State
@@ -117,6 +117,8 @@ def status_markdown(name: str | None) -> str:
     except FileNotFoundError as e:
         return f"**{e}**"
     status = run.status()
+    if status.state.active and status.shown == State.CRASHED:  # its process is gone: say how it ended, once
+        status = process.settle(run.path)
     parts = [f"**{name}**", f"state: **{status.label}**", f"step {status.step}/{status.max_steps or '?'}",
              f"time {runinfo.fmt_seconds(status.duration())}"]
     if status.shown == State.RUNNING and status.eta() is not None:
@@ -126,9 +128,6 @@ def status_markdown(name: str | None) -> str:
         text += f"\n\nlaunched as `{launch.shown_command(run.config(), run_form.shown_path(run.path))}`"
     if status.waiting:
         text += f"\n\n⏳ {queue_position(run)}"
-    if status.shown == State.CRASHED:
-        text += (f"\n\n⚠️ status.json says the run is in progress but its engine process (pid {status.pid}) is "
-                 "gone; see the log.")
     if status.error:
         text += f"\n\n❌ {status.error}"
     text += resume_hint(run, status.shown)

@@ -152,3 +152,51 @@ def test_stop_signals_the_engine_ranks_under_a_launcher_and_the_process_itself_o
     lone = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     assert engine_ranks(lone.pid) == [lone.pid] and terminate(lone.pid)
     assert lone.wait(timeout=30) == -15
+
+
+def report(*entries: tuple[str, int, str], root: int = 0) -> str:
+    """The end of engine.log after torch's launcher ended a run: its ChildFailedError report, with
+    entries (time, rank, exitcode text); ``root`` is the one listed as the first observed failure."""
+    def entry(i, when, rank, code):
+        return (f"[{i}]:\n  time      : 2026-12-07_{when}\n  host      : localhost\n"
+                f"  rank      : {rank} (local_rank: {rank})\n  exitcode  : {code}\n  error_file: <N/A>\n"
+                f"  traceback : Signal 9 (SIGKILL) received by PID 4180\n")
+    others = [entry(i + 1, *e) for i, e in enumerate(entries) if i != root]
+    return ("Traceback (most recent call last):\n  ...\n"
+            "torch.distributed.elastic.multiprocessing.errors.ChildFailedError: \n"
+            "======\nengine.train FAILED\n------\nFailures:\n" + "".join(others) + "------\n"
+            "Root Cause (first observed failure):\n" + entry(0, *entries[root]) + "======\n")
+
+
+@pytest.mark.parametrize(("entries", "root", "first"), [
+    # rank 1 killed; rank 0 got the launcher's closing SIGTERM: the launcher's pick is right
+    ([("12:56:20", 1, "-9 (pid: 4180)  (SIGKILL)"), ("12:56:20", 0, "-15 (pid: 4179)  (SIGTERM)")], 0, (1, "SIGKILL")),
+    # rank 0 exited first (status 3: it lost its peer) in the same second: the cause is rank 1 all the same
+    ([("12:56:20", 0, "3 (pid: 4179) "), ("12:56:20", 1, "-9 (pid: 4180)  (SIGKILL)")], 0, (1, "SIGKILL")),
+    # rank 1 exited with status 1; rank 0 was killed by the launcher 30 s later
+    ([("12:56:58", 0, "-9 (pid: 4210)  (SIGKILL)"), ("12:56:28", 1, "1 (pid: 4211) ")], 1, (1, None)),
+])
+def test_the_launchers_report_names_the_rank_that_failed_first(tmp_path, entries, root, first):
+    log = tmp_path / "engine.log"
+    log.write_text("2026-12-07 12:56:10,000 INFO engine [rank 0]: stage sft\n" + report(*entries, root=root))
+    failure = launch.first_failure(log)
+    assert (failure.rank, failure.signal) == first
+
+
+def test_a_distributed_run_is_settled_from_the_launchers_report_else_crashed(tmp_path):
+    from engine.runs.process import settle
+    from engine.runs.status import State, read_status, write_status
+
+    one, two = tmp_path / "one", tmp_path / "two"
+    for folder in (one, two):
+        folder.mkdir()
+        write_status(folder, state=State.RUNNING)
+        (folder / "engine.log").write_text(report(("12:56:20", 1, "-9 (pid: 4180)  (SIGKILL)")))
+    (two / "accelerate.yaml").write_text(yaml.safe_dump({"num_processes": 2}))
+    assert settle(one).state == State.CRASHED  # one process: no launcher, no report to use
+    status = settle(two)
+    assert status.state == State.FAILED and read_status(two) == status
+    assert status.error.startswith("rank 1 of 2 was killed by SIGKILL (signal 9): the kernel's out-of-memory killer")
+    (two / "engine.log").write_text("the launcher itself was killed: no report\n")
+    write_status(two, reopen=True, state=State.RUNNING)
+    assert settle(two).state == State.CRASHED

@@ -72,6 +72,21 @@ def test_cancel_only_a_waiting_run(queue_env):
     running = new_run("running")
     running.update_status(state="running", pid=os.getpid())
     assert not runqueue.cancel(running)
+    assert not runqueue.cancel(waiting)  # already cancelled: this call cancelled nothing
+
+
+def test_an_engine_that_finds_its_run_cancelled_does_not_train(queue_env):
+    """Cancel and the queue's start can cross (the engine starting while Cancel writes): the engine's
+    "running" then changes nothing, and it ends without training."""
+    from engine import train
+    from engine.runs.status import State
+
+    run = new_run("crossed")
+    assert runqueue.cancel(run)
+    assert train.run(run) == State.CANCELLED and train.exit_code(run, State.CANCELLED) == 0
+    status = run.status()
+    assert status.state == State.CANCELLED and status.started is None
+    assert not run.metrics_file.exists() and run.weights() is None
 
 
 def test_an_unreadable_status_does_not_block_the_queue(queue_env):

@@ -15,6 +15,7 @@ import pytest
 from engine.runs import health
 from engine.runs.process import wait
 from engine.runs.status import State, Status, read_status, write_status
+from tests.helpers import REPO
 
 
 def test_status_round_trips_typed_and_keeps_keys_it_does_not_know(tmp_path):
@@ -88,3 +89,66 @@ def test_a_zombie_is_not_alive(tmp_path):
     assert not is_alive(child.pid)
     child.wait()
     assert is_alive(os.getpid())
+
+
+def test_a_final_state_is_final_and_the_first_failure_stays(tmp_path):
+    write_status(tmp_path, state=State.RUNNING, pid=5)
+    write_status(tmp_path, state=State.FAILED, ended=10.0, error="rank 1 of 2: OSError: no data")
+    late = write_status(tmp_path, state=State.RUNNING, started=11.0, error=None)  # a rank starting late
+    assert late.state is State.FAILED and late.error == "rank 1 of 2: OSError: no data" and late.started is None
+    second = write_status(tmp_path, state=State.FAILED, ended=12.0, error="rank 0 of 2: lost its peer")
+    assert second.error == "rank 1 of 2: OSError: no data" and second.ended == 10.0
+    assert write_status(tmp_path, step=3).step == 3  # fields that do not say how it ended still update
+    for settled in (State.COMPLETED, State.STOPPED, State.CANCELLED):
+        folder = tmp_path / settled.value
+        folder.mkdir()
+        write_status(folder, state=settled)
+        for later in State:
+            assert write_status(folder, state=later, error="late").state is settled, (settled, later)
+    assert read_status(tmp_path).state is State.FAILED
+
+
+def test_only_a_reopen_changes_a_final_state_and_crashed_may_still_learn_its_error(tmp_path):
+    write_status(tmp_path, state=State.FAILED, error="boom")
+    reopened = write_status(tmp_path, reopen=True, state=State.QUEUED, error=None)
+    assert reopened.state is State.QUEUED and reopened.error is None
+    write_status(tmp_path, state=State.CRASHED, error="the process exited without writing a final status")
+    assert write_status(tmp_path, state=State.RUNNING).state is State.CRASHED
+    learnt = write_status(tmp_path, state=State.FAILED, error="rank 1 of 2 was killed by SIGKILL (signal 9)")
+    assert learnt.state is State.FAILED and learnt.error.startswith("rank 1 of 2 was killed")
+    assert write_status(tmp_path, state=State.CRASHED, error="later guess").error.startswith("rank 1 of 2")
+
+
+def test_only_if_checks_and_writes_with_no_other_writer_between(tmp_path):
+    write_status(tmp_path, state=State.QUEUED, in_queue=True)
+    not_now = write_status(tmp_path, only_if=lambda s: s.state is State.RUNNING, state=State.CANCELLED)
+    assert not_now.state is State.QUEUED
+    assert write_status(tmp_path, only_if=lambda s: s.waiting, state=State.CANCELLED).state is State.CANCELLED
+
+
+WRITER = """import sys
+from engine.runs.status import write_status
+folder, field = sys.argv[1], sys.argv[2]
+for i in range(1, 301):
+    write_status(folder, **{field: i})
+"""
+
+
+def test_writers_in_several_processes_lose_no_update(tmp_path):
+    """Three processes each count their own field up to 300 while this one watches the file: every
+    read-modify-write holds the folder's lock, so no writer ever puts back another's older value (without
+    the lock a writer that read before another's write undoes it, and a count goes backwards)."""
+    write_status(tmp_path, state=State.RUNNING)
+    fields = ("step", "max_steps", "elapsed")
+    procs = [subprocess.Popen([sys.executable, "-c", WRITER, str(tmp_path), field], cwd=REPO) for field in fields]
+    seen = dict.fromkeys(fields, 0)
+    while any(p.poll() is None for p in procs):
+        status = read_status(tmp_path)
+        for field in fields:
+            value = getattr(status, field) or 0
+            assert value >= seen[field], f"{field} went back from {seen[field]} to {value}: a lost update"
+            seen[field] = value
+    assert [p.wait() for p in procs] == [0, 0, 0]
+    status = read_status(tmp_path)
+    assert (status.step, status.max_steps, status.elapsed) == (300, 300, 300)
+    assert not list(tmp_path.glob(".status.json.*"))  # no temp file left behind
