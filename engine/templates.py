@@ -9,6 +9,8 @@ single token of the model's vocabulary (``None``: the model's own eos ends a tur
 
 from __future__ import annotations
 
+from engine.config.fields import ConfigError  # not engine.config: the package imports TEMPLATE_CHOICES from here
+
 # ChatML (SmolLM2, Qwen); the closing <|im_end|> is inside the marker: the model must learn to stop.
 CHATML = (
     "{%- for message in messages %}"
@@ -49,8 +51,6 @@ TEMPLATE_CHOICES = ["model", *TEMPLATES]
 
 def apply_template(tokenizer, name: str):
     """Give ``tokenizer`` the named chat template (in place) and make its turn end the eos token."""
-    from engine.config import ConfigError  # config imports TEMPLATE_CHOICES from here
-
     if name == "model":
         if not tokenizer.chat_template:
             raise ConfigError("model.template: this model has no chat template of its own; "

@@ -42,7 +42,7 @@ log = logging.getLogger("engine")
 
 def setup_logging(run: RunFolder) -> None:
     handler = logging.FileHandler(run.log_file, encoding="utf-8")
-    where = f" [rank {ranks.rank}]" if ranks.distributed else ""
+    where = f" [rank {ranks.rank()}]" if ranks.distributed() else ""
     handler.setFormatter(logging.Formatter(f"%(asctime)s %(levelname)s %(name)s{where}: %(message)s"))
     for name in ("engine", "transformers", "trl", "peft"):
         logging.getLogger(name).addHandler(handler)
@@ -70,11 +70,11 @@ def failed(run: RunFolder, error: str) -> State:
     (status.json's rule), so a rank that fails after another keeps the other's error. A rank that
     fails only because a peer vanished records nothing: the peer's own error, or the launcher's report
     of how it died (engine.runs.process.settle), is the run's."""
-    if ranks.distributed and any(sign in error for sign in LOST_PEER):
+    if ranks.distributed() and any(sign in error for sign in LOST_PEER):
         log.error("rank %d lost its connection to another rank, which failed first (the launcher's report at the "
-                  "end of this log says which and how); rank %d ends too", ranks.rank, ranks.rank)
+                  "end of this log says which and how); rank %d ends too", ranks.rank(), ranks.rank())
         return State.FAILED
-    if ranks.distributed:
+    if ranks.distributed():
         error = f"{ranks.rank_prefix()}{error}"
     run.update_status(state=State.FAILED, ended=time.time(), error=error)
     return State.FAILED
@@ -83,7 +83,7 @@ def failed(run: RunFolder, error: str) -> State:
 def started(run: RunFolder, checkpoint: checkpoints.Checkpoint | None) -> bool:
     """Mark the run running (rank 0); False when it has already ended: another rank failed before this
     one started, or the run was cancelled while its engine was being started. It then does not train."""
-    if not ranks.is_main:
+    if not ranks.is_main():
         return True
     begun = run.status().started if checkpoint else None  # a resumed run keeps its first start
     status = run.update_status(state=State.RUNNING, pid=ranks.launcher_pid(), started=begun or time.time(), error=None)
@@ -92,6 +92,16 @@ def started(run: RunFolder, checkpoint: checkpoints.Checkpoint | None) -> bool:
     log.error("the run had already ended (%s: %s) when this engine started; it does not train", status.state,
               status.error)
     return False
+
+
+def log_code_paths(cfg) -> None:
+    """Which code paths the run takes (the speed-ups, or TRL's and PEFT's own), and every library seam
+    a newer library no longer has (engine.seams: its own path runs instead)."""
+    from engine import seams
+
+    log.info(seams.describe(cfg.training.speedups))
+    for problem in seams.check():
+        log.warning(problem)
 
 
 def run(run: RunFolder) -> State:
@@ -105,12 +115,13 @@ def run(run: RunFolder) -> State:
     try:
         cfg = run.config()
         log.info("stage %s, model %s, dataset %s", cfg.stage, cfg.model.name_or_path, cfg.data.dataset)
-        if checkpoint and ranks.is_main:
+        log_code_paths(cfg)
+        if checkpoint and ranks.is_main():
             resume_from(run, checkpoint)
         stage = importlib.import_module(f"engine.stages.{cfg.stage}")  # torch, trl: after the status is written
         t = cfg.training
         callbacks = [RunFolderCallback(run, sampler=Sampler.for_run(run, cfg), save_minutes=t.save_minutes,
-                                       save_on_stop=bool(t.save_steps))] if ranks.is_main else []
+                                       save_on_stop=bool(t.save_steps))] if ranks.is_main() else []
         stage.run(cfg, run, ranks.with_rank_sync(callbacks, STOP))
     except TrainingDiverged as e:  # NaN weights and no finite copy: nothing saved; no traceback to read
         log.error("run failed: %s", e)
@@ -118,7 +129,7 @@ def run(run: RunFolder) -> State:
     except BaseException as e:  # noqa: BLE001 - every failure must reach status.json
         log.error("run failed:\n%s", traceback.format_exc())
         return failed(run, f"{type(e).__name__}: {e}")
-    if not ranks.is_main:
+    if not ranks.is_main():
         return State.STOPPED if STOP.requested else State.COMPLETED
     if STOP.reason:  # training stopped itself: NaN/inf (failed) or a degeneration alarm (stopped)
         state = State.FAILED if STOP.failed else State.STOPPED

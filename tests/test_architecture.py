@@ -14,7 +14,7 @@ from tests.helpers import REPO
 
 # Lowest first. A module is in the layer of the longest prefix that names it.
 LAYERS = [
-    ("engine.paths", "engine.files", "engine.templates", "engine.config"),  # settings, files
+    ("engine.paths", "engine.files", "engine.templates", "engine.config", "engine.seams"),  # settings, files, seams
     ("engine.data", "engine.runs"),  # datasets; run and job folders and their processes
     ("engine.models",),  # the store, the one loader, export
     ("engine.inference",),  # generation, chat, scoring, evaluation
@@ -78,14 +78,18 @@ def test_the_web_ui_never_reaches_the_trainers(path):
 
 
 def test_no_import_loops():
+    """Modules import each other in one direction only. A package's __init__.py counts as a module
+    whose imports are its re-exports: `from engine.config import X` depends on everything
+    engine/config/__init__.py imports."""
     graph: dict[str, set[str]] = {}
     files = {module_name(p): p for package in ("engine", "webui") for p in sources(package)}
+    files.update({module_name(p): p for package in ("engine", "webui") for p in (REPO / package).rglob("__init__.py")})
     for name, path in files.items():
         graph[name] = set()
         for _line, target in imports(path):
             while target not in files and "." in target:  # `from engine.x import name` -> engine.x
                 target = target.rsplit(".", 1)[0]
-            if target in files and target != name and not files[target].name == "__init__.py":
+            if target in files and target != name:
                 graph[name].add(target)
     state: dict[str, int] = {}
 
@@ -100,3 +104,87 @@ def test_no_import_loops():
     for node in sorted(graph):
         if node not in state:
             visit(node, [])
+
+
+# ---- private names of the libraries: only engine/seams.py (and its tests) may use them ----------------
+
+LIBRARIES = ("trl", "peft", "transformers", "bitsandbytes", "accelerate", "torch")
+SEAM_FILES = (REPO / "engine" / "seams.py", REPO / "tests" / "engine" / "test_seams.py")
+STDLIB_PRIVATE = {"_exit", "_getframe", "_asdict", "_replace", "_fields", "_make", "_current_frames", "_value_"}
+NAME_CALLS = ("getattr", "setattr", "hasattr", "delattr")
+
+
+def private(name: str) -> bool:
+    return name.startswith("_") and not (name.startswith("__") and name.endswith("__"))
+
+
+def python_files() -> list[Path]:
+    return sorted(p for package in ("engine", "webui", "bench", "tests") for p in (REPO / package).rglob("*.py"))
+
+
+def own_private_names() -> set[str]:
+    """The private names the workbench defines itself: its functions, classes, attributes and variables."""
+    names = set()
+    for path in python_files():
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                names.add(node.name)
+            elif isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Store):
+                names.add(node.attr)
+            elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+                names.add(node.id)
+            elif isinstance(node, ast.arg):
+                names.add(node.arg)
+    return {name for name in names if private(name)}
+
+
+def private_reaches(path: Path, ours: set[str]) -> list[str]:
+    """Where a file names a private attribute, method or module it does not define itself: an import of
+    a library's private module or name, ``x._name`` on anything but self/cls, getattr(x, "_name")."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] in LIBRARIES:
+            bad = [part for part in node.module.split(".") if private(part)]
+            bad += [a.name for a in node.names if private(a.name)]
+            found += [f"line {node.lineno}: from {node.module} import ... ({b})" for b in bad]
+        elif isinstance(node, ast.Import):
+            found += [f"line {node.lineno}: import {a.name}" for a in node.names
+                      if a.name.split(".")[0] in LIBRARIES and any(private(p) for p in a.name.split("."))]
+        elif isinstance(node, ast.Attribute) and private(node.attr) and node.attr not in ours | STDLIB_PRIVATE:
+            owner = node.value.id if isinstance(node.value, ast.Name) else None
+            if owner not in ("self", "cls"):
+                found.append(f"line {node.lineno}: .{node.attr}")
+        elif (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in NAME_CALLS
+              and len(node.args) > 1 and isinstance(node.args[1], ast.Constant)
+              and isinstance(node.args[1].value, str) and private(node.args[1].value)
+              and node.args[1].value not in ours):
+            found.append(f"line {node.lineno}: {node.func.id}(..., {node.args[1].value!r})")
+    return sorted(found, key=lambda text: int(text.split(":")[0].removeprefix("line ")))
+
+
+def test_private_library_names_are_used_only_in_the_seams_module():
+    ours = own_private_names() - seam_names()
+    reaches = {str(p.relative_to(REPO)): r for p in python_files() if p not in SEAM_FILES
+               if (r := private_reaches(p, ours))}
+    assert not reaches, f"private names of a library outside engine/seams.py (add a seam there): {reaches}"
+
+
+def seam_names() -> set[str]:
+    """Private names that appear only because the seams module assigns or overrides them (a library's
+    method it overrides, an attribute it sets): they are the libraries', not ours."""
+    names = set()
+    for path in SEAM_FILES:
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and private(node.name):
+                names.add(node.name)
+            elif isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Store) and private(node.attr):
+                names.add(node.attr)
+    return names
+
+
+def test_the_private_name_check_finds_a_reach():
+    """The check above is not blind: a file reaching into TRL's private function is reported."""
+    sample = REPO / "tests" / "fixtures" / "private_reach.py.txt"
+    found = private_reaches(sample, own_private_names() - seam_names())
+    assert found == ["line 1: from trl.trainer.utils import ... (_use_triton)", "line 4: ._metrics",
+                     "line 5: getattr(..., '_precompute_engine')"], found

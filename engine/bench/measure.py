@@ -90,11 +90,10 @@ class PrecomputeClock:
     def install(self) -> None:
         """Both run inside the trainer's constructor, before any callback exists, so the functions
         themselves are wrapped (in this worker process only)."""
-        from trl import DPOTrainer
-
+        from engine import seams
         from engine.stages import dpo
 
-        DPOTrainer._precompute_ref_logps = self.timed(DPOTrainer._precompute_ref_logps)
+        seams.timing_reference_pass(self.timed)
         dpo.cached_reference_logps = self.timed(dpo.cached_reference_logps)
 
 

@@ -99,6 +99,10 @@ class TrainingConfig:
     gradient_checkpointing: bool = opt(False, "Recompute activations in backward: less memory, ~30% slower.",
                                        advanced=True)
     seed: int = opt(42, "Random seed for data order and adapter initialisation.", min=0)
+    speedups: bool = opt(True, "The workbench's speed-ups (scoring only the answer tokens on a CPU; DPO's pairs packed "
+                               "and its reference pass cached): the same losses, faster. Off runs TRL's and PEFT's "
+                               "own code paths, e.g. to rule the speed-ups out when something looks wrong.",
+                         advanced=True)
 
 
 @dataclass

@@ -15,12 +15,20 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from engine.config.formats import (
+    ALPACA,
+    FORMATS,
+    LLAMAFACTORY_TAGS,
+    OFFERED,
+    OPENAI_TAGS,
+    PROMPT_CHOSEN_REJECTED,
+    SHAREGPT,
+    TRL,
+    stored,
+)
 from engine.data.conversations import is_transcript
-from engine.data.registry import DEFAULT_COLUMNS, DEFAULT_TAGS, OPENAI_TAGS, compact_entry, default_tags
+from engine.data.registry import compact_entry, default_tags
 
-# What the Datasets tab offers. "prompt-chosen-rejected" is stored as alpaca + ranking with explicit
-# chosen/rejected columns, which LLaMA-Factory (and engine.data.rows) already understand.
-FORMATS = ("alpaca", "sharegpt", "prompt-chosen-rejected", "trl")
 ROLES = ("messages", "prompt", "query", "response", "chosen", "rejected", "system", "history", "kto_tag", "text")
 ROLE_HELP = {
     "prompt": "the instruction or question", "query": "optional input appended to the prompt",
@@ -48,7 +56,7 @@ SAMPLE_ROWS = 20  # rows looked at to guess the layout
 
 @dataclass
 class Detection:
-    formatting: str            # one of FORMATS
+    formatting: str            # one of engine.config.formats.OFFERED
     ranking: bool
     columns: dict[str, str]    # role -> file column, only roles the format uses
     tags: dict[str, str]       # message keys and role names (sharegpt and trl; empty otherwise)
@@ -62,11 +70,11 @@ def format_roles(formatting: str, ranking: bool) -> tuple[list[str], list[str]]:
     of its row types: see check_mapping."""
     pair = ["chosen", "rejected"] if ranking else []
     unpaired = [] if ranking else ["kto_tag"]
-    if formatting == "sharegpt":
+    if formatting == SHAREGPT:
         return ["messages", "system", *pair, *unpaired], ["messages", *pair]
-    if formatting == "prompt-chosen-rejected":
+    if formatting == PROMPT_CHOSEN_REJECTED:
         return ["prompt", "chosen", "rejected", "system"], ["prompt", "chosen", "rejected"]
-    if formatting == "trl":
+    if formatting == TRL:
         return (["prompt", *pair], pair) if ranking else (["messages", "prompt", "response", "kto_tag", "text"], [])
     used = ["prompt", "query", "response", "system", "history", *pair, *unpaired]
     return used, ["prompt"] if ranking else ["prompt", "response"]
@@ -118,15 +126,15 @@ def detect_tags(conversations: list) -> dict[str, str]:
     conversations = [c if isinstance(c, list) else [c] for c in conversations]
     messages = [m for conv in conversations for m in conv if isinstance(m, dict)]
     keys = {k for m in messages for k in m}
-    role_tag = next((k for k in ("from", "role") if k in keys), DEFAULT_TAGS["role_tag"])
-    content_tag = next((k for k in ("value", "content", "text") if k in keys), DEFAULT_TAGS["content_tag"])
+    role_tag = next((k for k in ("from", "role") if k in keys), LLAMAFACTORY_TAGS["role_tag"])
+    content_tag = next((k for k in ("value", "content", "text") if k in keys), LLAMAFACTORY_TAGS["content_tag"])
     roles = {m.get(role_tag) for m in messages}
     # A role may be absent from the sample (ranking prompts end with the user): then the style decides.
     openai = role_tag == "role"
-    user = next((r for r in ("human", "user") if r in roles), "user" if openai else DEFAULT_TAGS["user_tag"])
+    user = next((r for r in ("human", "user") if r in roles), "user" if openai else LLAMAFACTORY_TAGS["user_tag"])
     assistant = next((r for r in ("gpt", "assistant", "model", "bot") if r in roles),
-                     "assistant" if openai else DEFAULT_TAGS["assistant_tag"])
-    style = OPENAI_TAGS if openai else DEFAULT_TAGS
+                     "assistant" if openai else LLAMAFACTORY_TAGS["assistant_tag"])
+    style = OPENAI_TAGS if openai else LLAMAFACTORY_TAGS
     return {"role_tag": role_tag, "content_tag": content_tag, "user_tag": user, "assistant_tag": assistant,
             "observation_tag": style["observation_tag"], "function_tag": style["function_tag"],
             "system_tag": "system"}
@@ -181,7 +189,7 @@ def sharegpt_ranking(f: File) -> Fit:
     columns = {"messages": messages, "chosen": pair[0], "rejected": pair[1]}
     if f.named("system", ("text",)):
         columns["system"] = f.named("system", ("text",))
-    return Detection("sharegpt", True, columns, f.tags(messages, *pair),
+    return Detection(SHAREGPT, True, columns, f.tags(messages, *pair),
                      "LLaMA-Factory sharegpt ranking (a conversation + chosen/rejected messages)")
 
 
@@ -198,7 +206,7 @@ def trl_conversational_pair(f: File) -> Fit:
     name = ("UltraFeedback-binarized style (prompt, chosen/rejected conversations, scores)" if scored and prompt
             else "TRL conversational preference, " + ("explicit prompt" if explicit else
                                                       "implicit prompt (the shared messages are the prompt)"))
-    return Detection("trl", True, columns, f.tags(*pair, prompt if prompt and f.kinds[prompt] != "text" else None),
+    return Detection(TRL, True, columns, f.tags(*pair, prompt if prompt and f.kinds[prompt] != "text" else None),
                      name)
 
 
@@ -212,7 +220,7 @@ def prompt_chosen_rejected(f: File) -> Fit:
     query = f.named("query", ("text",), exclude=(*pair, prompt))
     history = f.named("history", ("turns",))
     system = f.named("system", ("text",))
-    formatting = "alpaca" if query or history else "prompt-chosen-rejected"
+    formatting = ALPACA if query or history else PROMPT_CHOSEN_REJECTED
     columns = {"prompt": prompt, "chosen": pair[0], "rejected": pair[1], "query": query, "history": history,
                "system": system}
     return Detection(formatting, True, {k: v for k, v in columns.items() if v}, {},
@@ -230,7 +238,7 @@ def implicit_prompt_strings(f: File) -> Fit:
     name = ("Anthropic HH transcripts (the shared turns are the prompt)"
             if all(f.kinds[c] == "transcript" for c in pair) else
             "TRL standard preference, implicit prompt (the shared beginning is the prompt)")
-    return Detection("trl", True, {"chosen": pair[0], "rejected": pair[1]}, {}, name)
+    return Detection(TRL, True, {"chosen": pair[0], "rejected": pair[1]}, {}, name)
 
 
 def alpaca_ranking_list(f: File) -> Fit:
@@ -243,7 +251,7 @@ def alpaca_ranking_list(f: File) -> Fit:
     query = f.named("query", ("text",), exclude=(prompt,))
     columns = {"prompt": prompt, "query": query, "response": pair, "system": f.named("system", ("text",)),
                "history": f.named("history", ("turns",))}
-    return Detection("alpaca", True, {k: v for k, v in columns.items() if v}, {},
+    return Detection(ALPACA, True, {k: v for k, v in columns.items() if v}, {},
                      f"LLaMA-Factory alpaca ranking ({pair} = [chosen, rejected])")
 
 
@@ -253,16 +261,16 @@ def unpaired(f: File) -> Fit:
         return "no column of true/false labels"
     messages = f.named("messages", ("conversation",))
     if messages:
-        return Detection("sharegpt", False, {"messages": messages, "kto_tag": label}, f.tags(messages),
+        return Detection(SHAREGPT, False, {"messages": messages, "kto_tag": label}, f.tags(messages),
                          "LLaMA-Factory sharegpt KTO (a conversation + a desirable/undesirable label)")
     prompt = f.named("prompt", ("text", "conversation"), exclude=(label,))
     completion = f.named("response", ("text", "answers", "message"), exclude=(label,))
     if not (prompt and completion):
         return "no prompt and completion columns beside the label"
     if f.kinds[prompt] == "text" and f.kinds[completion] == "text":
-        return Detection("alpaca", False, {"prompt": prompt, "response": completion, "kto_tag": label}, {},
+        return Detection(ALPACA, False, {"prompt": prompt, "response": completion, "kto_tag": label}, {},
                          "unpaired KTO rows (prompt, completion, label)")
-    return Detection("trl", False, {"prompt": prompt, "response": completion, "kto_tag": label},
+    return Detection(TRL, False, {"prompt": prompt, "response": completion, "kto_tag": label},
                      f.tags(prompt, completion), "TRL conversational unpaired KTO rows (prompt, completion, label)")
 
 
@@ -280,7 +288,7 @@ def sharegpt(f: File) -> Fit:
     tags = f.tags(messages)
     name = "OpenAI/TRL messages" if tags["role_tag"] == "role" else "LLaMA-Factory sharegpt"
     columns = {"messages": messages, **({"system": s} if (s := f.named("system", ("text",))) else {})}
-    return Detection("sharegpt", False, columns, tags, f"{name} conversations")
+    return Detection(SHAREGPT, False, columns, tags, f"{name} conversations")
 
 
 def trl_prompt_completion(f: File) -> Fit:
@@ -288,7 +296,7 @@ def trl_prompt_completion(f: File) -> Fit:
     completion = f.named("response", ("answers", "message"))
     if not (prompt and completion):
         return "no prompt conversation with a completion of assistant messages"
-    return Detection("trl", False, {"prompt": prompt, "response": completion}, f.tags(prompt, completion),
+    return Detection(TRL, False, {"prompt": prompt, "response": completion}, f.tags(prompt, completion),
                      "TRL conversational prompt/completion")
 
 
@@ -304,7 +312,7 @@ def alpaca(f: File) -> Fit:
     columns = {"prompt": prompt, "query": query, "response": response, "system": f.named("system", ("text",)),
                "history": f.named("history", ("turns",))}
     plain = prompt.lower() == "prompt" and response.lower() == "completion"
-    return Detection("alpaca", False, {k: v for k, v in columns.items() if v}, {},
+    return Detection(ALPACA, False, {k: v for k, v in columns.items() if v}, {},
                      "TRL standard prompt/completion" if plain else "alpaca instructions (LLaMA-Factory)")
 
 
@@ -312,7 +320,7 @@ def plain_text(f: File) -> Fit:
     column = f.named("text", ("text", "transcript"))
     if not column:
         return "no text column"
-    return Detection("trl", False, {"text": column}, {}, "plain text (learned as it is)")
+    return Detection(TRL, False, {"text": column}, {}, "plain text (learned as it is)")
 
 
 LAYOUTS: dict[str, Callable[[File], Any]] = {
@@ -336,11 +344,11 @@ def detect(rows: list[dict], columns: list[str]) -> Detection:
     for name, fits in LAYOUTS.items():
         found = fits(f)
         if isinstance(found, Detection):
-            if found.formatting in ("sharegpt", "trl") and not found.tags:
+            if found.formatting in (SHAREGPT, TRL) and not found.tags:
                 found.tags = dict(default_tags(found.formatting))
             return found
         tried.append(f"{name}: {found}")
-    return Detection("alpaca", False, {}, {}, "", tried)
+    return Detection(ALPACA, False, {}, {}, "", tried)
 
 
 MESSAGE_ROLES = ("messages", "prompt", "response", "chosen", "rejected")  # roles that may hold messages
@@ -349,7 +357,7 @@ MESSAGE_ROLES = ("messages", "prompt", "response", "chosen", "rejected")  # role
 def mapped_tags(rows: list[dict], formatting: str, columns: dict[str, str | None]) -> dict | None:
     """The message keys and role names of the columns a mapping reads (None for alpaca, whose
     answers are read by their content alone)."""
-    if formatting not in ("sharegpt", "trl"):
+    if formatting not in (SHAREGPT, TRL):
         return None
     sample = rows[:SAMPLE_ROWS]
     values = [v for role in MESSAGE_ROLES if columns.get(role) for v in _values(sample, columns[role])
@@ -362,15 +370,15 @@ def mapped_tags(rows: list[dict], formatting: str, columns: dict[str, str | None
 
 def check_mapping(formatting: str, ranking: bool, columns: dict[str, str | None], file_columns: list[str]) -> list[str]:
     """Problems with a column mapping, each naming the role and the column (empty list: fine)."""
-    if formatting not in FORMATS:
-        return [f"formatting {formatting!r} is not one of {', '.join(FORMATS)}"]
+    if formatting not in OFFERED:
+        return [f"formatting {formatting!r} is not one of {', '.join(OFFERED)}"]
     used, required = format_roles(formatting, ranking)
     mapped = {role: columns.get(role) for role in used if columns.get(role)}
     errors = [f"{role}: choose the column that holds {ROLE_HELP[role]}" for role in required if role not in mapped]
-    if formatting == "alpaca" and ranking and not mapped.get("response") and \
+    if formatting == ALPACA and ranking and not mapped.get("response") and \
             not (mapped.get("chosen") and mapped.get("rejected")):
         errors.append("ranking: map either response (a column holding [chosen, rejected]) or both chosen and rejected")
-    if formatting == "trl" and not ranking and not (
+    if formatting == TRL and not ranking and not (
             mapped.get("messages") or (mapped.get("prompt") and mapped.get("response")) or mapped.get("text")):
         errors.append("trl: map messages (whole conversations), or prompt and response, or text")
     if mapped.get("kto_tag") and not (mapped.get("response") or mapped.get("messages")):
@@ -392,23 +400,23 @@ def build_entry(file_name: str, formatting: str, ranking: bool, columns: dict[st
     """The registry entry for a mapping, as it is written. A role left unmapped whose LLaMA-Factory
     default column (e.g. ``input`` for query) exists in the file is stored as null, or the default
     would read it."""
-    stored = formatting if formatting in ("sharegpt", "trl") else "alpaca"
-    ranking = ranking or formatting == "prompt-chosen-rejected"
+    kept, ranking = stored(formatting, ranking)
     used, _ = format_roles(formatting, ranking)
+    defaults = FORMATS[kept].columns
     entry: dict[str, Any] = {"file_name": file_name}
-    if stored != "alpaca":
-        entry["formatting"] = stored
+    if kept != ALPACA:
+        entry["formatting"] = kept
     if ranking:
         entry["ranking"] = True
     mapping = {}
-    for role in dict.fromkeys([*used, *DEFAULT_COLUMNS[stored]]):
+    for role in dict.fromkeys([*used, *defaults]):
         column = columns.get(role) if role in used else None
         if column:
             mapping[role] = column
-        elif DEFAULT_COLUMNS[stored].get(role) in file_columns:
+        elif defaults.get(role) in file_columns:
             mapping[role] = None
     entry["columns"] = mapping
-    if stored != "alpaca" and tags:
+    if kept != ALPACA and tags:
         entry["tags"] = dict(tags)
     if description and description.strip():
         entry["description"] = description.strip()
@@ -417,9 +425,9 @@ def build_entry(file_name: str, formatting: str, ranking: bool, columns: dict[st
 
 def display_format(info: dict) -> str:
     """How the Datasets tab names a registry entry's layout (prompt-chosen-rejected is stored as alpaca)."""
-    cols, defaults = info.get("columns") or {}, DEFAULT_COLUMNS["alpaca"]
+    cols, defaults = info.get("columns") or {}, FORMATS[ALPACA].columns
     extras = [cols.get(role) not in (None, defaults[role]) for role in ("query", "history")]  # mapped off default
-    if info.get("formatting", "alpaca") == "alpaca" and info.get("ranking") and cols.get("chosen") \
+    if info.get("formatting", ALPACA) == ALPACA and info.get("ranking") and cols.get("chosen") \
             and cols.get("rejected") and not any(extras):
-        return "prompt-chosen-rejected"
-    return info.get("formatting", "alpaca")
+        return PROMPT_CHOSEN_REJECTED
+    return info.get("formatting", ALPACA)

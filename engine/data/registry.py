@@ -19,30 +19,16 @@ from pathlib import Path
 from typing import Any
 
 from engine.config import DataConfig
+from engine.config.formats import DEFAULT_FORMAT, FORMATS
 from engine.data.probes import ProbeError, parse_probes
 from engine.files import atomic_write
 from engine.paths import REPO_ROOT
 
 REGISTRY_FILE = "dataset_info.json"
-# LLaMA-Factory's two formattings, and "trl": TRL's own dataset types (prompt/chosen/rejected with an
-# implicit prompt, message lists, HH transcripts, unpaired rows), which LLaMA-Factory cannot express.
-FORMATTINGS = ("alpaca", "sharegpt", "trl")
-# LLaMA-Factory's defaults; columns that a row lacks are simply skipped. "trl" entries name every column.
-DEFAULT_COLUMNS = {
-    "alpaca": {"prompt": "instruction", "query": "input", "response": "output",
-               "system": "system", "history": "history"},
-    "sharegpt": {"messages": "conversations", "system": "system", "tools": "tools"},
-    "trl": {},
-}
-DEFAULT_TAGS = {"role_tag": "from", "content_tag": "value", "user_tag": "human", "assistant_tag": "gpt",
-                "observation_tag": "observation", "function_tag": "function_call", "system_tag": "system"}
-# TRL's (and OpenAI's) message keys: the default of "trl" entries.
-OPENAI_TAGS = {**DEFAULT_TAGS, "role_tag": "role", "content_tag": "content", "user_tag": "user",
-               "assistant_tag": "assistant", "observation_tag": "tool"}
 
 
 def default_tags(formatting: str) -> dict:
-    return OPENAI_TAGS if formatting == "trl" else DEFAULT_TAGS
+    return FORMATS[formatting].tags
 
 
 class DatasetError(ValueError):
@@ -63,10 +49,10 @@ def _normalize(name: str, entry: Any, path: Path) -> dict:
     """Fill in LLaMA-Factory defaults so the rest of the code never has to guess."""
     if not isinstance(entry, dict):
         raise DatasetError(f"{path}: entry {name!r} must be a JSON object with at least \"file_name\"")
-    formatting = entry.get("formatting", "alpaca")
-    if formatting not in FORMATTINGS:
-        raise DatasetError(f"{path}: dataset {name!r} has formatting {formatting!r}; use \"alpaca\", "
-                           "\"sharegpt\" or \"trl\"")
+    formatting = entry.get("formatting", DEFAULT_FORMAT)
+    if formatting not in FORMATS:
+        raise DatasetError(f"{path}: dataset {name!r} has formatting {formatting!r}; use "
+                           + " or ".join(f'"{f}"' for f in FORMATS))
     for key in ("columns", "tags"):
         if not isinstance(entry.get(key) or {}, dict):
             raise DatasetError(f"{path}: dataset {name!r}: \"{key}\" must be a JSON object")
@@ -77,7 +63,7 @@ def _normalize(name: str, entry: Any, path: Path) -> dict:
     info = dict(entry)
     info["formatting"] = formatting
     info["ranking"] = bool(entry.get("ranking", False))
-    info["columns"] = {**DEFAULT_COLUMNS[formatting], **(entry.get("columns") or {})}
+    info["columns"] = {**FORMATS[formatting].columns, **(entry.get("columns") or {})}
     info["tags"] = {**default_tags(formatting), **(entry.get("tags") or {})}
     return info
 
@@ -111,12 +97,13 @@ def _load_json(path: Path) -> Any:
 def compact_entry(entry: dict) -> dict:
     """Drop values equal to the defaults so a read/write cycle keeps the file as short as a hand-written one."""
     out = dict(entry)
-    formatting = out.get("formatting", "alpaca")
-    if formatting == "alpaca":
+    formatting = out.get("formatting", DEFAULT_FORMAT)
+    if formatting == DEFAULT_FORMAT:
         out.pop("formatting", None)
     if out.get("ranking") is False:
         out.pop("ranking")
-    defaults = {"columns": DEFAULT_COLUMNS.get(formatting, {}), "tags": default_tags(formatting)}
+    known = FORMATS.get(formatting)
+    defaults = {"columns": known.columns if known else {}, "tags": known.tags if known else {}}
     for key, default in defaults.items():
         if isinstance(out.get(key), dict):
             kept = {k: v for k, v in out[key].items() if default.get(k) != v}

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from engine.config import STAGES, RunConfig
+from engine.config.formats import ALPACA, DEFAULT_FORMAT, SHAREGPT, TRL
 from engine.data.conversations import (
     answer,
     is_transcript,
@@ -173,12 +174,12 @@ def row_kind(info: dict) -> str:
         return "pairs"
     if cols.get("kto_tag"):
         return "unpaired"
-    if info.get("formatting") == "trl" and cols.get("text") and not (cols.get("messages") or cols.get("response")):
+    if info.get("formatting") == TRL and cols.get("text") and not (cols.get("messages") or cols.get("response")):
         return "text"
     return "sft"
 
 
-READERS = {"alpaca": _alpaca, "sharegpt": _sharegpt, "trl": _trl}
+READERS = {ALPACA: _alpaca, SHAREGPT: _sharegpt, TRL: _trl}  # one per formatting of engine.config.formats
 
 
 def to_conversation(row: dict, info: dict, ranking_required: bool) -> dict:
@@ -200,7 +201,7 @@ def to_conversation(row: dict, info: dict, ranking_required: bool) -> dict:
         if not value.strip():
             raise DatasetError(f"column {cols['text']!r} is empty")
         return {"text": value}
-    prompt, answers = READERS[info.get("formatting", "alpaca")](row, info)
+    prompt, answers = READERS[info.get("formatting", DEFAULT_FORMAT)](row, info)
     if kind == "unpaired":
         label = _label(row.get(cols["kto_tag"]), f"column {cols['kto_tag']!r}")
         return {"prompt": prompt, "completion": [{"role": "assistant", "content": answers[0]}], "label": label}

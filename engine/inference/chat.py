@@ -29,6 +29,7 @@ from typing import Any, Callable, Iterator
 import torch
 from transformers.generation.streamers import BaseStreamer
 
+from engine import seams
 from engine.config import ConfigError, Sampling
 from engine.inference.generate import generate, user_turn
 from engine.inference.multi_lora import BASE_NAME, adapters_per_row, pack
@@ -187,7 +188,7 @@ def _load(base: Path, columns: list[Column]) -> LoadedModels:
         loaded.adapter_names = {c.key: f"run{i}" for i, c in enumerate(adapters)}
         names = [loaded.adapter_names[c.key] for c in adapters]
         lm = loader.with_adapters(loader.causal_lm(base, dtype), {n: c.weights.path for n, c in zip(names, adapters)})
-        packed = pack(lm, names) if adapters else None
+        packed = pack(lm, names) if adapters and seams.usable("packed_adapters", seams.speedups_default()) else None
         loaded.shared = (lm if packed is None else packed).to(device).eval()
     return loaded
 

@@ -27,6 +27,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from engine import seams
+
 BASE_NAME = "__base__"  # peft's name for "no adapter" in a mixed batch, kept for the same rows here
 BASE = -1  # row index of the bare base model
 ROWS_ATTR = "multi_lora_rows"  # a packed model's Rows
@@ -71,8 +73,7 @@ class MultiLoraLinear(nn.Module):
         self.rows = rows
         # a plain Linear without hooks or a patched forward (accelerate's offloading patches it) is
         # called as its function: one module call less per layer and step (210 a step on SmolLM2)
-        self._plain_base = (type(base_layer) is nn.Linear and "forward" not in vars(base_layer)
-                            and not base_layer._forward_hooks and not base_layer._forward_pre_hooks)
+        self._plain_base = seams.hookless_linear(base_layer)
         self._version = -1
         self._weights: tuple[torch.Tensor, torch.Tensor] | None = None  # per row: (batch, in, r), (batch, r, out)
 
@@ -108,13 +109,6 @@ class MultiLoraLinear(nn.Module):
         return result.baddbmm_(torch.bmm(x, lora_a), lora_b)
 
 
-def _vanilla(layer, lora_linear) -> bool:
-    """A peft LoRA linear whose adapters are all plain LoRA: what MultiLoraLinear computes."""
-    return (isinstance(layer, lora_linear) and not layer.merged and not layer.lora_variant
-            and not any(layer.lora_bias.values()) and not layer.lora_embedding_A
-            and all(type(m) is nn.Linear for m in (*layer.lora_A.values(), *layer.lora_B.values())))
-
-
 def pack(peft_model, adapters: list[str]) -> nn.Module | None:
     """The underlying transformers model of a PeftModel holding ``adapters`` (peft names), with
     every LoRA linear packed; None where some layer cannot pack (the PeftModel is left as it was).
@@ -123,23 +117,17 @@ def pack(peft_model, adapters: list[str]) -> nn.Module | None:
     The packed layers take over the base layers and copies of the (small) LoRA weights, so the
     PeftModel must not be used afterwards.
     """
-    from peft.tuners.lora.layer import Linear as LoraLinear
-    from peft.tuners.tuners_utils import BaseTunerLayer
-    from peft.utils.other import AuxiliaryTrainingWrapper
-
-    model = peft_model.base_model.model
-    tuned = [(name, m) for name, m in model.named_modules() if isinstance(m, (BaseTunerLayer, AuxiliaryTrainingWrapper))]
-    if not tuned or not all(_vanilla(m, LoraLinear) for _, m in tuned):
+    layers = seams.plain_lora_layers(peft_model, adapters)
+    if layers is None:
         return None
+    model = peft_model.base_model.model
     rows = Rows(adapters)
-    for name, layer in tuned:
-        weights_a = [layer.lora_A[a].weight.detach() if a in layer.lora_A else None for a in adapters]
-        weights_b = [layer.lora_B[a].weight.detach() if a in layer.lora_B else None for a in adapters]
-        scalings = [float(layer.scaling.get(a, 0.0)) for a in adapters]
-        packed = layer.get_base_layer()  # a layer none of these adapters targets: the bare linear
-        if any(a is not None for a in weights_a):
-            packed = MultiLoraLinear(packed, weights_a, weights_b, scalings, rows)
-        parent_name, _, child = name.rpartition(".")
+    for layer in layers:
+        packed = layer.base  # a layer none of these adapters targets: the bare linear
+        if any(weights is not None for weights in layer.adapters):
+            a, b, scalings = zip(*[weights or (None, None, 0.0) for weights in layer.adapters])
+            packed = MultiLoraLinear(packed, list(a), list(b), list(scalings), rows)
+        parent_name, _, child = layer.name.rpartition(".")
         setattr(model.get_submodule(parent_name), child, packed)
     setattr(model, ROWS_ATTR, rows)
     return model.eval()

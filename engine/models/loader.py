@@ -20,10 +20,10 @@ inside the functions, so the web UI may import this module for the lineage helpe
 from __future__ import annotations
 
 import logging
-import types
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from engine import seams
 from engine.config import ConfigError, RunConfig, stage_of
 from engine.models.store import resolve_model
 from engine.runs.folder import RunFolder, Weights, resolve_run
@@ -82,31 +82,6 @@ def quantization(cfg: RunConfig):
         return BitsAndBytesConfig(load_in_8bit=True)
     return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
                               bnb_4bit_compute_dtype=compute_dtype(cfg.model.dtype))
-
-
-def quantised_layers_as_trained(model):
-    """Make bitsandbytes' layers compute the same way in every mode while a quantised base is trained.
-
-    4-bit: on a CPU with AVX-512 BF16, a Linear4bit that sees one forward in eval mode without gradients
-    (DPO's reference scoring, sample answers, evaluation) repacks its weight in place for a fast
-    inference kernel (``gemv_4bit``) and uses that kernel from then on, in training too; it has no
-    backward, so the gradients that flow through the frozen base layers to the adapters below them
-    are silently dropped (bitsandbytes 0.50: "an autograd kernel was not registered"). Measured on
-    SmolLM2 DPO: 1.5x the tokens/s of LoRA and a tenth of its reward margin after 12 steps.
-
-    8-bit: on a CPU, a Linear8bitLt multiplies int8-quantised activations in eval mode but the
-    dequantised weights in training mode, so DPO's reference (scored in eval mode) and the untrained
-    policy disagreed: SmolLM2 DPO started at loss 0.658, not log 2 = 0.693. The layers stay on the
-    training path (the more exact one: only the weights are quantised), whatever the model's mode."""
-    import torch
-
-    for module in model.modules():
-        if hasattr(module, "support_avx512bf16_for_cpu"):
-            module.support_avx512bf16_for_cpu = False
-        if type(module).__name__ == "Linear8bitLt" and not torch.cuda.is_available():
-            module.training = True
-            module.train = types.MethodType(lambda self, mode=True: self, module)  # eval() leaves it as it is
-    return model
 
 
 # ---- lineage: which weights a run stands on ----------------------------------------------------
@@ -299,7 +274,8 @@ def training_model(cfg: RunConfig):
     quantized = quantization(cfg)
     model = causal_lm(base_path, run_dtype(cfg), quantization_config=quantized)
     if quantized is not None:  # casts norms to fp32 and enables input grads for the frozen quantised base
-        model = prepare_model_for_kbit_training(quantised_layers_as_trained(model), cfg.training.gradient_checkpointing)
+        model = prepare_model_for_kbit_training(seams.quantised_layers_as_trained(model),
+                                                cfg.training.gradient_checkpointing)
     weights = parent.weights() if parent else None
     parent_adapter = weights.path if weights is not None and not weights.full else None
     if cfg.model.finetuning_type == "full":
@@ -331,7 +307,7 @@ def scoring_backbone(cfg: RunConfig):
     model = AutoModelForSequenceClassification.from_pretrained(
         base_path, num_labels=1, dtype=run_dtype(cfg), quantization_config=quantization(cfg),
         **safe_weights(base_path))
-    quantised_layers_as_trained(model)
+    seams.quantised_layers_as_trained(model)
     weights = parent.weights() if parent else None
     if weights is not None and not weights.full:
         model = merged(model, weights.path, task_less=True)

@@ -34,7 +34,10 @@ def trainer_arguments(cfg: RunConfig, run: RunFolder, has_eval: bool) -> dict[st
     return dict(
         output_dir=str(run.checkpoints_dir),
         num_train_epochs=t.num_train_epochs, max_steps=t.max_steps,
-        learning_rate=t.learning_rate, lr_scheduler_type=t.lr_scheduler_type, warmup_steps=t.warmup_ratio,
+        learning_rate=t.learning_rate, lr_scheduler_type=t.lr_scheduler_type,
+        # transformers 5 has no warmup_ratio: its warmup_steps reads a float in [0, 1) as a fraction of the
+        # steps (TrainingArguments' documentation), and warmup_ratio's bounds keep it below 1
+        warmup_steps=t.warmup_ratio,
         per_device_train_batch_size=t.per_device_train_batch_size,
         gradient_accumulation_steps=t.gradient_accumulation_steps,
         per_device_eval_batch_size=t.per_device_eval_batch_size,
@@ -65,8 +68,8 @@ def train_and_save(trainer, cfg: RunConfig, run: RunFolder) -> Path:
             f"data.cutoff_len: no row of {cfg.data.dataset!r} is left to train on: in every one the prompt alone "
             f"takes {cfg.data.cutoff_len} tokens or more, so truncation leaves no answer token and TRL drops it. "
             "Raise data.cutoff_len (the Datasets tab's check shows the rows' token lengths)")
-    if ranks.distributed and ranks.is_main:
-        log.info("%d ranks, accelerate's %s, on %s", ranks.world_size, trainer.accelerator.distributed_type.value,
+    if ranks.distributed() and ranks.is_main():
+        log.info("%d ranks, accelerate's %s, on %s", ranks.world_size(), trainer.accelerator.distributed_type.value,
                  trainer.accelerator.device)
     checkpoint = resume_checkpoint(run)  # set by `workbench train --resume` / Resume; engine.train rewound the run
     trainer.train(resume_from_checkpoint=str(checkpoint.path) if checkpoint else None)
@@ -75,12 +78,12 @@ def train_and_save(trainer, cfg: RunConfig, run: RunFolder) -> Path:
     if trainer.eval_dataset is not None and not STOP.requested and not just_evaluated:
         trainer.evaluate()
     model = trainer.accelerator.unwrap_model(trainer.model)
-    if ranks.distributed and cfg.distributed.backend == "ddp":
+    if ranks.distributed() and cfg.distributed.backend == "ddp":
         # each rank holds the whole model: equal digests in engine.log show the ranks stayed in step
         log.info("trained weights sha256 %s", weights_digest(model, part="trained"))
     if cfg.distributed.backend in SHARDED_BACKENDS:  # the weights are spread over the ranks: all take part
         return save_sharded(trainer, cfg, run)
-    return save_weights(model, cfg, run, trainer.processing_class) if ranks.is_main else run.weights_dir(
+    return save_weights(model, cfg, run, trainer.processing_class) if ranks.is_main() else run.weights_dir(
         cfg.model.finetuning_type == "full")
 
 
@@ -89,7 +92,7 @@ def save_sharded(trainer, cfg: RunConfig, run: RunFolder) -> Path:
     ZeRO-3); a LoRA run keeps only its own adapter, not TRL's "ref" copy."""
     out = run.weights_dir(cfg.model.finetuning_type == "full")
     trainer.save_model(str(out))
-    if ranks.is_main:
+    if ranks.is_main():
         shutil.rmtree(out / "ref", ignore_errors=True)
         log.info("saved %s", out)
     return out

@@ -16,16 +16,16 @@ KTO scores it as it trains, against a frozen copy we pass. SimPO and ORPO have n
 from __future__ import annotations
 
 import copy
-import functools
 import warnings
 from pathlib import Path
 
+from engine import seams
 from engine.config import RunConfig
 from engine.data.rows import load_splits
 from engine.models.loader import load_tokenizer, training_model
 from engine.runs.folder import RunFolder
+from engine.stages import ranks
 from engine.stages.common import train_and_save, trainer_arguments
-from engine.stages.cpu_speed import score_completions_only
 from engine.stages.reference_cache import cached_reference_logps
 from engine.stages.shared_prompt import share_trainer_prompts
 
@@ -56,7 +56,7 @@ def dpo_family(cfg: RunConfig, args: dict, parts: dict):
 
     from engine.stages.dpo_losses import DPOPTrainer
 
-    score_completions_only()
+    seams.score_labelled_positions_only(cfg.training.speedups)
     opts = cfg.stage_options
     # TRL combines weighted losses; its "sft" loss is the chosen answers' mean NLL (pref_ftx).
     if opts.loss_type == "dpop":  # TRL keeps only its "sft" term; DPOPTrainer adds the DPOP term
@@ -70,25 +70,34 @@ def dpo_family(cfg: RunConfig, args: dict, parts: dict):
     # No reference model to pass, even for full fine-tuning: TRL scores the reference with the
     # starting model before the first step, so no frozen copy sits in memory while training.
     if opts.loss_type == "dpop":
-        return fast(DPOPTrainer)(**parts, args=dpo_args, dpop_lambda=opts.dpop_lambda)
-    return fast(DPOTrainer)(**parts, args=dpo_args)
+        dpop = seams.with_loss_term(DPOPTrainer, DPOPTrainer.loss_with_dpop)
+        return reference_pass(dpop, cfg.training.speedups)(**parts, args=dpo_args, dpop_lambda=opts.dpop_lambda)
+    return reference_pass(DPOTrainer, cfg.training.speedups)(**parts, args=dpo_args)
 
 
-def fast(trainer_class: type) -> type:
-    """TRL's DPO trainer with the workbench's speed-ups, learning unchanged (README "Performance"):
-    each prompt encoded once per pair with no padding between pairs (shared_prompt), and the
-    reference scored once before training, through the on-disk cache (reference_cache)."""
+def reference_pass(trainer_class: type, speedups: bool) -> type:
+    """TRL's DPO trainer with the workbench's reference pass. Speed-ups on (README "Performance"): each
+    prompt encoded once per pair with no padding between pairs (shared_prompt), and the reference scored
+    once through the on-disk cache (reference_cache). Off: TRL's own pass, except on several ranks,
+    where TRL's pass cannot run (its arrow file lands in one process's temporary folder) and the ranks
+    score in shares, uncached."""
+    if speedups and seams.usable("reference_pass"):
+        return seams.with_reference_pass(trainer_class, packed_and_cached)
+    if ranks.distributed():
+        return seams.with_reference_pass(trainer_class, scored_in_shares)
+    return trainer_class
 
-    class Fast(trainer_class):
-        def _precompute_ref_logps(self, dataset, name: str, batch_size: int):
-            # TRL precomputes inside its constructor, always (precompute_ref_log_probs): the packed
-            # forward goes in here, before the first forward, and stays for training
-            share_trainer_prompts(self)
-            compute = functools.partial(super()._precompute_ref_logps, name=name, batch_size=batch_size)
-            return cached_reference_logps(self, dataset, name, compute, batch_size)
 
-    Fast.__name__ = Fast.__qualname__ = trainer_class.__name__
-    return Fast
+def packed_and_cached(trainer, dataset, name: str, batch_size: int, compute):
+    # TRL precomputes inside its constructor, always (precompute_ref_log_probs): the packed forward goes
+    # in here, before the first forward, and stays for training
+    if seams.usable("packed_pairs"):
+        share_trainer_prompts(trainer)
+    return cached_reference_logps(trainer, dataset, name, compute, batch_size)
+
+
+def scored_in_shares(trainer, dataset, name: str, batch_size: int, compute):
+    return cached_reference_logps(trainer, dataset, name, compute, batch_size, cache=False)
 
 
 def experimental(module: str):

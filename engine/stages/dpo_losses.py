@@ -20,6 +20,8 @@ import torch.nn.functional as F
 from accelerate.utils import is_peft_model
 from trl import DPOTrainer
 
+from engine import seams
+
 
 @contextlib.contextmanager
 def recording_log_probs(modules):
@@ -42,13 +44,14 @@ def recording_log_probs(modules):
 class DPOPTrainer(DPOTrainer):
     """TRL's DPOTrainer with the DPOP loss.
 
-    TRL's loss loop is closed (one branch per built-in loss), and copying its 300-line
-    ``_compute_loss`` would fork the reference handling and the metrics. Instead TRL runs with only
+    TRL's loss loop is closed (one branch per built-in loss), and copying its 300-line loss
+    method would fork the reference handling and the metrics. Instead TRL runs with only
     its "sft" term (weight ``pref_ftx``, possibly 0): it still runs the policy forward and then the
     reference forward (the "ref" adapter, adapters disabled, or the frozen copy), and logs every
-    metric it logs for sigmoid (``rewards/*``, ``logps/*``, ...). This class records those two
+    metric it logs for sigmoid (``rewards/*``, ``logps/*``, ...). ``loss_with_dpop`` records those two
     forwards' log-probs and adds the DPOP term to TRL's loss; it logs ``dpop/penalty``, the mean of
-    max(0, ref(y_w) - logp(y_w)) in nats before lambda.
+    max(0, ref(y_w) - logp(y_w)) in nats before lambda. Train with
+    ``seams.with_loss_term(DPOPTrainer, DPOPTrainer.loss_with_dpop)``, which puts it in TRL's loss.
     """
 
     def __init__(self, *args, dpop_lambda: float, **kwargs):
@@ -68,9 +71,10 @@ class DPOPTrainer(DPOTrainer):
             modules.append(self.accelerator.unwrap_model(self.ref_model))
         return modules
 
-    def _compute_loss(self, model, inputs, return_outputs):
+    def loss_with_dpop(self, model, inputs, compute):
+        """TRL's loss (``compute()``) plus the DPOP term, from the log-probs TRL's forwards recorded."""
         with recording_log_probs(self.scored_modules()) as recorded:
-            result = super()._compute_loss(model, inputs, return_outputs)
+            loss = compute()
         forwards = 1 if self.precompute_ref_logps else 2  # precomputed: the reference is in the batch
         if len(recorded) != forwards:
             raise RuntimeError(f"DPOP expected TRL to run {forwards} scoring forward(s), saw {len(recorded)}")
@@ -86,10 +90,5 @@ class DPOPTrainer(DPOTrainer):
         penalty = torch.relu(ref_chosen - chosen)
         margin = (chosen - ref_chosen) - (rejected - ref_rejected) - self.dpop_lambda * penalty
         dpop_loss = -F.logsigmoid(self.beta * margin).mean()
-
-        mode = "train" if self.model.training else "eval"
-        self._metrics[mode]["dpop/penalty"].append(self.accelerator.gather_for_metrics(penalty.detach()).mean().item())
-        if return_outputs:
-            loss, outputs = result
-            return loss + dpop_loss, outputs
-        return result + dpop_loss
+        seams.log_metric(self, "dpop/penalty", self.accelerator.gather_for_metrics(penalty.detach()).mean().item())
+        return loss + dpop_loss

@@ -20,16 +20,30 @@ from transformers import TrainerCallback
 from engine.runs.launch import PEER_FAILED_EXIT
 from engine.runs.status import State
 
-# torchrun (under `accelerate launch`) tells each process its place in these variables
-rank = int(os.environ.get("RANK", "0"))
-world_size = int(os.environ.get("WORLD_SIZE", "1"))
-is_main = rank == 0
-distributed = world_size > 1
+# torchrun (under `accelerate launch`) tells each process its place in RANK and WORLD_SIZE: read when
+# asked, not at import, so whatever sets them (a launcher, a test) need not come before the import.
+
+
+def rank() -> int:
+    return int(os.environ.get("RANK", "0"))
+
+
+def world_size() -> int:
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+
+def is_main() -> bool:
+    """Rank 0, the one that writes the run folder (a process of its own is rank 0)."""
+    return rank() == 0
+
+
+def distributed() -> bool:
+    return world_size() > 1
 
 
 def rank_prefix() -> str:
     """How this rank's errors begin in status.json: "rank 1 of 2: ..."."""
-    return f"rank {rank} of {world_size}: "
+    return f"rank {rank()} of {world_size()}: "
 
 
 RANK_ERROR = re.compile(r"rank (\d+) of \d+: ")
@@ -44,10 +58,10 @@ def recorded_by(status) -> int | None:
 
 def failed_here(status) -> bool:
     """This process's own failure is the run's (not another rank's, nor a lost peer recorded by no one)."""
-    if not distributed:
+    if not distributed():
         return True
     by = recorded_by(status)
-    return by == rank if by is not None else is_main and status.state == State.FAILED
+    return by == rank() if by is not None else is_main() and status.state == State.FAILED
 
 
 def end_when_a_peer_fails(run, poll: float = 0.5) -> None:
@@ -55,15 +69,15 @@ def end_when_a_peer_fails(run, poll: float = 0.5) -> None:
     its failure in status.json. This rank could only wait for it in the next collective (joining the
     process group, a gradient exchange), where a signal cannot reach Python, until the launcher kills it
     30 s after the failure."""
-    if not distributed:
+    if not distributed():
         return
 
     def watch() -> None:
         while True:
             time.sleep(poll)
             status = run.status()
-            if recorded_by(status) not in (None, rank):
-                logging.getLogger("engine").error("rank %d ends: %s", rank, status.error)
+            if recorded_by(status) not in (None, rank()):
+                logging.getLogger("engine").error("rank %d ends: %s", rank(), status.error)
                 logging.shutdown()  # flush engine.log: os._exit skips it
                 os._exit(PEER_FAILED_EXIT)
 
@@ -73,7 +87,7 @@ def end_when_a_peer_fails(run, poll: float = 0.5) -> None:
 def launcher_pid() -> int:
     """The pid status.json records for the run: the launcher's, for a distributed run (its exit ends
     the run: engine.runs.process.watch), else this process."""
-    return os.getppid() if distributed else os.getpid()
+    return os.getppid() if distributed() else os.getpid()
 
 
 class RankSync(TrainerCallback):
@@ -114,7 +128,7 @@ class RankSyncAfter(RankSync):
 
 def with_rank_sync(callbacks: list, stop) -> list:
     """The callbacks of this rank: rank 0's between two agreements; another rank's (none) replaced by two."""
-    if not distributed:
+    if not distributed():
         return callbacks
-    return [RankSync(stop), *(callbacks if is_main else []), RankSyncAfter(stop)]
+    return [RankSync(stop), *(callbacks if is_main() else []), RankSyncAfter(stop)]
 

@@ -28,6 +28,7 @@ from pathlib import Path
 
 import torch
 
+from engine import seams
 from engine.files import atomic_write
 from engine.paths import reference_cache_dir
 from engine.stages import ranks
@@ -69,7 +70,7 @@ def reference_digest(trainer) -> str:
     train and eval splits are scored one after the other, on the same frozen weights)."""
     from accelerate.utils import is_peft_model
 
-    if getattr(trainer, "_reference_digest", None) is None:
+    if getattr(trainer, "workbench_reference_digest", None) is None:
         model = trainer.accelerator.unwrap_model(trainer.model)
         if trainer.ref_model is not None:  # a frozen copy
             digest = weights_digest(trainer.accelerator.unwrap_model(trainer.ref_model))
@@ -77,8 +78,8 @@ def reference_digest(trainer) -> str:
             digest = weights_digest(model, part="frozen")
         else:  # full fine-tuning: the model before its first step
             digest = weights_digest(model)
-        trainer._reference_digest = digest
-    return trainer._reference_digest
+        trainer.workbench_reference_digest = digest
+    return trainer.workbench_reference_digest
 
 
 def cache_key(trainer, dataset) -> dict:
@@ -127,18 +128,18 @@ def store(path: Path, parts: dict, chosen: list, rejected: list) -> None:
         log.warning("reference log-probs not cached (%s): the next run computes them again", e)
 
 
-def cached_reference_logps(trainer, dataset, name: str, compute, batch_size: int):
+def cached_reference_logps(trainer, dataset, name: str, compute, batch_size: int, cache: bool = True):
     """``dataset`` with ref_chosen_logps / ref_rejected_logps columns, from the cache or from
-    ``compute(dataset)`` (TRL's precompute), which then fills the cache.
+    ``compute(dataset)`` (TRL's precompute), which then fills the cache (``cache`` False: neither).
 
     Under several ranks rank 0 alone reads and writes the cache and tells the others what it found,
     so all of them compute together or none does; they score the pairs in shares (scored_by_ranks)."""
     if len(dataset) == 0:  # every row truncated away: train_and_save says what to change
         return with_columns(dataset, [], [])
-    parts = cache_key(trainer, dataset)
-    path = key_file(parts)
-    found = load(path, parts) if ranks.is_main else None
-    if ranks.distributed:
+    parts = cache_key(trainer, dataset) if cache else None
+    path = key_file(parts) if cache else None
+    found = load(path, parts) if ranks.is_main() and cache else None
+    if ranks.distributed() and cache:
         from accelerate.utils import broadcast_object_list
 
         found = broadcast_object_list([found], from_process=0)[0]
@@ -146,16 +147,17 @@ def cached_reference_logps(trainer, dataset, name: str, compute, batch_size: int
         log.info("reference log-probs of the %d %s pairs: reused from %s", len(dataset), name, path)
         return with_columns(dataset, *found)
     start = time.perf_counter()
-    if ranks.distributed:
+    if ranks.distributed():
         chosen, rejected = scored_by_ranks(trainer, dataset, batch_size)
         scored = with_columns(dataset, chosen, rejected)
     else:
         scored = compute(dataset)
         chosen, rejected = (list(scored[column]) for column in ("ref_chosen_logps", "ref_rejected_logps"))
-    if ranks.is_main:
-        store(path, parts, chosen, rejected)
-        log.info("reference log-probs of the %d %s pairs: computed in %.1f s, cached as %s",
-                 len(dataset), name, time.perf_counter() - start, path)
+    if ranks.is_main():
+        if cache:
+            store(path, parts, chosen, rejected)
+        log.info("reference log-probs of the %d %s pairs: computed in %.1f s%s", len(dataset), name,
+                 time.perf_counter() - start, f", cached as {path}" if cache else "")
     return scored
 
 
@@ -168,11 +170,7 @@ def scored_by_ranks(trainer, dataset, batch_size: int) -> tuple[list, list]:
     loader = trainer.accelerator.prepare(DataLoader(dataset, batch_size=batch_size, collate_fn=trainer.data_collator,
                                                     shuffle=False))
     if trainer.ref_model is None and trainer.is_deepspeed_enabled:  # ZeRO: TRL's inference engine, as TRL does
-        from trl.models import prepare_deepspeed
-
-        if trainer._precompute_engine is None:
-            trainer._precompute_engine = prepare_deepspeed(trainer.model, trainer.accelerator)
-        model = trainer._precompute_engine
+        model = seams.reference_engine(trainer)
     else:
         model = trainer.ref_model or trainer.model
     chosen, rejected = [], []

@@ -4,18 +4,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from engine import seams
 from engine.config import RunConfig
 from engine.data.rows import load_splits
 from engine.models.loader import load_tokenizer, training_model
 from engine.runs.folder import RunFolder
 from engine.stages.common import train_and_save, trainer_arguments
-from engine.stages.cpu_speed import score_completions_only
 
 
 def build_trainer(cfg: RunConfig, run: RunFolder, callbacks: list):
     from trl import SFTConfig, SFTTrainer
 
-    score_completions_only()  # the answer tokens alone are scored: the prompt's are masked anyway
+    seams.score_labelled_positions_only(cfg.training.speedups)  # the answer tokens alone: the prompt's are masked
     train_ds, eval_ds = load_splits(cfg, preference=False)
     model, base_path = training_model(cfg)
     tokenizer = load_tokenizer(base_path, cfg.model.template)

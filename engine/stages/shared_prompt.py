@@ -27,6 +27,8 @@ from dataclasses import dataclass, fields
 
 import torch
 
+from engine import seams
+
 # Decoder-only families with rotary positions and one causal mask for every layer: for them,
 # position ids plus a custom 4D mask reproduce any row's context exactly.
 FAMILIES = {"llama", "mistral", "qwen2", "qwen3", "phi3", "olmo2", "granite", "gemma", "smollm3"}
@@ -170,7 +172,7 @@ def unpack(output, packed: Packed):
 
 def shareable(module) -> bool:
     config = module.config
-    return (config.model_type in FAMILIES and config._attn_implementation in MASKS
+    return (config.model_type in FAMILIES and seams.attention_kind(config) in MASKS
             and not getattr(config, "sliding_window", None) and not getattr(config, "use_sliding_window", False))
 
 
@@ -205,7 +207,7 @@ def share_prompts(module) -> bool:
 
 def attention_mask_for(module, packed: Packed, device) -> torch.Tensor:
     dtype = next(module.parameters()).dtype
-    return attention_mask(packed.visible, module.config._attn_implementation, dtype).to(device)
+    return attention_mask(packed.visible, seams.attention_kind(module.config), dtype).to(device)
 
 
 def share_trainer_prompts(trainer) -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from engine.config.formats import LLAMAFACTORY_TAGS, OPENAI_TAGS
 from engine.data.conversations import (
     answer,
     parse_transcript,
@@ -11,7 +12,7 @@ from engine.data.conversations import (
     split_shared_prompt,
     split_shared_text,
 )
-from engine.data.registry import DEFAULT_TAGS, OPENAI_TAGS, DatasetError
+from engine.data.registry import DatasetError
 
 
 def user(text):
@@ -24,7 +25,7 @@ def assistant(text):
 
 def test_read_messages_maps_keys_and_roles_and_names_the_bad_message():
     raw = [{"from": "system", "value": "s"}, {"from": "human", "value": "q"}, {"from": "gpt", "value": "a"}]
-    assert read_messages(raw, DEFAULT_TAGS, "column 'c'") == [
+    assert read_messages(raw, LLAMAFACTORY_TAGS, "column 'c'") == [
         {"role": "system", "content": "s"}, user("q"), assistant("a")]
     with pytest.raises(DatasetError, match=r"column 'c' message 3: expected a user turn"):
         read_messages([user("q"), assistant("a"), assistant("b")], OPENAI_TAGS, "column 'c'")

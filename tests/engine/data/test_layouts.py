@@ -7,9 +7,10 @@ import json
 
 import pytest
 
+from engine.config.formats import LLAMAFACTORY_TAGS
 from engine.data import intake, layouts
 from engine.data.check import label_findings, validate
-from engine.data.registry import DEFAULT_TAGS, normalize_entry, read_registry
+from engine.data.registry import normalize_entry, read_registry
 from engine.data.rows import load_dataset_for_stage, row_kind, to_conversation
 from engine.models.loader import load_tokenizer
 from tests.helpers import LAYOUT_FIXTURES
@@ -112,7 +113,7 @@ def test_llama_factory_layouts_get_plain_llama_factory_entries(name):
     lf_roles = {"alpaca": {"prompt", "query", "response", "history", "system", "chosen", "rejected", "kto_tag"},
                 "sharegpt": {"messages", "system", "tools", "chosen", "rejected", "kto_tag"}}
     assert set(entry.get("columns", {})) <= lf_roles[entry.get("formatting", "alpaca")]
-    assert set(entry.get("tags", {})) <= set(DEFAULT_TAGS)
+    assert set(entry.get("tags", {})) <= set(LLAMAFACTORY_TAGS)
 
 
 def test_role_content_messages_store_only_the_tags_that_differ_from_the_formats_default():
@@ -169,7 +170,7 @@ def test_column_names_are_matched_case_insensitively_and_by_synonym():
     found = layouts.detect(openai, list(openai[0]))
     assert (found.formatting, found.ranking) == ("sharegpt", True)
     assert found.columns == {"messages": "messages", "chosen": "Chosen", "rejected": "Rejected"}
-    assert found.tags == {**DEFAULT_TAGS, **OPENAI}
+    assert found.tags == {**LLAMAFACTORY_TAGS, **OPENAI}
 
 
 def test_unpaired_rows_are_counted_by_label():

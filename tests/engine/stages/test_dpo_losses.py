@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import math
 import os
+from unittest import mock
 
 import pytest
 import torch
 import torch.nn.functional as F
 from safetensors.torch import load_file
+from transformers import Trainer
 
 from engine.config import STAGES, ConfigError, from_dict
 from engine.runs.folder import create_run
@@ -99,9 +101,13 @@ def trainer_loss(trainer, batch) -> torch.Tensor:
         return trainer.compute_loss(trainer.model, batch)
 
 
-def logged(trainer, key: str) -> float:
-    """The last value of a metric TRL's DPO/KTO trainers keep for their next log line."""
-    return trainer._metrics["train" if trainer.model.training else "eval"][key][-1]
+def logged(trainer) -> dict[str, float]:
+    """The metrics TRL's DPO/KTO trainers keep for their next log line, as their log() writes them (the
+    mean of what was kept since the last log, which log() then clears: call it once per check)."""
+    captured = {}  # TRL's log() adds its buffered metrics, averaged, then hands them to Trainer.log
+    with mock.patch.object(Trainer, "log", lambda self, logs, *args, **kwargs: captured.update(logs)):
+        trainer.log({})
+    return {key.removeprefix("eval_"): value for key, value in captured.items()}
 
 
 def token_logps(model, input_ids, attention_mask, target_mask, grad: bool = False):
@@ -165,7 +171,7 @@ def test_dpo_family_loss_matches_the_formula(parent, reference, loss, options):
     expected = by_hand(loss, c, r, rc, rr, nc, nr, options.get("label_smoothing", 0.0), options.get("dpop_lambda", 0.0))
     expected = expected + options.get("pref_ftx", 0.0) * chosen_nll(trainer.model, batch)
     torch.testing.assert_close(trainer_loss(trainer, batch), expected, rtol=1e-4, atol=1e-5)
-    assert logged(trainer, "rewards/margins") == pytest.approx((BETA * ((c - rc) - (r - rr))).mean().item(), rel=1e-3)
+    assert logged(trainer)["rewards/margins"] == pytest.approx((BETA * ((c - rc) - (r - rr))).mean().item(), rel=1e-3)
 
 
 def shift_log_probs(policy, input_ids, attention_mask, answer_mask, step: float) -> None:
@@ -196,7 +202,7 @@ def test_dpop_penalty_is_zero_at_the_reference_and_positive_below_it(parent, ref
     # gradient is plain DPO's: max(0, x) has slope 0 at x = 0, so no penalty pull on a run's first step.
     loss = trainer.compute_loss(trainer.model, batch)
     assert loss.item() == pytest.approx(math.log(2), abs=1e-5)
-    assert logged(trainer, "dpop/penalty") == pytest.approx(0, abs=1e-5)
+    assert logged(trainer)["dpop/penalty"] == pytest.approx(0, abs=1e-5)
     logps, _ = token_logps(trainer.model, batch["input_ids"], batch["attention_mask"], batch["completion_mask"], grad=True)
     c, r = logps.sum(-1).chunk(2)
     _, _, rc, rr, _, _ = pair_logps(reference, reference, batch)
@@ -207,7 +213,7 @@ def test_dpop_penalty_is_zero_at_the_reference_and_positive_below_it(parent, ref
     c, r, rc, rr, nc, nr = pair_logps(trainer.model, reference, batch)
     assert (c < rc - 0.01).all()
     loss = trainer_loss(trainer, batch)
-    assert logged(trainer, "dpop/penalty") == pytest.approx((rc - c).mean().item(), rel=1e-3)
+    assert logged(trainer)["dpop/penalty"] == pytest.approx((rc - c).mean().item(), rel=1e-3)
     torch.testing.assert_close(loss, by_hand("dpop", c, r, rc, rr, nc, nr, dpop_lambda=5.0), rtol=1e-4, atol=1e-5)
     # ... and the penalty pushes the loss above plain DPO's on the same log-probs
     assert loss > by_hand("sigmoid", c, r, rc, rr, nc, nr)
@@ -227,7 +233,7 @@ def test_dpop_with_full_fine_tuning_scores_the_reference_before_training(saves, 
     assert (c < rc - 0.01).all()
     torch.testing.assert_close(trainer_loss(trainer, batch), by_hand("dpop", c, r, rc, rr, nc, nr, dpop_lambda=5.0),
                                rtol=1e-4, atol=1e-4)
-    assert logged(trainer, "dpop/penalty") == pytest.approx(torch.clamp(rc - c, min=0).mean().item(), rel=1e-3)
+    assert logged(trainer)["dpop/penalty"] == pytest.approx(torch.clamp(rc - c, min=0).mean().item(), rel=1e-3)
 
 
 def cpo_answer_logps(policy, batch, side: str):
@@ -290,8 +296,9 @@ def test_kto_loss_matches_the_formula(parent, reference):
                           w_bad * (1 - torch.sigmoid(BETA * (z0 - ratio))))
     assert z0 > 0 and ratio.abs().max() > 0.1
     torch.testing.assert_close(trainer_loss(trainer, batch), per_row.mean(), rtol=1e-4, atol=1e-5)
-    assert logged(trainer, "kl") == pytest.approx(z0.item(), rel=1e-3)
-    assert logged(trainer, "rewards/chosen") == pytest.approx((BETA * ratio[good]).mean().item(), rel=1e-3)
+    metrics = logged(trainer)
+    assert metrics["kl"] == pytest.approx(z0.item(), rel=1e-3)
+    assert metrics["rewards/chosen"] == pytest.approx((BETA * ratio[good]).mean().item(), rel=1e-3)
 
 
 @pytest.mark.parametrize("sections, key", [
