@@ -43,8 +43,11 @@ demo: model
 	$(PY) -m engine.cli demo
 
 # The files run in reverse order: a test that leans on one run before it fails here, not by luck.
+# Two workers (pytest-xdist), a file each at a time, one torch thread each (tests/conftest.py): the
+# suite waits on subprocesses, servers and browsers about as much as it computes.
+TEST_WORKERS ?= 2
 test: install browser
-	$(PY) -m pytest -q --reverse-files
+	$(PY) -m pytest -q --reverse-files -n $(TEST_WORKERS) --dist loadfile
 
 clean-runs:
 	rm -rf saves/runs

@@ -14,7 +14,7 @@ from tests.helpers import REPO
 
 # Lowest first. A module is in the layer of the longest prefix that names it.
 LAYERS = [
-    ("engine.paths", "engine.files", "engine.templates", "engine.config", "engine.seams"),  # settings, files, seams
+    ("engine.paths", "engine.files", "engine.config", "engine.seams"),  # settings, files, seams
     ("engine.data", "engine.runs"),  # datasets; run and job folders and their processes
     ("engine.models",),  # the store, the one loader, export
     ("engine.inference",),  # generation, chat, scoring, evaluation
@@ -40,8 +40,7 @@ def imports(path: Path) -> list[tuple[int, str]]:
         if isinstance(node, ast.If) and getattr(node.test, "id", None) == "TYPE_CHECKING":
             return
         if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            names = [f"{node.module}.{a.name}" for a in node.names] if node.module in ("engine", "webui") \
-                else [node.module]
+            names = [f"{node.module}.{a.name}" for a in node.names]  # a submodule, or a name (then its module)
             found.extend((node.lineno, n) for n in names)
         elif isinstance(node, ast.Import):
             found.extend((node.lineno, a.name) for a in node.names)
@@ -77,20 +76,29 @@ def test_the_web_ui_never_reaches_the_trainers(path):
     assert not bad, f"{module_name(path)} imports what only an engine process may: {bad}"
 
 
-def test_no_import_loops():
-    """Modules import each other in one direction only. A package's __init__.py counts as a module
-    whose imports are its re-exports: `from engine.config import X` depends on everything
-    engine/config/__init__.py imports."""
-    graph: dict[str, set[str]] = {}
+def import_graph() -> dict[str, set[str]]:
+    """Which modules each module makes Python import. A package's __init__.py counts as a module whose
+    imports are its re-exports, and importing a submodule first imports every package above it that
+    the importer is not inside: `from engine.config.fields import X` in engine/x.py runs
+    engine/config/__init__.py too."""
     files = {module_name(p): p for package in ("engine", "webui") for p in sources(package)}
     files.update({module_name(p): p for package in ("engine", "webui") for p in (REPO / package).rglob("__init__.py")})
+    graph: dict[str, set[str]] = {name: set() for name in files}
     for name, path in files.items():
-        graph[name] = set()
         for _line, target in imports(path):
             while target not in files and "." in target:  # `from engine.x import name` -> engine.x
                 target = target.rsplit(".", 1)[0]
-            if target in files and target != name:
-                graph[name].add(target)
+            packages = [".".join(target.split(".")[:i]) for i in range(1, target.count(".") + 1)]
+            for module in [*packages, target]:
+                inside = name == module or name.startswith(module + ".")
+                if module in files and not inside:
+                    graph[name].add(module)
+    return graph
+
+
+def test_no_import_loops():
+    """Modules import each other in one direction only (see import_graph)."""
+    graph = import_graph()
     state: dict[str, int] = {}
 
     def visit(node: str, trail: list[str]) -> None:

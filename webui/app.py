@@ -46,10 +46,14 @@ def register(demo: gr.Blocks, tab: gr.Tab, built: Tab) -> None:
     """What a page load re-reads for a tab, and what opening the tab re-reads (runs finished since
     the page loaded appear in its lists)."""
     for event in built.on_load:
-        demo.load(event.fn, event.inputs, event.outputs, **{"api_visibility": "private", **event.options})
+        loading = demo.load(event.fn, event.inputs, event.outputs, **{"api_visibility": "private", **event.options})
+        if event.then is not None:
+            then = event.then
+            loading.success(then.fn, then.inputs, then.outputs, **{"api_visibility": "private", **then.options})
     if built.on_select is not None:
         s = built.on_select
-        tab.select(s.fn, s.inputs, s.outputs, show_progress="hidden", api_visibility="private", **s.options)
+        tab.select(s.fn, s.inputs, s.outputs, show_progress="hidden", api_visibility="private",
+                   **{"api_name": f"{tab.id}_opened", **s.options})
 
 
 def build_app(saves_root: str | Path | None = None) -> gr.Blocks:
@@ -61,7 +65,7 @@ def build_app(saves_root: str | Path | None = None) -> gr.Blocks:
     with gr.Blocks(title="workbench", analytics_enabled=False, fill_width=True, delete_cache=DELETE_CACHE) as demo:
         gr.Markdown("## workbench · align language models: datasets → SFT → RM → PPO or DPO → chat → evaluate → export")
         specs = run_form.form_specs()
-        page = Page(specs, top_bar(specs))
+        page = Page(specs, top_bar(specs), registry_version=gr.State(0))
         with gr.Tabs(selected="train"):  # workflow order; a first visit lands on Train
             datasets_tab = gr.Tab("Datasets", id="datasets", elem_id="wb-datasets")  # filled below: it needs the form
             tabs = {}
@@ -74,10 +78,6 @@ def build_app(saves_root: str | Path | None = None) -> gr.Blocks:
             tabs["Datasets"] = datasets_tab, datasets.build(page)
         for tab, built in tabs.values():
             register(demo, tab, built)
-        # a registered, renamed or removed dataset shows up in the Train tab's pickers at once
-        form = tabs["Train"][1].components
-        tabs["Datasets"][1].components["registry_version"].change(
-            run_form.stage_changed, form["stage_inputs"], form["stage_outputs"], show_progress="hidden")
     serving.describe_api_without_values(demo)  # the login page must not list runs, datasets or models
     return demo
 

@@ -12,6 +12,7 @@ import gradio as gr
 from engine.data.probes import COUNT_KINDS, KINDS, parse_probes
 from engine.data.registry import DatasetError, dataset_folder, read_registry, set_probe
 from webui import access
+from webui.named import by_name
 
 REFUSED = (DatasetError, access.OutsideAllowedFolders)  # shown in the section's message
 HELP = ("A probe holds when the answer passes its condition: matches / not_matches (a regular expression), "
@@ -41,29 +42,33 @@ def _value(kind: str, text: str):
     return int(text) if kind in COUNT_KINDS and text.strip().isdigit() else text
 
 
-def declare(dataset_dir, name, probe, kind, value, version) -> list:
-    """[message, probes, registry version] after declaring (or replacing) a probe."""
+def declare(dataset_dir, name, probe, kind, value, version) -> dict:
+    """{"message", "declared" (the probes, after a change), "version" (the registry's)} after declaring
+    (or replacing) a probe."""
     probe, value = (probe or "").strip(), value or ""
     if not name or not probe or not kind or not value.strip():
-        return ["❌ Pick a dataset, then give the probe a name, a kind and a value.", gr.skip(), version]
+        return {"message": "❌ Pick a dataset, then give the probe a name, a kind and a value.", "version": version}
     try:
         set_probe(dataset_folder(access.confine_dataset_dir(dataset_dir)), name, probe, {kind: _value(kind, value)})
     except REFUSED as e:
-        return [f"❌ Not declared: {e}", gr.skip(), version]
-    return [f"✅ Declared probe **{probe}** on **{name}**.", probes_markdown(dataset_dir, name), version + 1]
+        return {"message": f"❌ Not declared: {e}", "version": version}
+    return {"message": f"✅ Declared probe **{probe}** on **{name}**.", "declared": probes_markdown(dataset_dir, name),
+            "version": version + 1}
 
 
-def remove(dataset_dir, name, probe, version) -> list:
-    """[message, probes, registry version] after removing a probe by name."""
+def remove(dataset_dir, name, probe, version) -> dict:
+    """{"message", "declared" (the probes, after a change), "version" (the registry's)} after removing a
+    probe by name."""
     try:
         folder = dataset_folder(access.confine_dataset_dir(dataset_dir))
         declared = read_registry(folder).get(name or "", {}).get("probes") or {}
         if (probe or "").strip() not in declared:
-            return [f"❌ {name or 'the dataset'} declares no probe named {probe!r}.", gr.skip(), version]
+            return {"message": f"❌ {name or 'the dataset'} declares no probe named {probe!r}.", "version": version}
         set_probe(folder, name, probe.strip(), None)
     except REFUSED as e:
-        return [f"❌ {e}", gr.skip(), version]
-    return [f"✅ Removed probe **{probe}** from **{name}**.", probes_markdown(dataset_dir, name), version + 1]
+        return {"message": f"❌ {e}", "version": version}
+    return {"message": f"✅ Removed probe **{probe}** from **{name}**.", "declared": probes_markdown(dataset_dir, name),
+            "version": version + 1}
 
 
 def build(dataset_dir: gr.components.Component, picked: gr.components.Component, version: gr.State) -> None:
@@ -80,7 +85,8 @@ def build(dataset_dir: gr.components.Component, picked: gr.components.Component,
             remove_btn = gr.Button("Remove probe", scale=0)
         message = gr.Markdown()
     gr.on([picked.change, dataset_dir.change], probes_markdown, [dataset_dir, picked], declared, show_progress="hidden")
-    declare_btn.click(declare, [dataset_dir, picked, probe, kind, value, version], [message, declared, version],
+    changed = {"message": message, "declared": declared, "version": version}
+    declare_btn.click(inputs=[dataset_dir, picked, probe, kind, value, version], **by_name(declare, changed),
                       api_name="declare_probe")
-    remove_btn.click(remove, [dataset_dir, picked, probe, version], [message, declared, version])
+    remove_btn.click(inputs=[dataset_dir, picked, probe, version], **by_name(remove, changed))
 

@@ -73,10 +73,11 @@ def answers_frame(result: dict) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["prompt", *gen["models"]])
 
 
-def show(result: dict | None) -> list:
-    """[summary, table, chart, answers] for saved results (or their absence)."""
+def show(result: dict | None) -> dict[str, Any]:
+    """{"summary", "table", "chart", "answers"} for saved results (or their absence)."""
     if result is None:
-        return ["No results for this run yet: pick the settings and press **Evaluate**.",
-                pd.DataFrame(columns=["model"]), charts.empty_figure("", "no results yet"),
-                pd.DataFrame(columns=["prompt"])]
-    return [summary_markdown(result), results_frame(result), results_chart(result), answers_frame(result)]
+        return {"summary": "No results for this run yet: pick the settings and press **Evaluate**.",
+                "table": pd.DataFrame(columns=["model"]), "chart": charts.empty_figure("", "no results yet"),
+                "answers": pd.DataFrame(columns=["prompt"])}
+    return {"summary": summary_markdown(result), "table": results_frame(result), "chart": results_chart(result),
+            "answers": answers_frame(result)}

@@ -20,6 +20,7 @@ from typing import Any
 import gradio as gr
 
 from engine.config import SECTIONS, STAGES, TOP_LEVEL, RunConfig, from_dict, to_dict
+from engine.config.fields import base_type
 
 KINDS = ("number", "checkbox", "dropdown", "textbox")
 
@@ -38,14 +39,6 @@ class FieldSpec:
     kwargs: dict      # keyword arguments for the Gradio component
 
 
-def _base_type(hint: Any) -> tuple[Any, bool]:
-    """(the type without None, whether None is allowed) for hints like `int | None`."""
-    args = typing.get_args(hint)
-    if not args:
-        return hint, False
-    return next(a for a in args if a is not type(None)), type(None) in args
-
-
 def _float_step(default: Any) -> float:
     """The spinner increment for a float field: the order of magnitude of its default (0.01 when
     the default is 0), so the arrows nudge 2e-4 to 3e-4 rather than to 1.0002."""
@@ -62,7 +55,7 @@ def field_spec(section: str, f: dataclasses.Field, hint: Any, **override: Any) -
     field makes it a dropdown.
     """
     meta = f.metadata
-    base, optional = _base_type(hint)
+    base, optional = base_type(hint)
     default = f.default if f.default is not dataclasses.MISSING else None
     kwargs: dict[str, Any] = {"label": f.name, "info": meta.get("help")}
     if base is bool:
@@ -125,6 +118,14 @@ def all_specs(overrides: dict[str, dict] | None = None) -> list[FieldSpec]:
     return specs
 
 
+def refreshed(choices: list, shown: Any, wanted: Any) -> dict:
+    """A picker's update for lists re-read from disk: the new choices, and a value only where it must
+    change (``wanted`` differs from the value it ``shown`` when asked). An answer arriving after the user
+    picked something (a tab opened while they pick) then cannot put the old value back: a Gradio update
+    without a value keeps the one the picker holds."""
+    return gr.update(choices=choices) if wanted == shown else gr.update(choices=choices, value=wanted)
+
+
 def with_none(choices: list, label: str = "(none)") -> list:
     """Dropdown choices for an optional field: an empty entry (None in the config) first."""
     values = [c[1] if isinstance(c, tuple) else c for c in choices]
@@ -172,6 +173,11 @@ def to_values(specs: list[FieldSpec], data: dict) -> list[Any]:
         value = section.get(spec.name, spec.default) if isinstance(section, dict) else spec.default
         values.append(display_value(spec, value))
     return values
+
+
+def values_by_key(specs: list[FieldSpec], data: dict) -> dict[str, Any]:
+    """to_values by field key: what a handler answers to fill the form with a config mapping."""
+    return dict(zip((s.key for s in specs), to_values(specs, data)))
 
 
 def display_value(spec: FieldSpec, value: Any) -> Any:

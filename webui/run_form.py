@@ -35,7 +35,8 @@ from engine.runs import launch
 from engine.runs.folder import RunFolder, latest_run, pin_parent, slug
 from engine.runs.status import State
 from webui import access, runinfo
-from webui.forms import FieldSpec, all_specs, to_values, validate, with_none
+from webui.form_answers import replacing, section_key
+from webui.forms import FieldSpec, all_specs, validate, values_by_key, with_none
 
 # Stage options that name a run (PPO's reward_run): form key -> the stage of the runs it offers.
 RUN_PICKERS = {f"{s.name}.{option}": wanted for s in STAGES.values() for option, wanted in s.run_settings.items()}
@@ -98,23 +99,49 @@ def form_specs() -> list[FieldSpec]:
     })
 
 
+# The form's own values a stage answer is made for (see stage_changed): the browser drops an answer
+# for another stage or dataset folder than the form shows when it arrives (webui.form_answers).
+ASKED = ("stage", "data.dataset_dir")
+# The pickers a stage change refills, in the order of stage_changed's parameters after ASKED.
+STAGE_PICKERS = ("data.dataset", "data.eval_dataset", "init_from", *RUN_PICKERS)
+
+
+def stage_sections() -> tuple[str, ...]:
+    """The sections a stage answer shows or hides: each stage's options, and the samples settings."""
+    return (*STAGES, "samples")
+
+
+def _picker(choices: list, shown: Any, wanted: Any) -> dict:
+    """A picker's part of a stage answer: its new choices (as [label, value] pairs, as the browser holds
+    them) and, only where the value it showed no longer fits, the value to put in its place (with the
+    value it replaces: a picker the user has changed since keeps the user's)."""
+    return {"choices": [list(c) if isinstance(c, tuple) else [c, c] for c in choices], **replacing(shown, wanted)}
+
+
 def stage_changed(stage: str, dataset_dir: str, dataset: str, eval_dataset: str, init_from: str,
-                  *run_picks: str) -> list:
-    """Refilter the dataset pickers, default the parent run (and the runs the stage's options name,
-    PPO's reward model: the newest of its stage), and show only this stage's options (and the
-    samples settings only for a stage whose weights answer). ``run_picks``
-    and the updates for them follow RUN_PICKERS' order."""
+                  *run_picks: str) -> dict:
+    """What a change of the stage, of the dataset folder or of the registry asks of the form: the
+    dataset pickers refiltered, the parent run (and the runs the stage's options name, PPO's reward
+    model: the newest of its stage) defaulted when none is picked, and only this stage's options shown
+    (and the samples settings only for a stage whose weights answer). ``run_picks`` follow RUN_PICKERS.
+
+    The answer is applied in the browser (webui.form_answers), where it may arrive after the user
+    acted: it is dropped unless the form still shows the stage and dataset folder it was made for
+    (``asked``), and a picker gets a value only where the one it showed did not fit and it still shows
+    that one. Choosing a dataset while the answer travels can never be undone by it.
+    """
     names = dataset_choices(stage, dataset_dir)
-    keep = dataset if dataset in names else (names[0] if names else "")
-    parent = init_from or default_parent(stage)
     picks = dict(zip(RUN_PICKERS, run_picks))
-    return [gr.update(choices=names, value=keep),
-            gr.update(choices=with_none(names), value=eval_dataset if eval_dataset in names else ""),
-            gr.update(choices=parent_choices(), value=parent),
-            *[gr.update(choices=run_picker_choices(wanted), value=picks.get(key) or _latest(wanted))
-              for key, wanted in RUN_PICKERS.items()],
-            *[gr.update(visible=s == stage) for s in STAGES],
-            gr.update(visible=STAGES[stage].writes_answers)]  # samples: a reward model writes no answers
+    updates = {
+        "data.dataset": _picker(names, dataset, dataset if dataset in names else (names[0] if names else "")),
+        "data.eval_dataset": _picker(with_none(names), eval_dataset, eval_dataset if eval_dataset in names else ""),
+        "init_from": _picker(parent_choices(), init_from, init_from or default_parent(stage)),
+        **{key: _picker(run_picker_choices(wanted), picks.get(key), picks.get(key) or _latest(wanted))
+           for key, wanted in RUN_PICKERS.items()},
+        **{section_key(s): {"visible": s == stage} for s in STAGES},
+        section_key("samples"): {"visible": STAGES[stage].writes_answers},  # a reward model writes no answers
+    }
+    return {"asked": {"stage": stage, "data.dataset_dir": dataset_dir}, "updates": updates}
 
 
 def _scalar(value: Any) -> str:
@@ -200,27 +227,28 @@ def preflight(cfg: RunConfig) -> RunConfig:
     return cfg
 
 
-def preview(specs: list[FieldSpec], *values: Any) -> tuple[Any, Any, str]:
-    """(YAML, CLI command, error text) for the form; on a bad value the previews keep their last text.
+def preview(specs: list[FieldSpec], *values: Any) -> dict[str, Any]:
+    """{"yaml", "command", "error"} for the form; on a bad value the previews keep their last text.
     The start-time checks run too, so an unregistered dataset shows up while the form is filled."""
     try:
         cfg = preflight(validate(specs, list(values)))
     except ConfigError as e:
-        return gr.skip(), gr.skip(), f"❌ {e}"
-    return dump_yaml(cfg), cli_command(cfg), ""
+        return {"error": f"❌ {e}"}
+    return {"yaml": dump_yaml(cfg), "command": cli_command(cfg), "error": ""}
 
 
-def save_config(specs: list[FieldSpec], *values: Any) -> tuple[str, Any]:
-    """Write the form's config to saves/configs/ (the YAML preview, byte for byte)."""
+def save_config(specs: list[FieldSpec], *values: Any) -> dict[str, Any]:
+    """Write the form's config to saves/configs/ (the YAML preview, byte for byte):
+    {"message", "saved_configs" (the load-from-saved picker)}."""
     try:
         cfg = preflight(validate(specs, list(values)))
     except ConfigError as e:
-        return f"❌ {e}", gr.skip()
+        return {"message": f"❌ {e}"}
     path = saved_config_path(cfg)
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(path, dump_yaml(cfg))
-    return (f"Saved **{shown_path(path)}**; from a terminal: `workbench train {shown_path(path)}`",
-            gr.update(choices=saved_configs()))
+    return {"message": f"Saved **{shown_path(path)}**; from a terminal: `workbench train {shown_path(path)}`",
+            "saved_configs": gr.update(choices=saved_configs())}
 
 
 def saved_configs() -> list[str]:
@@ -228,37 +256,38 @@ def saved_configs() -> list[str]:
     return sorted(p.name for p in folder.glob("*.yaml")) if folder.is_dir() else []
 
 
-def load_from_saved(specs: list[FieldSpec], name: str | None) -> list[Any]:
+# The load_from_* handlers answer {field key: value}; {} (a warning said why) leaves the form as it is.
+def load_from_saved(specs: list[FieldSpec], name: str | None) -> dict[str, Any]:
     if not name or "/" in name or "\\" in name:
         gr.Warning("pick a saved config")
-        return [gr.skip()] * len(specs)
+        return {}
     return load_from_file(specs, str(saves_root() / "configs" / name))
 
 
-def load_config(specs: list[FieldSpec], data: Any, source: str) -> list[Any]:
-    """Form values for a config mapping; on an invalid config, a warning and no change."""
+def load_config(specs: list[FieldSpec], data: Any, source: str) -> dict[str, Any]:
+    """Form values for a config mapping, by field key; on an invalid config, a warning and no change."""
     try:
         if not isinstance(data, dict):
             raise ConfigError("the config must be a mapping of sections (model, lora, data, training, ...)")
-        return to_values(specs, data)
+        return values_by_key(specs, data)
     except ConfigError as e:
         gr.Warning(f"{source}: {e}")
-        return [gr.skip()] * len(specs)
+        return {}
 
 
-def load_from_run(specs: list[FieldSpec], name: str | None) -> list[Any]:
+def load_from_run(specs: list[FieldSpec], name: str | None) -> dict[str, Any]:
     try:
         data = read_yaml(runinfo.run_path(name).config_file)
     except (FileNotFoundError, ConfigError) as e:
         gr.Warning(str(e))
-        return [gr.skip()] * len(specs)
+        return {}
     return load_config(specs, data, name)
 
 
-def load_from_file(specs: list[FieldSpec], path: str | None) -> list[Any]:
+def load_from_file(specs: list[FieldSpec], path: str | None) -> dict[str, Any]:
     try:
         data = read_yaml(path) if path else None
     except (OSError, ConfigError) as e:
         gr.Warning(f"not a readable YAML file: {e}")
-        return [gr.skip()] * len(specs)
+        return {}
     return load_config(specs, data, Path(path).name if path else "upload")

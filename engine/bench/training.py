@@ -77,6 +77,8 @@ def measure_training(spec: dict, workdir: Path) -> dict:
     """Build the spec's system, train it for the recipe's steps and measure the run (no final
     evaluation or save: neither is training speed)."""
     recipe = Recipe(**spec["recipe"])
+    if spec["system"] == "workbench":  # before the warm-up too: its cached reference must be the engine's numbers
+        engine_process_settings()
     if spec.get("warm_reference"):  # an earlier run on the same reference and tokens, not measured
         workbench_trainer(recipe, spec["dtype"], [])
     clock, meter = PrecomputeClock(), Meter()
@@ -84,7 +86,6 @@ def measure_training(spec: dict, workdir: Path) -> dict:
         clock.install()
     start = time.perf_counter()
     if spec["system"] == "workbench":
-        engine_process_settings()
         trainer = workbench_trainer(recipe, spec["dtype"], [meter])
     else:
         trainer = trl_trainer(recipe, spec["dtype"], spec.get("precompute", False), workdir / "trl-output", [meter])

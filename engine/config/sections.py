@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from engine.config.fields import opt
-from engine.templates import TEMPLATE_CHOICES
+from engine.config.templates import TEMPLATE_CHOICES
 
 # The one default length of an answer, for chat, `workbench generate` and evaluation alike.
 MAX_NEW_TOKENS = 128

@@ -25,9 +25,9 @@ from typing import TYPE_CHECKING
 
 from engine import seams
 from engine.config import ConfigError, RunConfig, stage_of
+from engine.config.templates import TEMPLATE_CHOICES, TEMPLATES
 from engine.models.store import resolve_model
 from engine.runs.folder import RunFolder, Weights, resolve_run
-from engine.templates import apply_template
 
 if TYPE_CHECKING:
     import torch
@@ -180,7 +180,7 @@ def tokenizer_files(path: str | Path, **kwargs):
 
 def load_tokenizer(model: str | Path, template: str = "model"):
     """The tokenizer a run trains with: its base model's, with the chosen chat template
-    (engine.templates) and a pad token."""
+    (engine.config.templates, apply_template) and a pad token."""
     return apply_template(tokenizer_files(resolve_model(str(model))), template)
 
 
@@ -350,3 +350,22 @@ def inference_model(model: str | Path | None = None, run: RunFolder | str | Path
         run = resolve_run(run)
         (lm, _base), tokenizer = merged_model(run, compute_dtype()), run_tokenizer(run_weights(run))
     return lm.to(inference_device()).eval(), tokenizer
+
+
+def apply_template(tokenizer, name: str):
+    """Give ``tokenizer`` the named chat template (in place) and make its turn end the eos token."""
+    if name == "model":
+        if not tokenizer.chat_template:
+            raise ConfigError("model.template: this model has no chat template of its own; "
+                              f"pick one of {', '.join(TEMPLATES)}")
+        return tokenizer
+    if name not in TEMPLATES:
+        raise ConfigError(f"model.template: {name!r} is not one of {', '.join(TEMPLATE_CHOICES)}")
+    template, stop = TEMPLATES[name]
+    if stop is not None:
+        if stop not in tokenizer.get_vocab():
+            raise ConfigError(f"model.template: {name} ends turns with {stop}, which is not a token of this "
+                              f"model's vocabulary; pick 'model' or 'alpaca'")
+        tokenizer.eos_token = stop
+    tokenizer.chat_template = template
+    return tokenizer

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from engine.config import ConfigError
+from engine.config.templates import TEMPLATES
 from engine.models.loader import load_tokenizer
-from engine.templates import TEMPLATES
 
 CHAT = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"},
         {"role": "assistant", "content": "Hello."}]

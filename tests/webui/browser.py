@@ -10,9 +10,10 @@ import subprocess
 import sys
 import time
 import urllib.request
+from contextlib import contextmanager
 from pathlib import Path
 
-from playwright.sync_api import Page, sync_playwright
+from playwright.sync_api import Page, expect, sync_playwright
 
 from tests.helpers import free_port
 
@@ -89,32 +90,31 @@ def same(shown: str, typed: str) -> bool:
 
 
 def fill(page: Page, box, value) -> None:
-    """Type a value and leave the box (Gradio sends the change), again if a late event reset it."""
-    for _attempt in range(3):
-        box.fill(str(value))
-        box.press("Tab")
-        page.wait_for_timeout(300)
-        if same(box.input_value(), str(value)):
-            return
-    raise AssertionError(f"the box kept {box.input_value()!r} instead of {value!r}")
+    """Type a value and leave the box (Gradio sends the change), once: a late answer to an earlier
+    event no longer puts an old value back (webui.stage_answer), so the box must keep what was typed."""
+    box.fill(str(value))
+    box.press("Tab")
+    wait_for(lambda: same(box.input_value(), str(value)), 10, f"the box to show {value!r}", poll=0.05)
+
+
+def shows(locator, value: str) -> bool:
+    """A dropdown shows ``value`` as its choice (in its box) or, a multiselect, as one of its chips."""
+    return (locator.locator("input").first.input_value() == value
+            or locator.locator(".token").filter(has_text=value).count() > 0)
 
 
 def pick(page: Page, locator, value: str) -> None:
-    """Choose a dropdown option by its visible label, and again if a late answer to an earlier event
-    (a stage change re-filling the dataset lists, on a loaded machine) puts the old value back."""
+    """Choose a dropdown option by its visible label, once, and wait until the dropdown shows it (a
+    click on an option not listed yet waits for the list to have it)."""
     box = locator.locator("input").first
-    for _attempt in range(3):
-        box.blur()  # a focused dropdown does not reopen its list on click
-        box.click()
-        option = page.get_by_role("option", name=value, exact=True).first
-        if not option.is_visible():  # long lists: type to filter
-            box.fill(value)
-        option.click()
-        page.keyboard.press("Escape")
-        page.wait_for_timeout(700)
-        if box.input_value() == value or value in locator.inner_text():  # (a multiselect shows a chip)
-            return
-    raise AssertionError(f"the dropdown kept {box.input_value()!r} instead of {value!r}")
+    box.blur()  # a focused dropdown does not reopen its list on click
+    box.click()
+    option = page.get_by_role("option", name=value, exact=True).first
+    if not option.is_visible():  # long lists: type to filter
+        box.fill(value)
+    option.click()
+    page.keyboard.press("Escape")
+    wait_for(lambda: shows(locator, value), 10, f"the dropdown to show {value!r}", poll=0.05)
 
 
 def options(page: Page, locator) -> list[str]:
@@ -129,13 +129,30 @@ def options(page: Page, locator) -> list[str]:
     return [label.replace("✓", "").strip() for label in labels]
 
 
+def option_containing(page: Page, locator, text: str, timeout: float = 30) -> str:
+    """The first option label of a dropdown that contains ``text``, once the dropdown offers one (its list
+    is re-read from disk when its tab opens, so a run made a moment ago may take that long to appear)."""
+    return wait_for(lambda: next((o for o in options(page, locator) if text in o), None), timeout,
+                    f"an option with {text!r}")
+
+
 def pick_field(page: Page, key: str, value: str) -> None:
     pick(page, field(page, key), value)
 
 
+def pick_stage(page: Page, stage: str) -> None:
+    """Pick the Train tab's stage and wait for the answer to it: the stage's options shown, and with
+    them its pickers refilled and defaulted (the parent run, PPO's reward model)."""
+    pick_field(page, "stage", stage)
+    expect(page.locator(f"#wb-section-{stage}")).to_be_visible()
+
+
 def open_tab(page: Page, name: str) -> None:
-    page.get_by_role("tab", name=name, exact=True).click()
-    page.wait_for_timeout(1000)  # the tab's lists are re-read from disk when it opens
+    """Open a tab and wait until it is shown. Its lists are re-read from disk as it opens: what needs
+    them waits for what it needs (a click on an option waits for it; option_containing polls)."""
+    tab = page.get_by_role("tab", name=name, exact=True)
+    tab.click()
+    expect(tab).to_have_attribute("aria-selected", "true")
 
 
 def plot_traces(page: Page) -> list[dict]:
@@ -151,14 +168,56 @@ def points(page: Page, trace: str) -> int:
     return max((t["points"] for t in plot_traces(page) if t["name"] == trace), default=0)
 
 
-def wait_for(predicate, timeout: float, what: str, poll: float = 0.5):
+def wait_for(predicate, timeout: float, what: str, poll: float = 0.5, shown=None):
+    """Poll ``predicate`` until it returns something true (returned), for at most ``timeout`` seconds;
+    ``shown``: what the page showed instead, for the failure message."""
     deadline = time.time() + timeout
     while time.time() < deadline:
         value = predicate()
         if value:
             return value
         time.sleep(poll)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+    instead = f"; the page showed: {shown()[-1500:]!r}" if shown is not None else ""
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}{instead}")
+
+
+def event_id(page: Page, api_name: str) -> int:
+    """The id of the app's event with this API name (private ones have one too), from its /config."""
+    config = page.request.get(page.url.split("?")[0].rstrip("/") + "/config").json()
+    return next(d["id"] for d in config["dependencies"] if d.get("api_name") == api_name)
+
+
+def joins(request, event: int, asks=lambda data: True) -> bool:
+    """The request is the page's queue join for ``event`` whose inputs (``data``) ``asks`` accepts."""
+    if "/queue/join" not in request.url or request.method != "POST":
+        return False
+    try:
+        body = request.post_data_json or {}
+    except ValueError:
+        return False
+    return body.get("fn_index") == event and asks(body.get("data") or [])
+
+
+@contextmanager
+def answer_held(page: Page, event: int, asks=lambda data: True):
+    """Hold the page's first request for ``event`` (whose inputs ``asks`` accepts) until the block ends:
+    its answer then arrives after everything the block did, as on a machine too busy to answer at once.
+    Yields the list the held request goes in (empty if none came)."""
+    held = []
+
+    def route(request_route):
+        if not held and joins(request_route.request, event, asks):
+            held.append(request_route)  # let go below
+        else:
+            request_route.continue_()
+
+    page.route("**/queue/join*", route)
+    try:
+        yield held
+    finally:
+        for request_route in held:  # before unroute, which would let it go by itself
+            request_route.continue_()
+        page.unroute("**/queue/join*", route)
 
 
 def screenshot(page: Page, name: str) -> Path:
@@ -179,7 +238,7 @@ def upload_dataset(page: Page, path) -> None:
 def set_short_run(page: Page, stage: str, steps: int, name: str | None = None, dataset: str | None = None) -> None:
     """The Train form set for a seconds-long run of the tiny model (named ``name``, default e2e-STAGE, on
     ``dataset`` when given)."""
-    pick_field(page, "stage", stage)
+    pick_stage(page, stage)
     set_text(page, "name", name or f"e2e-{stage}")
     set_text(page, "training.max_steps", steps)
     set_text(page, "training.logging_steps", 1)

@@ -28,7 +28,7 @@ def timed(label: str, times: dict, start: float) -> None:
 
 def train(page, stage: str, dataset: str, samples: int, extra: dict, times: dict) -> str:
     ui.open_tab(page, "Train")
-    ui.pick_field(page, "stage", stage)
+    ui.pick_stage(page, stage)
     ui.set_text(page, "name", f"click-{stage}")
     ui.pick_field(page, "data.dataset", dataset)
     ui.set_text(page, "data.max_samples", samples)
@@ -78,7 +78,7 @@ def main() -> None:
         ui.open_tab(page, "Chat")
         columns = page.locator("#wb-chat-columns")
         for run in (sft, dpo):
-            ui.pick(page, columns, next(o for o in ui.options(page, columns) if run in o))
+            ui.pick(page, columns, ui.option_containing(page, columns, run))
         page.locator("#wb-chat-prompt textarea").fill(PROMPT)
         start = time.time()
         page.get_by_role("button", name="Send", exact=True).click()
@@ -92,7 +92,7 @@ def main() -> None:
 
         ui.open_tab(page, "Evaluate")
         picker = page.locator("#wb-eval-run")
-        ui.pick(page, picker, next(o for o in ui.options(page, picker) if dpo in o))
+        ui.pick(page, picker, ui.option_containing(page, picker, dpo))
         box = page.locator("#wb-eval-prompts input[type=number]")
         box.fill(str(EVAL_PROMPTS))
         box.press("Tab")
@@ -109,7 +109,7 @@ def main() -> None:
 
         ui.open_tab(page, "Export")
         picker = page.locator("#wb-export-run")
-        ui.pick(page, picker, next(o for o in ui.options(page, picker) if dpo in o))
+        ui.pick(page, picker, ui.option_containing(page, picker, dpo))
         start = time.time()
         page.get_by_role("button", name="Export", exact=True).click()
         ui.wait_for(lambda: (SAVES / "exports" / dpo / "model.safetensors").exists(), 600, "the export")

@@ -59,19 +59,22 @@ def test_app_serves_its_page(runs_env):
 def test_start_trains_a_tiny_run_and_the_status_follows_it(saves, tiny_model):
     specs = run_form.form_specs()
     assert "tiny" in dict((s.key, s) for s in specs)["model.name_or_path"].kwargs["choices"]
-    monitor, message = train.start(specs, *to_values(specs, tiny_config("sft")))
+    started = train.start(specs, *to_values(specs, tiny_config("sft")))
+    monitor = started["monitor"]
     name = monitor["value"]
-    assert name in monitor["choices"] and "Started" in message
-    _status, _resources, _log, *plots, _step, _samples, seen = train.refresh(name, {})
+    assert name in monitor["choices"] and "Started" in started["message"]
+    seen = train.refresh(name, {})["seen"]
     deadline = time.monotonic() + 180
-    while time.monotonic() < deadline:
-        status, _resources, _log, *_plots, _step, _samples, _seen = train.refresh(name, {})
-        if "state: **completed**" in status or "state: **failed" in status:
+    while time.monotonic() < deadline:  # the tab's timer, polled until the run has ended
+        shown = train.refresh(name, {})
+        if "state: **completed**" in shown["status"] or "state: **failed" in shown["status"]:
             break
         time.sleep(0.5)
-    assert "state: **completed**" in status and "step 4/4" in status, status + "\n" + _log
-    _status, _resources, log, *plots, _step, _samples, _seen = train.refresh(name, seen)
-    loss = plots[0]["value"].data[0]
+    assert "state: **completed**" in shown["status"] and "step 4/4" in shown["status"], \
+        shown["status"] + "\n" + shown["log"]
+    out = train.refresh(name, seen)
+    log = out["log"]
+    loss = out[train.CHARTS[0]]["value"].data[0]
     assert loss.name == "loss" and list(loss.x) == [1, 2, 3, 4]
     assert len([r for r in RunFolder(saves / "runs" / name).metrics() if "loss" in r]) == 4
     assert log  # the engine's log tail is shown

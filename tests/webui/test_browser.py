@@ -77,6 +77,11 @@ def declare_probe(page, dataset: str, name: str, kind: str, value: str) -> None:
                 "the declared probes")
 
 
+def parent_shown(page) -> str:
+    """What the Train tab's parent-run picker shows."""
+    return ui.field(page, "init_from").locator("input").input_value()
+
+
 def registry(app) -> dict:
     return json.loads((app["data_dir"] / "dataset_info.json").read_text())
 
@@ -94,7 +99,8 @@ def test_a_broken_upload_is_a_clear_error_and_registers_nothing(page, app):
     assert "broken_pairs.jsonl, line 3: not valid JSON" in error, error
     ui.screenshot(page, "datasets-broken-upload")
     page.locator("#wb-datasets").get_by_role("button", name="Register", exact=True).click()
-    page.wait_for_timeout(1500)
+    ui.wait_for(lambda: "Upload a file or pick one first" in page.locator("#wb-datasets").inner_text(), 30,
+                "Register's answer: nothing to register")
     assert (app["data_dir"] / "dataset_info.json").read_bytes() == before
     assert not (app["data_dir"] / "broken_pairs.jsonl").exists()
 
@@ -127,10 +133,12 @@ def test_click_through_sft_then_dpo_then_chat_and_export(page, app, pairs_datase
     ui.pick_field(page, "data.dataset", "sql_sft")
     page.get_by_role("button", name="Start", exact=True).click()
     counts = []
-    ui.wait_for(lambda: "state: running" in ui.status_text(page), 120, "the SFT run to start")
-    while "state: running" in ui.status_text(page):
+
+    def ended() -> bool:  # the loss chart's points, counted at each poll while the run trains
         counts.append(ui.points(page, "loss"))
-        page.wait_for_timeout(700)
+        return "state: running" not in ui.status_text(page)
+    ui.wait_for(lambda: "state: running" in ui.status_text(page), 120, "the SFT run to start")
+    ui.wait_for(ended, 240, "the SFT run to end", poll=0.7)
     ui.wait_until_done(page, 60)
     counts.append(ui.points(page, "loss"))
     growth = sorted(set(c for c in counts if c))
@@ -142,8 +150,8 @@ def test_click_through_sft_then_dpo_then_chat_and_export(page, app, pairs_datase
     ui.set_short_run(page, "dpo", 12)
     ui.pick_field(page, "data.dataset", pairs_dataset)
     ui.pick_field(page, "dpo.loss_type", "dpop")  # seed 004's fix, picked like any other loss
-    parent = ui.field(page, "init_from").locator("input").input_value()
-    assert "-sft-e2e-sft" in parent, parent  # the SFT run just made is DPO's default starting point
+    # the SFT run just made is DPO's default starting point (proposed by the answer to the stage change)
+    ui.wait_for(lambda: "-sft-e2e-sft" in parent_shown(page), 30, "the SFT run as the parent")
     page.get_by_role("button", name="Start", exact=True).click()
     ui.wait_for(lambda: "-dpo-e2e-dpo" in ui.status_text(page), 90, "the DPO run to be followed")
     ui.wait_until_done(page, 120)
@@ -169,15 +177,16 @@ def test_click_through_sft_then_dpo_then_chat_and_export(page, app, pairs_datase
     chat = page.locator("#wb-chat")
     columns = page.locator("#wb-chat-columns")
     for run in ("e2e-sft", "e2e-dpo"):
-        ui.pick(page, columns, next(o for o in ui.options(page, columns) if run in o))
+        ui.pick(page, columns, ui.option_containing(page, columns, run))
     # sampled, not greedy: a tiny random model's greedy answer is blank lines, which would show nothing
     page.locator("#wb-chat-sampling").get_by_role("button").first.click()
     ui.fill(page, page.locator("#wb-chat-temperature input[type=number]"), 1)
+    ui.fill(page, page.locator("#wb-chat-max-tokens input[type=number]"), 32)  # a random model never ends a turn
     page.locator("#wb-chat-prompt textarea").fill("Table users(id, name, age). Names of users over 30.")
     chat.get_by_role("button", name="Send", exact=True).click()
     answers = chat.locator("textarea[disabled], textarea[readonly]")
     ui.wait_for(lambda: chat.inner_text().count("tokens/s") >= 3 and "✍️" not in chat.inner_text(), 120,
-                "three finished answers")
+                "three finished answers", shown=chat.inner_text)
     labels = page.locator("#wb-chat").inner_text()
     assert "(base)" in labels and "e2e-sft" in labels and "e2e-dpo" in labels
     texts = [answers.nth(i).input_value() for i in range(answers.count())]
@@ -187,7 +196,7 @@ def test_click_through_sft_then_dpo_then_chat_and_export(page, app, pairs_datase
     ui.open_tab(page, "Export")
     export = page.locator("#wb-export")
     run_picker = page.locator("#wb-export-run")
-    ui.pick(page, run_picker, next(o for o in ui.options(page, run_picker) if "e2e-dpo" in o))
+    ui.pick(page, run_picker, ui.option_containing(page, run_picker, "e2e-dpo"))
     export.get_by_role("button", name="Export", exact=True).click()
     exports = app["saves"] / "exports"
     ui.wait_for(lambda: any((p / "model.safetensors").exists() for p in exports.glob("*e2e-dpo*")), 120, "the export")
@@ -200,7 +209,7 @@ def test_rlhf_chain_reward_model_then_ppo(page, app, pairs_dataset):
     ui.open_tab(page, "Train")
     ui.set_short_run(page, "rm", 6)
     ui.pick_field(page, "data.dataset", pairs_dataset)
-    assert parent.name in ui.field(page, "init_from").locator("input").input_value()
+    ui.wait_for(lambda: parent.name in parent_shown(page), 30, "the newest SFT run as the parent")
     page.get_by_role("button", name="Start", exact=True).click()
     ui.wait_for(lambda: "-rm-e2e-rm" in ui.status_text(page), 90, "the RM run to be followed")
     ui.wait_until_done(page, 120)
@@ -213,7 +222,7 @@ def test_rlhf_chain_reward_model_then_ppo(page, app, pairs_dataset):
     ui.pick_field(page, "data.eval_dataset", "sql_dpo_eval")
     # the reward-model picker offers the RM run just made, labelled with its eval accuracy
     reward_picker = ui.field(page, "ppo.reward_run")
-    ours = next(o for o in ui.options(page, reward_picker) if "-rm-e2e-rm" in o)
+    ours = ui.option_containing(page, reward_picker, "-rm-e2e-rm")
     assert "eval accuracy" in ours or "completed" in ours, ours
     ui.pick(page, reward_picker, ours)
     ui.set_text(page, "ppo.rollout_batch_size", 4)
@@ -228,7 +237,7 @@ def test_rlhf_chain_reward_model_then_ppo(page, app, pairs_dataset):
 
     ui.open_tab(page, "Evaluate")
     run_picker = page.locator("#wb-eval-run")
-    ui.pick(page, run_picker, next(o for o in ui.options(page, run_picker) if "e2e-ppo" in o))
+    ui.pick(page, run_picker, ui.option_containing(page, run_picker, "e2e-ppo"))
     ui.wait_for(lambda: "e2e-rm" in page.locator("#wb-eval-reward input").input_value(), 10,
                 "the RM run preselected as the judge")
     for slider, value in (("#wb-eval-prompts", 4), ("#wb-eval-max-new-tokens", 8)):

@@ -5,7 +5,8 @@ and Chinese text drawn in a real font. Screenshots go to test-artifacts/layout-*
 
 The runs are folders made by hand in a saves/ of this module's own (nothing trains): a finished
 SFT run with a long name and a DPO run from it that is "running", its engine played by this test
-process. Each test reloads the page and stands alone."""
+process. Each test reloads the page and stands alone. A page load's answer held back until the user has
+typed keeps what was typed (webui/form_answers.py)."""
 
 from __future__ import annotations
 
@@ -122,6 +123,20 @@ def test_a_reload_during_a_run_fills_the_form_with_its_settings_and_shows_its_en
     assert "state: running" in page.locator("#wb-status").inner_text()
     resources = page.locator("#wb-resources").inner_text()
     assert f"engine {runs['live'].name}:" in resources and "no engine running" not in resources, resources
+
+
+def test_a_late_page_load_answer_keeps_what_was_typed_before_it_arrived(page, runs):
+    """The page load fills the form with the followed run's settings; on a busy machine its answer can
+    come after the user typed. Held back here until a name is typed: the name typed stays, the rest of
+    the form is the run's."""
+    with ui.answer_held(page, ui.event_id(page, "page_loaded")) as held:
+        reload(page)
+        ui.set_text(page, "name", "typed-meanwhile")
+        assert held, "the page load's answer was not held back"
+    followed(page, runs["live"])
+    ui.wait_for(lambda: ui.field(page, "stage").locator("input").input_value() == "dpo", 30, "the run's stage")
+    assert ui.field(page, "data.dataset").locator("input").input_value() == "penn_pref"
+    assert ui.field(page, "name").locator("input, textarea").first.input_value() == "typed-meanwhile"
 
 
 def log_position(page) -> dict:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Iterator
+from typing import Any, Iterator
 
 import gradio as gr
 
@@ -18,7 +18,8 @@ from engine.config import Sampling, policy_stages
 from engine.config.fields import build as build_settings
 from engine.models.store import DEFAULT_MODEL, model_names
 from webui import access, runinfo
-from webui.forms import setting
+from webui.forms import refreshed, setting
+from webui.named import by_name
 from webui.tabs import Event, Page, Tab
 
 BASE_VALUE = "__base__"  # engine.inference.chat.BASE_KEY, spelled here so the page builds without torch
@@ -44,12 +45,19 @@ def default_base(models: list[str]) -> str | None:
     return DEFAULT_MODEL if DEFAULT_MODEL in models else (models[0] if models else None)
 
 
-def refresh(base: str | None = None, keys: list[str] | None = None) -> list:
-    """[base model, columns] with the lists re-read from disk, keeping what is still available."""
+def refresh(base: str | None = None, keys: list[str] | None = None) -> dict[str, Any]:
+    """{"base" (the base model), "columns"} with the lists re-read from disk, keeping what is still
+    available; a value is sent only where it changes (forms.refreshed)."""
     models, choices = model_names(), column_choices()
     values = {value for _label, value in choices}
-    return [gr.update(choices=models, value=base if base in models else default_base(models)),
-            gr.update(choices=choices, value=[k for k in keys or [BASE_VALUE] if k in values])]
+    kept = [k for k in keys or [BASE_VALUE] if k in values]
+    return {"base": refreshed(models, base, base if base in models else default_base(models)),
+            "columns": refreshed(choices, keys, kept)}
+
+
+def slot(part: str, i: int) -> str:
+    """The name of a part of column ``i`` in the tab's answers: "box 0", "answer 0", "stats 0", ..."""
+    return f"{part} {i}"
 
 
 def column_label(key: str, base: str | None) -> str:
@@ -61,13 +69,14 @@ def column_label(key: str, base: str | None) -> str:
         return f"{key} (deleted)"
 
 
-def show_columns(keys: list[str] | None, base: str | None) -> list:
-    """[column box, answer] per slot: one visible slot per picked key, labelled, emptied."""
+def show_columns(keys: list[str] | None, base: str | None) -> dict[str, Any]:
+    """The slots' "box" and "answer" (see slot): one visible slot per picked key, labelled, emptied."""
     keys = list(keys or [])[:MAX_COLUMNS]
-    out = []
+    out = {}
     for i in range(MAX_COLUMNS):
         label = column_label(keys[i], base) if i < len(keys) else ""
-        out += [gr.update(visible=i < len(keys)), gr.update(label=label, value="")]
+        out[slot("box", i)] = gr.update(visible=i < len(keys))
+        out[slot("answer", i)] = gr.update(label=label, value="")
     return out
 
 
@@ -80,15 +89,19 @@ def stats_text(answer) -> str:
             "length": f"✂️ {speed} · reached max new tokens", "stopped": f"⏹ {speed} · stopped"}[answer.state]
 
 
-def _outputs(message: str, answers: list | None, keys: list[str]) -> list:
-    """[message, then per slot: box, answer, stats]."""
-    out = [message]
+def _outputs(message: str, answers: list | None, keys: list[str]) -> dict[str, Any]:
+    """{"message", then per slot: its "box", "answer" and "stats" (see slot)}; without answers (an
+    error) each answer and stats line stays as it was."""
+    out = {"message": message}
     for i in range(MAX_COLUMNS):
         if answers is not None and i < len(answers):
             a = answers[i]
-            out += [gr.update(visible=True), gr.update(label=a.label, value=a.text), stats_text(a)]
+            out.update({slot("box", i): gr.update(visible=True),
+                        slot("answer", i): gr.update(label=a.label, value=a.text), slot("stats", i): stats_text(a)})
         else:
-            out += [gr.update(visible=i < len(keys)), gr.update(), gr.update() if answers is None else ""]
+            out[slot("box", i)] = gr.update(visible=i < len(keys))
+            if answers is not None:
+                out[slot("stats", i)] = ""
     return out
 
 
@@ -103,8 +116,8 @@ def _engine_keys(keys: list[str]) -> list[str]:
 
 def send(base: str | None, keys: list[str] | None, prompt: str | None, system: str | None,
          max_new_tokens: float, temperature: float, top_p: float, seed: float,
-         request: gr.Request | None = None) -> Iterator[list]:
-    """Stream every column's answer: yields [message, box, answer, stats per slot]."""
+         request: gr.Request | None = None) -> Iterator[dict[str, Any]]:
+    """Stream every column's answer: yields {"message", and per slot its "box", "answer" and "stats"}."""
     from engine.inference import chat
 
     keys, stop = list(keys or []), threading.Event()
@@ -136,15 +149,12 @@ def stop(request: gr.Request | None = None) -> None:
         event.set()
 
 
-def clear(keys: list[str] | None, base: str | None, request: gr.Request | None = None) -> list:
-    """Stop anything still answering and empty the prompt and every column:
-    [prompt, message, then per slot: box, answer, stats]."""
+def clear(keys: list[str] | None, base: str | None, request: gr.Request | None = None) -> dict[str, Any]:
+    """Stop anything still answering and empty the prompt and every column: {"prompt", "message", and
+    per slot its "box", "answer" and "stats"}."""
     stop(request)
-    slots = show_columns(keys, base)
-    out = ["", ""]
-    for i in range(MAX_COLUMNS):
-        out += [slots[2 * i], slots[2 * i + 1], ""]
-    return out
+    return {"prompt": "", "message": "", **show_columns(keys, base),
+            **{slot("stats", i): "" for i in range(MAX_COLUMNS)}}
 
 
 def build(page: Page) -> Tab:
@@ -161,7 +171,7 @@ def build(page: Page) -> Tab:
     with gr.Accordion("System prompt and sampling", open=False, elem_id="wb-chat-sampling"):
         system = setting(Sampling, "system", label="system prompt", lines=2, placeholder="(none)")
         with gr.Row():
-            max_tokens = setting(Sampling, "max_new_tokens", label="max new tokens")
+            max_tokens = setting(Sampling, "max_new_tokens", label="max new tokens", elem_id="wb-chat-max-tokens")
             temperature = setting(Sampling, "temperature", step=0.05, label="temperature (0: greedy)",
                                   elem_id="wb-chat-temperature")
             top_p = setting(Sampling, "top_p", step=0.05, label="top-p")
@@ -173,23 +183,26 @@ def build(page: Page) -> Tab:
         stop_btn = gr.Button("Stop", variant="stop")
         clear_btn = gr.Button("Clear")
     message = gr.Markdown()
-    slots = []
+    slots = {}
     with gr.Row(equal_height=True):
         for i in range(MAX_COLUMNS):
-            with gr.Column(visible=i == 0, min_width=220) as box:
-                answer = gr.Textbox(label=BASE_LABEL if i == 0 else "", lines=14, max_lines=40,
-                                    interactive=False, buttons=["copy"], elem_classes=["wb-log"])
-                stats = gr.Markdown()
-            slots += [box, answer, stats]
+            with gr.Column(visible=i == 0, min_width=220) as slots[slot("box", i)]:
+                slots[slot("answer", i)] = gr.Textbox(label=BASE_LABEL if i == 0 else "", lines=14, max_lines=40,
+                                                      interactive=False, buttons=["copy"], elem_classes=["wb-log"])
+                slots[slot("stats", i)] = gr.Markdown()
 
-    layout = [c for i, c in enumerate(slots) if i % 3 != 2]  # boxes and answers
-    gr.on([keys.change, base.change], show_columns, [keys, base], layout, show_progress="hidden")
+    layout = {name: c for name, c in slots.items() if not name.startswith("stats")}  # boxes and answers
+    gr.on([keys.change, base.change], inputs=[keys, base], **by_name(show_columns, layout), show_progress="hidden")
     # preprocess=False: a run finished after this page was built is not among the dropdown's
     # choices for an API client (which gets no page load); send checks every name itself.
-    asked = gr.on([send_btn.click, prompt.submit], send,
-                  [base, keys, prompt, system, max_tokens, temperature, top_p, seed], [message, *slots],
-                  api_name="chat", show_progress="hidden", preprocess=False)
+    asked = gr.on([send_btn.click, prompt.submit],
+                  inputs=[base, keys, prompt, system, max_tokens, temperature, top_p, seed],
+                  **by_name(send, {"message": message, **slots}), api_name="chat", show_progress="hidden",
+                  preprocess=False)
     stop_btn.click(stop, None, None, api_visibility="private")
-    clear_btn.click(clear, [keys, base], [prompt, message, *slots], cancels=[asked], api_visibility="private")
+    clear_btn.click(inputs=[keys, base], **by_name(clear, {"prompt": prompt, "message": message, **slots}),
+                    cancels=[asked], api_visibility="private")
+    pickers = {"base": base, "columns": keys}
     return Tab({"base": base, "columns": keys, "prompt": prompt, "message": message, "slots": slots},
-               on_load=[Event(refresh, [], [base, keys])], on_select=Event(refresh, [base, keys], [base, keys]))
+               on_load=[Event(**by_name(refresh, pickers))],
+               on_select=Event(inputs=[base, keys], **by_name(refresh, pickers)))

@@ -25,11 +25,11 @@ from typing import Any
 
 import gradio as gr
 
+from engine.config.formats import ALPACA, DEFAULT_FORMAT, FORMATS, OFFERED, PROMPT_CHOSEN_REJECTED
 from engine.data import intake
 from engine.data import layouts as dc
 from engine.data.reading import LOADERS, load_rows
 from engine.data.registry import (
-    DEFAULT_COLUMNS,
     REGISTRY_FILE,
     DatasetError,
     check_new_name,
@@ -43,6 +43,7 @@ from engine.data.rows import row_kind
 from webui import access, dataset_probes
 from webui import dataset_checks as checks
 from webui.dataset_report import preview_html, report_markdown
+from webui.named import by_name
 from webui.tabs import Event, Page, Tab
 
 HEADERS = ["name", "format", "rows", "file", "columns", "description"]
@@ -67,8 +68,8 @@ def _columns_label(info: dict) -> str:
     """The mapping worth reading: required roles and anything off LLaMA-Factory's defaults (the
     defaults of optional roles, like system=system, apply only where the file has that column)."""
     _, required = dc.format_roles(dc.display_format(info), info["ranking"])
-    cols, defaults = info["columns"], DEFAULT_COLUMNS[info["formatting"]]
-    if info["formatting"] == "alpaca" and not cols.get("chosen"):
+    cols, defaults = info["columns"], FORMATS[info["formatting"]].columns
+    if info["formatting"] == ALPACA and not cols.get("chosen"):
         required = [*required, "response"]
     shown = {role: col for role, col in cols.items() if col and (role in required or defaults.get(role) != col)}
     return ", ".join(f"{role}={col}" for role, col in shown.items())
@@ -94,33 +95,33 @@ def data_files(dataset_dir: str | None) -> list[tuple[str, str]]:
     return [(f"{f} (used by {', '.join(users[f])})" if f in users else f, f) for f in files]
 
 
-def refresh(dataset_dir: str | None, selected: str | None = None, quiet: bool = False) -> list:
-    """[table, registered-dataset picker, data file picker], re-read from the folder; ``selected``
-    (when given) becomes the picker's value. A folder outside the allowed ones lists nothing, with
-    a warning unless ``quiet``."""
+def refresh(dataset_dir: str | None, selected: str | None = None, quiet: bool = False) -> dict[str, Any]:
+    """The listing re-read from the folder: {"table", "picked" (the registered-dataset picker), "files"
+    (the data file picker)}; ``selected`` (when given) becomes the picker's value. A folder outside the
+    allowed ones lists nothing, with a warning unless ``quiet``."""
     try:
         dataset_dir = access.confine_dataset_dir(dataset_dir)
     except access.OutsideAllowedFolders as e:
         if not quiet:
             gr.Warning(str(e))
-        return [[], gr.update(choices=[], value=None), gr.update(choices=[], value=None)]
+        return {"table": [], "picked": gr.update(choices=[], value=None), "files": gr.update(choices=[], value=None)}
     try:
         rows, names = registry_rows(dataset_dir), list(read_registry(dataset_folder(dataset_dir)))
     except DatasetError as e:
         gr.Warning(str(e))
         rows, names = [], []
     picker = gr.update(choices=names) if selected is None else gr.update(choices=names, value=selected or None)
-    return [rows, picker, gr.update(choices=data_files(dataset_dir))]
+    return {"table": rows, "picked": picker, "files": gr.update(choices=data_files(dataset_dir))}
 
 
-def refresh_as_typed(dataset_dir: str | None) -> list:
+def refresh_as_typed(dataset_dir: str | None) -> dict[str, Any]:
     """refresh() while the folder is typed: every keystroke sends the field, and the prefixes of an
     allowed path ("/", "/w", ...) are outside, so no warning here; Refresh and the Train tab's
     preview line say why an outside folder lists nothing."""
     return refresh(dataset_dir, quiet=True)
 
 
-def on_load() -> list:
+def on_load() -> dict[str, Any]:
     """refresh() for a page load: the dataset folder field then shows its default, which
     dataset_folder(None) resolves; later changes of the field refresh the tab themselves."""
     return refresh(None)
@@ -129,10 +130,16 @@ def on_load() -> list:
 # ---- handlers: pick a file, change its format ---------------------------------------------
 
 
-def _role_updates(columns: list[str], mapping: dict, formatting: str, ranking: bool) -> list:
+def role_key(role: str) -> str:
+    """The name of a role's column dropdown in the answers of load_source and format_changed."""
+    return f"column:{role}"
+
+
+def _role_updates(columns: list[str], mapping: dict, formatting: str, ranking: bool) -> dict[str, Any]:
     used, _ = dc.format_roles(formatting, ranking)
     choices = [NONE, *((c, c) for c in columns)]
-    return [gr.update(choices=choices, value=mapping.get(role) or "", visible=role in used) for role in dc.ROLES]
+    return {role_key(role): gr.update(choices=choices, value=mapping.get(role) or "", visible=role in used)
+            for role in dc.ROLES}
 
 
 def _source_path(kind: str, upload: str | None, path: str | None, dataset_dir: str | None) -> Path | None:
@@ -158,49 +165,53 @@ def _load_message(source: dict, formatting: str, ranking: bool) -> str:
     return f"{read} Detected **{detected['layout']}**: columns mapped, see the check below."
 
 
-def load_source(kind: str, upload: str | None, path: str | None, dataset_dir: str | None) -> list:
-    """Read the chosen file and fill the form with what detection found.
-    Returns [source state, name, formatting, ranking, *one update per role, message]."""
-    blank = [None, gr.skip(), gr.skip(), gr.skip(), *[gr.update(visible=False)] * len(dc.ROLES)]
+def load_source(kind: str, upload: str | None, path: str | None, dataset_dir: str | None) -> dict[str, Any]:
+    """Read the chosen file and fill the form with what detection found: {"source" (the state),
+    "name", "formatting", "ranking", one role_key(role) per role, "message"}."""
+    blank = {"source": None, **{role_key(role): gr.update(visible=False) for role in dc.ROLES}}
     try:
         dataset_dir = access.confine_dataset_dir(dataset_dir)
         source = _source_path(kind, upload, path, dataset_dir)
         if source is None:
-            return [*blank, ""]
+            return {**blank, "message": ""}
         if not source.exists():
             raise DatasetError(f"{source} does not exist")
         rows = checks.rows_of(source)
     except (DatasetError, OSError) as e:
-        return [*blank, f"❌ {e}"]
+        return {**blank, "message": f"❌ {e}"}
     found = dc.detect(intake.sample(rows), rows.column_names)
-    ranking = found.ranking or found.formatting == "prompt-chosen-rejected"
+    ranking = found.ranking or found.formatting == PROMPT_CHOSEN_REJECTED
     detected = {"layout": found.layout, "formatting": found.formatting, "ranking": ranking,
                 "why": intake.not_detected(found, rows.column_names) if not found.layout else ""}
     state = {"path": str(source), "upload": kind == SOURCES[0], "columns": rows.column_names, "rows": len(rows),
              "detected": detected}
-    return [state, intake.default_name(source.stem, dataset_dir), found.formatting, ranking,
-            *_role_updates(rows.column_names, found.columns, found.formatting, found.ranking),
-            _load_message(state, found.formatting, ranking)]
+    return {"source": state, "name": intake.default_name(source.stem, dataset_dir), "formatting": found.formatting,
+            "ranking": ranking, **_role_updates(rows.column_names, found.columns, found.formatting, found.ranking),
+            "message": _load_message(state, found.formatting, ranking)}
 
 
-def format_changed(source: dict | None, formatting: str, ranking: bool, *columns: str) -> list:
-    """[ranking checkbox, *role dropdowns, load message]: prompt-chosen-rejected is always ranking data."""
-    fixed = formatting == "prompt-chosen-rejected"
+def format_changed(source: dict | None, formatting: str, ranking: bool, *columns: str) -> dict[str, Any]:
+    """{"ranking" (the checkbox), one role_key(role) per role dropdown, "message" (the load message, left
+    as it is without a file)}: prompt-chosen-rejected is always ranking data."""
+    fixed = formatting == PROMPT_CHOSEN_REJECTED
     ranking = ranking or fixed
     used, _ = dc.format_roles(formatting, ranking)
-    return [gr.update(value=ranking, interactive=not fixed),
-            *[gr.update(visible=bool(source) and role in used) for role in dc.ROLES],
-            _load_message(source, formatting, ranking) if source else gr.skip()]
+    answer = {"ranking": gr.update(value=ranking, interactive=not fixed),
+              **{role_key(role): gr.update(visible=bool(source) and role in used) for role in dc.ROLES}}
+    return {**answer, "message": _load_message(source, formatting, ranking)} if source else answer
 
 
 # ---- handlers: check, register ---------------------------------------------------------------
 
 
+NOTHING_CHECKED = {"report": "", "entry": "", "preview": ""}
+
+
 def check(dataset_dir, model, template, cutoff_len, start, source, formatting, ranking, description,
-          *columns) -> list:
-    """[report, registry entry (JSON), preview] for the form; nothing is written."""
+          *columns) -> dict[str, str]:
+    """{"report", "entry" (the registry entry, JSON), "preview"} for the form; nothing is written."""
     if not source:
-        return ["", "", ""]
+        return NOTHING_CHECKED
     try:
         dataset_dir = access.confine_dataset_dir(dataset_dir)
         entry, problems = checks.draft_entry(source, dataset_dir, formatting, ranking, columns, description)
@@ -208,8 +219,9 @@ def check(dataset_dir, model, template, cutoff_len, start, source, formatting, r
         shown = "" if problems else \
             checks.render_preview(checks.rows_of(source["path"]), entry, tokenizer, note, cutoff_len, start)
     except (DatasetError, OSError) as e:
-        return [f"❌ {e}", "", ""]
-    return [report_markdown(report, note), json.dumps(entry, indent=2, ensure_ascii=False), shown]
+        return {**NOTHING_CHECKED, "report": f"❌ {e}"}
+    return {"report": report_markdown(report, note), "entry": json.dumps(entry, indent=2, ensure_ascii=False),
+            "preview": shown}
 
 
 def preview_only(dataset_dir, model, template, cutoff_len, start, source, formatting, ranking, description,
@@ -228,90 +240,93 @@ def preview_only(dataset_dir, model, template, cutoff_len, start, source, format
         return preview_html([], None, str(e))
 
 
-def _listing(dataset_dir, version: int, bumped: bool, selected: str | None = None) -> list:
-    """[table, registered-dataset picker, data file picker, registry version]."""
-    return [*refresh(dataset_dir, selected), (version or 0) + 1 if bumped else version]
+def _listing(dataset_dir, version: int, bumped: bool, selected: str | None = None) -> dict[str, Any]:
+    """refresh's listing and "version" (the registry version, bumped after an edit)."""
+    return {**refresh(dataset_dir, selected), "version": (version or 0) + 1 if bumped else version}
 
 
-def _unchanged(version: int) -> list:
+def _unchanged(version: int) -> dict[str, Any]:
     """_listing's outputs left as they are (a refused folder: nothing to list)."""
-    return [gr.skip(), gr.skip(), gr.skip(), version]
+    return {"version": version}
 
 
 def register(dataset_dir, model, template, cutoff_len, version, name, source, formatting, ranking, description,
-             *columns) -> list:
+             *columns) -> dict[str, Any]:
     """Validate again (never trust an earlier check), then copy (uploads) and write the entry.
-    Returns [report, message, table, registered picker, data file picker, registry version]."""
+    Answers {"report", "message", refresh's listing, "version"}."""
     try:
         folder = dataset_folder(access.confine_dataset_dir(dataset_dir))
     except access.OutsideAllowedFolders as e:  # before anything is created there
-        return [gr.skip(), f"❌ Not registered: {e}. Nothing was saved.", *_unchanged(version)]
+        return {"message": f"❌ Not registered: {e}. Nothing was saved.", **_unchanged(version)}
     if not source:
-        return ["", "❌ Upload a file or pick one first.", *_listing(dataset_dir, version, False)]
+        return {"report": "", "message": "❌ Upload a file or pick one first.", **_listing(dataset_dir, version, False)}
     try:
         name = check_new_name(name, read_registry(folder))
         entry, problems = checks.draft_entry(source, dataset_dir, formatting, ranking, columns, description)
         report, note, _ = checks.validate_draft(source, entry, problems, model, template, cutoff_len)
         if not report.ok:
-            return [report_markdown(report, note), "❌ Not registered: fix the errors in the report; nothing was "
-                    "saved.", *_listing(dataset_dir, version, False)]
+            return {"report": report_markdown(report, note), "message": "❌ Not registered: fix the errors in the "
+                    "report; nothing was saved.", **_listing(dataset_dir, version, False)}
         written = register_dataset(folder, name, entry, copy_from=source["path"] if source["upload"] else None)
     except (DatasetError, OSError) as e:
-        return [gr.skip(), f"❌ Not registered: {e}. Nothing was saved.", *_listing(dataset_dir, version, False)]
+        return {"message": f"❌ Not registered: {e}. Nothing was saved.", **_listing(dataset_dir, version, False)}
     where = "copied to" if source["upload"] else "reading"
     message = (f"✅ Registered **{name}**: {report.rows} rows, {where} `{written['file_name']}`, in "
                f"`{folder / REGISTRY_FILE}`.")
-    return [report_markdown(report, note), message, *_listing(dataset_dir, version, True, name)]
+    return {"report": report_markdown(report, note), "message": message, **_listing(dataset_dir, version, True, name)}
 
 
 # ---- handlers: a registered dataset ----------------------------------------------------------
 
 
-def inspect_registered(dataset_dir, model, template, cutoff_len, start, name) -> list:
-    """[report, entry (JSON), preview] of a registered dataset, checked like a new one."""
+def inspect_registered(dataset_dir, model, template, cutoff_len, start, name) -> dict[str, str]:
+    """{"report", "entry" (JSON), "preview"} of a registered dataset, checked like a new one."""
     if not name:
-        return ["", "", ""]
+        return NOTHING_CHECKED
     try:
         folder = dataset_folder(access.confine_dataset_dir(dataset_dir))
         info = read_registry(folder).get(name)
         if info is None:
-            return ["", "", ""]
+            return NOTHING_CHECKED
         rows = load_rows(info, folder)
     except REFUSED as e:
-        return [f"❌ {e}", "", ""]
+        return {**NOTHING_CHECKED, "report": f"❌ {e}"}
     tokenizer, note = checks.tokenizer_for(model, template)
     report = checks.validate_rows(rows, info, tokenizer, cutoff_len)
     entry = json.dumps({name: info}, indent=2, ensure_ascii=False)
     shown = checks.render_preview(rows, info, tokenizer, note, cutoff_len, start)
-    return [report_markdown(report, note), entry, shown]
+    return {"report": report_markdown(report, note), "entry": entry, "preview": shown}
 
 
-def rename(dataset_dir, old, new, version) -> list:
-    """[message, table, registered picker, data file picker, registry version]."""
+def rename(dataset_dir, old, new, version) -> dict[str, Any]:
+    """{"message", refresh's listing, "version"}."""
     try:
         dataset_dir = access.confine_dataset_dir(dataset_dir)
         new = rename_dataset(dataset_folder(dataset_dir), old or "", new)
     except access.OutsideAllowedFolders as e:
-        return [f"❌ Not renamed: {e}", *_unchanged(version)]
+        return {"message": f"❌ Not renamed: {e}", **_unchanged(version)}
     except DatasetError as e:
-        return [f"❌ Not renamed: {e}", *_listing(dataset_dir, version, False)]
-    return [f"✅ Renamed **{old}** to **{new}**. Runs that used the old name keep it in their config.yaml.",
-            *_listing(dataset_dir, version, True, new)]
+        return {"message": f"❌ Not renamed: {e}", **_listing(dataset_dir, version, False)}
+    return {"message": f"✅ Renamed **{old}** to **{new}**. Runs that used the old name keep it in their config.yaml.",
+            **_listing(dataset_dir, version, True, new)}
 
 
-def ask_remove(dataset_dir, name) -> list:
+def ask_remove(dataset_dir, name) -> dict[str, Any]:
     """First step of a removal: say what goes and what stays, show the confirm buttons, and keep
-    what is pending (the folder and the name) for confirm_remove. Returns [confirm row, message, pending]."""
+    what is pending (the folder and the name) for confirm_remove. Answers {"confirm_row", "message",
+    "pending"}."""
     try:
         folder = access.confine_dataset_dir(dataset_dir)
         info = read_registry(dataset_folder(folder)).get(name or "")
     except REFUSED as e:
-        return [gr.update(visible=False), f"❌ {e}", None]
+        return {"confirm_row": gr.update(visible=False), "message": f"❌ {e}", "pending": None}
     if info is None:
-        return [gr.update(visible=False), "❌ Pick a registered dataset first.", None]
-    return [gr.update(visible=True), f"Remove **{name}** from {REGISTRY_FILE}? Only the registry entry goes: its "
-                                     f"data file `{info.get('file_name')}` is kept on disk.",
-            {"folder": folder, "name": name}]
+        return {"confirm_row": gr.update(visible=False), "message": "❌ Pick a registered dataset first.",
+                "pending": None}
+    return {"confirm_row": gr.update(visible=True),
+            "message": f"Remove **{name}** from {REGISTRY_FILE}? Only the registry entry goes: its data file "
+                       f"`{info.get('file_name')}` is kept on disk.",
+            "pending": {"folder": folder, "name": name}}
 
 
 def _unconfirmed(dataset_dir, name, pending: dict | None) -> str:
@@ -328,26 +343,26 @@ def _unconfirmed(dataset_dir, name, pending: dict | None) -> str:
     return ""
 
 
-def confirm_remove(dataset_dir, name, version, pending: dict | None = None) -> list:
+def confirm_remove(dataset_dir, name, version, pending: dict | None = None) -> dict[str, Any]:
     """Remove what ask_remove asked about in this session (``pending``, a gr.State kept on the server,
-    which an API call cannot set), if it is still the one picked.
-    Returns [confirm row, message, table, registered picker, data file picker, registry version, pending]."""
-    hidden = gr.update(visible=False)
+    which an API call cannot set), if it is still the one picked. Answers {"confirm_row", "message",
+    refresh's listing, "version", "pending"}; nothing is pending after it."""
+    done = {"confirm_row": gr.update(visible=False), "pending": None}
     why_not = _unconfirmed(dataset_dir, name, pending)
     if why_not:
-        return [hidden, why_not, *_unchanged(version), None]
+        return {**done, "message": why_not, **_unchanged(version)}
     folder = pending["folder"]
     try:
         info = remove_dataset(dataset_folder(folder), name)
     except DatasetError as e:
-        return [hidden, f"❌ Not removed: {e}", *_listing(folder, version, False), None]
-    return [hidden, f"✅ Removed **{name}** from the registry; its file `{info.get('file_name')}` is still on disk.",
-            *_listing(folder, version, True, ""), None]
+        return {**done, "message": f"❌ Not removed: {e}", **_listing(folder, version, False)}
+    return {**done, "message": f"✅ Removed **{name}** from the registry; its file `{info.get('file_name')}` is still "
+                               "on disk.", **_listing(folder, version, True, "")}
 
 
-def cancel_remove() -> list:
-    """[confirm row, message, pending]: nothing pending any more."""
-    return [gr.update(visible=False), "", None]
+def cancel_remove() -> dict[str, Any]:
+    """{"confirm_row", "message", "pending"}: nothing pending any more."""
+    return {"confirm_row": gr.update(visible=False), "message": "", "pending": None}
 
 
 # ---- layout -----------------------------------------------------------------------------------
@@ -370,8 +385,9 @@ def _manage_section(ctx: list) -> dict:
         entry = gr.Code(language="json", interactive=False)
     preview = gr.HTML()
     triggers = [picked.change, start.change] + [c.change for c in ctx[1:] if not isinstance(c, gr.State)]
-    gr.on(triggers, inspect_registered, [*ctx, start, picked], [report, entry, preview], trigger_mode="always_last",
-          show_progress="minimal", concurrency_id=ONE_AT_A_TIME, api_name="inspect_dataset")
+    gr.on(triggers, inputs=[*ctx, start, picked],
+          **by_name(inspect_registered, {"report": report, "entry": entry, "preview": preview}),
+          trigger_mode="always_last", show_progress="minimal", concurrency_id=ONE_AT_A_TIME, api_name="inspect_dataset")
     return {"picked": picked, "new_name": new_name, "rename_btn": rename_btn, "remove_btn": remove_btn,
             "confirm_row": confirm_row, "confirm_btn": confirm_btn, "cancel_btn": cancel_btn, "message": message}
 
@@ -387,7 +403,7 @@ def _register_section() -> dict:
     c["load_msg"] = gr.Markdown()
     with gr.Row():
         c["name"] = gr.Textbox(label="name", info="what configs use as data.dataset", elem_id="wb-dataset-name")
-        c["formatting"] = gr.Radio(list(dc.FORMATS), value="alpaca", label="formatting")
+        c["formatting"] = gr.Radio(list(OFFERED), value=DEFAULT_FORMAT, label="formatting")
         c["ranking"] = gr.Checkbox(label="ranking", info="chosen/rejected pairs (needed for DPO)")
     with gr.Row():
         c["roles"] = [gr.Dropdown(label=f"{role} column", info=dc.ROLE_HELP[role], choices=[NONE], value="",
@@ -406,45 +422,52 @@ def _register_section() -> dict:
     return c
 
 
-def _wire_register(c: dict, ctx: list, version: gr.State, listing: list) -> None:
-    draft = [c["source"], c["formatting"], c["ranking"], c["description"], *c["roles"]]
-    checked = [c["report"], c["entry"], c["preview"]]
+def show_source(kind: str) -> dict[str, Any]:
+    """{"upload", "path"}: the upload box or the path picker, as the source kind says."""
+    return {"upload": gr.update(visible=kind == SOURCES[0]), "path": gr.update(visible=kind != SOURCES[0])}
+
+
+def _wire_register(c: dict, ctx: list, version: gr.State, listing: dict) -> None:
+    draft = [c["source"], c["formatting"], c["ranking"], c["description"], *c["roles"]]  # check's inputs, by ROLES
+    roles = {role_key(role): box for role, box in zip(dc.ROLES, c["roles"])}
+    checked = by_name(check, {"report": c["report"], "entry": c["entry"], "preview": c["preview"]})
     check_inputs = [*ctx, c["start"], *draft]
     quiet = {"show_progress": "minimal", "concurrency_id": ONE_AT_A_TIME}
-    c["kind"].change(lambda kind: [gr.update(visible=kind == SOURCES[0]), gr.update(visible=kind != SOURCES[0])],
-                     c["kind"], [c["upload"], c["path"]], show_progress="hidden")
+    c["kind"].change(inputs=c["kind"], **by_name(show_source, {"upload": c["upload"], "path": c["path"]}),
+                     show_progress="hidden")
     # always_last: a file chosen while the Clear before it is still loading must load too (Gradio's
     # default, "once", drops an event that fires while the same one runs)
-    loading = gr.on([c["upload"].upload, c["upload"].clear, c["path"].change, c["kind"].change], load_source,
-                    [c["kind"], c["upload"], c["path"], ctx[0]],
-                    [c["source"], c["name"], c["formatting"], c["ranking"], *c["roles"], c["load_msg"]],
+    loaded = {"source": c["source"], "name": c["name"], "formatting": c["formatting"], "ranking": c["ranking"],
+              **roles, "message": c["load_msg"]}
+    loading = gr.on([c["upload"].upload, c["upload"].clear, c["path"].change, c["kind"].change],
+                    inputs=[c["kind"], c["upload"], c["path"], ctx[0]], **by_name(load_source, loaded),
                     api_name="load_dataset_file", trigger_mode="always_last")
-    loading.then(check, check_inputs, checked, **quiet)
+    loading.then(inputs=check_inputs, **checked, **quiet)
     gr.on([c["upload"].upload, c["upload"].clear, c["path"].change], lambda: "", None, c["message"],
           api_visibility="private")  # an earlier "Registered ..." message is about another file
-    gr.on([c["formatting"].input, c["ranking"].input], format_changed,
-          [c["source"], c["formatting"], c["ranking"], *c["roles"]], [c["ranking"], *c["roles"], c["load_msg"]],
-          show_progress="hidden").then(check, check_inputs, checked, **quiet)
+    reformatted = {"ranking": c["ranking"], **roles, "message": c["load_msg"]}
+    gr.on([c["formatting"].input, c["ranking"].input], inputs=[c["source"], c["formatting"], c["ranking"], *c["roles"]],
+          **by_name(format_changed, reformatted), show_progress="hidden").then(inputs=check_inputs, **checked, **quiet)
     context = [x.change for x in ctx[1:] if not isinstance(x, gr.State)]
-    gr.on([c["check_btn"].click, *[r.input for r in c["roles"]], *context], check, check_inputs, checked,
+    gr.on([c["check_btn"].click, *[r.input for r in c["roles"]], *context], inputs=check_inputs, **checked,
           trigger_mode="always_last", api_name="check_dataset", **quiet)
     c["start"].change(preview_only, check_inputs, c["preview"], **quiet)
-    c["register_btn"].click(register, [*ctx, version, c["name"], *draft],
-                            [c["report"], c["message"], *listing, version], api_name="register_dataset",
-                            concurrency_id=ONE_AT_A_TIME)
+    registered = {"report": c["report"], "message": c["message"], **listing, "version": version}
+    c["register_btn"].click(inputs=[*ctx, version, c["name"], *draft], **by_name(register, registered),
+                            api_name="register_dataset", concurrency_id=ONE_AT_A_TIME)
 
 
 def build(page: Page) -> Tab:
     """The Datasets tab, wired to the Train tab's dataset folder and cutoff_len and the top bar's model
     and chat template, so checks and previews show what training will see.
 
-    Its components include ``registry_version``: a gr.State bumped after every register, rename and
-    remove (webui.app chains the Train tab's dataset pickers to its ``.change``).
+    Its components include ``registry_version``: the page's gr.State (Page.registry_version), bumped
+    after every register, rename and remove (the Train tab refilters its dataset pickers on its change).
     """
     dataset_dir, model = page.form["data.dataset_dir"], page.top["model.name_or_path"]
     template, cutoff_len = page.top["model.template"], page.form["data.cutoff_len"]
     ctx = [dataset_dir, model, template, cutoff_len]
-    version = gr.State(0)
+    version = page.registry_version if page.registry_version is not None else gr.State(0)
     gr.Markdown("Datasets of the Train tab's dataset folder (`data.dataset_dir`). Checks and previews use the "
                 "Train tab's model, chat template and `cutoff_len`, so they show what training will see.")
     with gr.Row():
@@ -455,21 +478,20 @@ def build(page: Page) -> Tab:
     dataset_probes.build(dataset_dir, manage["picked"], version)
     with gr.Accordion("Register a dataset", open=True, elem_id="wb-dataset-register"):
         reg = _register_section()
-    listing = [table, manage["picked"], reg["path"]]
+    listing = {"table": table, "picked": manage["picked"], "files": reg["path"]}
     _wire_register(reg, ctx, version, listing)
-    refresh_btn.click(refresh, dataset_dir, listing, api_name="refresh_datasets")
-    dataset_dir.change(refresh_as_typed, dataset_dir, listing, show_progress="hidden")
-    manage["rename_btn"].click(rename, [dataset_dir, manage["picked"], manage["new_name"], version],
-                               [manage["message"], *listing, version], api_name="rename_dataset",
-                               concurrency_id=ONE_AT_A_TIME)
+    refresh_btn.click(inputs=dataset_dir, **by_name(refresh, listing), api_name="refresh_datasets")
+    dataset_dir.change(inputs=dataset_dir, **by_name(refresh_as_typed, listing), show_progress="hidden")
+    edited = {"message": manage["message"], **listing, "version": version}
+    manage["rename_btn"].click(inputs=[dataset_dir, manage["picked"], manage["new_name"], version],
+                               **by_name(rename, edited), api_name="rename_dataset", concurrency_id=ONE_AT_A_TIME)
     pending = gr.State(None)  # what Remove… asked about, on the server: the confirm step acts on it alone
-    confirm = [manage["confirm_row"], manage["message"], pending]
-    manage["remove_btn"].click(ask_remove, [dataset_dir, manage["picked"]], confirm)
-    manage["picked"].input(cancel_remove, None, confirm)  # a pending "remove?" was about the previous pick
-    manage["confirm_btn"].click(confirm_remove, [dataset_dir, manage["picked"], version, pending],
-                                [manage["confirm_row"], manage["message"], *listing, version, pending],
-                                concurrency_id=ONE_AT_A_TIME)
-    manage["cancel_btn"].click(cancel_remove, None, confirm)
+    confirm = {"confirm_row": manage["confirm_row"], "message": manage["message"], "pending": pending}
+    manage["remove_btn"].click(inputs=[dataset_dir, manage["picked"]], **by_name(ask_remove, confirm))
+    manage["picked"].input(**by_name(cancel_remove, confirm))  # a pending "remove?" was about the previous pick
+    manage["confirm_btn"].click(inputs=[dataset_dir, manage["picked"], version, pending],
+                                **by_name(confirm_remove, {**confirm, **edited}), concurrency_id=ONE_AT_A_TIME)
+    manage["cancel_btn"].click(**by_name(cancel_remove, confirm))
     return Tab({"table": table, "registry_version": version, **{f"manage_{k}": v for k, v in manage.items()}, **reg},
-               on_load=[Event(on_load, [], listing)],
-               on_select=Event(refresh, [dataset_dir], listing))  # datasets registered elsewhere appear
+               on_load=[Event(**by_name(on_load, listing))],
+               on_select=Event(inputs=[dataset_dir], **by_name(refresh, listing)))  # datasets registered elsewhere

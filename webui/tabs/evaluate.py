@@ -14,6 +14,7 @@ import dataclasses
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import gradio as gr
 
@@ -27,7 +28,8 @@ from engine.runs.jobs import JobFolder, create_job, start_job
 from engine.runs.status import State
 from webui import runinfo
 from webui.eval_results import show
-from webui.forms import setting
+from webui.forms import refreshed, setting
+from webui.named import by_name
 from webui.tabs import Event, Page, Tab
 
 BASE_VALUE = "base"  # the models picker's value for the bare base model
@@ -103,13 +105,13 @@ def run_held_out(name: str) -> HeldOut:
     return held_out_sets(registry, run.stage, data.get("dataset"), data.get("eval_dataset"))
 
 
-def refresh(run: str | None = None) -> list:
-    """[run, models, reward] pickers re-read from disk; the run kept, else one being evaluated, else
-    the newest."""
+def refresh(run: str | None = None) -> dict[str, Any]:
+    """The "run", "models" and "reward" pickers re-read from disk; the run kept, else one being
+    evaluated, else the newest."""
     runs = run_choices()
     names = [name for _label, name in runs]
-    return [gr.update(choices=runs, value=runinfo.pick_run(names, run, KIND)),
-            gr.update(choices=model_choices()), gr.update(choices=reward_choices())]
+    return {"run": refreshed(runs, run, runinfo.pick_run(names, run, KIND)),
+            "models": gr.update(choices=model_choices()), "reward": gr.update(choices=reward_choices())}
 
 
 def default_models(name: str) -> list[str]:
@@ -190,8 +192,8 @@ def job_status(job: JobFolder | None) -> str:
     return f"✅ evaluated **{job.run.name}** in {status.duration() or 0:.0f} s."
 
 
-def start(run: str | None, *values) -> list:
-    """Check the settings, then start the evaluation job: [status, timer]."""
+def start(run: str | None, *values) -> dict[str, Any]:
+    """Check the settings, then start the evaluation job: {"status", "timer"}."""
     try:
         folder = runinfo.run_path(run)
         if runinfo.job_running(runinfo.latest_job(run, KIND)):
@@ -199,36 +201,37 @@ def start(run: str | None, *values) -> list:
         chosen = settings(*values)
         plan(folder, chosen)  # every setting checked before a job exists; errors name the flag
     except (ConfigError, FileNotFoundError) as e:
-        return [f"❌ {e}", gr.Timer(active=False)]
+        return {"status": f"❌ {e}", "timer": gr.Timer(active=False)}
     job = create_job(folder, KIND, dataclasses.asdict(chosen))
     proc = start_job(job)
     threading.Thread(target=proc.wait, name=f"reap-{proc.pid}", daemon=True).start()
-    return [job_status(job), gr.Timer(active=True)]
+    return {"status": job_status(job), "timer": gr.Timer(active=True)}
 
 
-def poll(name: str | None) -> list:
-    """The timer's tick while an evaluation runs: [status, *results, timer]; the results (and the
-    timer's end) come once the job has ended."""
+def poll(name: str | None) -> dict[str, Any]:
+    """The timer's tick while an evaluation runs: {"status", "timer"}, and the results (eval_results.show's
+    "summary", "table", "chart", "answers") once the job has ended, with the timer's end."""
     job = runinfo.latest_job(name, KIND)
     if runinfo.job_running(job):
-        return [job_status(job), *[gr.skip()] * 4, gr.Timer(active=True)]
-    return [job_status(job), *show(read_eval(runinfo.run_path(name)) if job else None), gr.Timer(active=False)]
+        return {"status": job_status(job), "timer": gr.Timer(active=True)}
+    return {"status": job_status(job), **show(read_eval(runinfo.run_path(name)) if job else None),
+            "timer": gr.Timer(active=False)}
 
 
-def select_run(name: str | None) -> list:
-    """A run picked: its pickers' defaults, its newest results, and its running evaluation followed:
-    [dataset, models, reward, status, summary, table, chart, answers, timer]."""
+def select_run(name: str | None) -> dict[str, Any]:
+    """A run picked: its pickers' defaults ("dataset", "models", "reward"), its newest results
+    (eval_results.show's), and its running evaluation followed ("status", "timer")."""
     try:
         run = runinfo.run_path(name)
     except FileNotFoundError:
-        return [gr.update(choices=[], value=None), gr.update(value=[]), gr.update(value=NONE), "", *show(None),
-                gr.Timer(active=False)]
+        return {"dataset": gr.update(choices=[], value=None), "models": gr.update(value=[]),
+                "reward": gr.update(value=NONE), "status": "", **show(None), "timer": gr.Timer(active=False)}
     held_out = run_held_out(name)
     job = runinfo.latest_job(name, KIND)
-    return [gr.update(choices=held_out.choices, value=held_out.value, info=held_out.hint),
-            gr.update(choices=model_choices(), value=default_models(name)),
-            gr.update(choices=reward_choices(), value=default_reward(name)),
-            job_status(job), *show(read_eval(run)), gr.Timer(active=runinfo.job_running(job))]
+    return {"dataset": gr.update(choices=held_out.choices, value=held_out.value, info=held_out.hint),
+            "models": gr.update(choices=model_choices(), value=default_models(name)),
+            "reward": gr.update(choices=reward_choices(), value=default_reward(name)),
+            "status": job_status(job), **show(read_eval(run)), "timer": gr.Timer(active=runinfo.job_running(job))}
 
 
 def build(page: Page) -> Tab:
@@ -268,14 +271,17 @@ def build(page: Page) -> Tab:
     answers = gr.Dataframe(interactive=False, wrap=True, label="answers side by side", elem_id="wb-eval-answers")
     timer = gr.Timer(POLL_SECONDS, active=False)
 
-    results = [summary, table, chart, answers]
-    run.change(select_run, run, [dataset, models, reward, status, *results, timer], show_progress="hidden")
+    results = {"summary": summary, "table": table, "chart": chart, "answers": answers}
+    followed = {"status": status, **results, "timer": timer}
+    pickers = {"run": run, "models": models, "reward": reward}
+    defaults = {"dataset": dataset, "models": models, "reward": reward}
+    run.change(inputs=run, **by_name(select_run, {**defaults, **followed}), show_progress="hidden")
     dataset.change(probe_choices, [run, dataset], probes, show_progress="hidden")
-    start_btn.click(start, [run, dataset, models, reward, prompts, max_tokens, pairs, probes, probe_name, probe_kind,
-                            probe_value], [status, timer], api_name="evaluate", show_progress="hidden")
-    timer.tick(poll, run, [status, *results, timer], show_progress="hidden")
-    refresh_btn.click(refresh, run, [run, models, reward], api_visibility="private")
-    pickers = [run, models, reward]
+    start_btn.click(inputs=[run, dataset, models, reward, prompts, max_tokens, pairs, probes, probe_name, probe_kind,
+                            probe_value], **by_name(start, {"status": status, "timer": timer}), api_name="evaluate",
+                    show_progress="hidden")
+    timer.tick(inputs=run, **by_name(poll, followed), show_progress="hidden")
+    refresh_btn.click(inputs=run, **by_name(refresh, pickers), api_visibility="private")
     return Tab({"run": run, "dataset": dataset, "models": models, "reward": reward, "status": status,
                 "results": results, "timer": timer},
-               on_load=[Event(refresh, [], pickers)], on_select=Event(refresh, [run], pickers))
+               on_load=[Event(**by_name(refresh, pickers))], on_select=Event(inputs=[run], **by_name(refresh, pickers)))

@@ -11,6 +11,7 @@ from __future__ import annotations
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import gradio as gr
 
@@ -21,6 +22,8 @@ from engine.paths import exports_root
 from engine.runs.jobs import JobFolder, create_job, start_job
 from engine.runs.status import State
 from webui import runinfo
+from webui.forms import refreshed
+from webui.named import by_name
 from webui.tabs import Event, Page, Tab
 
 HEADERS = ["export", "source run", "stage", "kind", "base model", "size", "exported"]
@@ -34,11 +37,12 @@ def exports_table() -> list[list[str]]:
              time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(e["mtime"]))] for e in list_exports()]
 
 
-def refresh(run: str | None = None) -> list:
-    """[run picker, exports table], re-read from disk; the run kept, else one being exported, else the newest."""
+def refresh(run: str | None = None) -> dict[str, Any]:
+    """{"run" (the picker), "table" (the exports)}, re-read from disk; the run kept, else one being
+    exported, else the newest."""
     choices = runinfo.finished_runs(policy_stages())
     names = [name for _label, name in choices]
-    return [gr.update(choices=choices, value=runinfo.pick_run(names, run, KIND)), exports_table()]
+    return {"run": refreshed(choices, run, runinfo.pick_run(names, run, KIND)), "table": exports_table()}
 
 
 def destination(run: str | None, name: str | None) -> str:
@@ -68,8 +72,8 @@ def job_status(job: JobFolder | None) -> str:
             f"(\"{result.get('folder')}\")`.")
 
 
-def export(run: str | None, name: str | None) -> list:
-    """Check, then start the export job: [status, exports table, timer]."""
+def export(run: str | None, name: str | None) -> dict[str, Any]:
+    """Check, then start the export job: {"status", "table" (the exports, when nothing started), "timer"}."""
     try:
         folder = runinfo.run_path(run)
         run_weights(folder)  # a clear error before the wait when there is nothing to export
@@ -77,25 +81,25 @@ def export(run: str | None, name: str | None) -> list:
             raise ExportError(f"{run} is being exported already; wait for it")
         dest = check_destination(folder, export_path((name or "").strip() or folder.name))
     except (ValueError, OSError) as e:  # ExportError, no weights, run deleted meanwhile
-        return [f"❌ {e}", exports_table(), gr.Timer(active=False)]
+        return {"status": f"❌ {e}", "table": exports_table(), "timer": gr.Timer(active=False)}
     job = create_job(folder, KIND, {"out": str(dest)})
     proc = start_job(job)
     threading.Thread(target=proc.wait, name=f"reap-{proc.pid}", daemon=True).start()
-    return [job_status(job), gr.skip(), gr.Timer(active=True)]
+    return {"status": job_status(job), "timer": gr.Timer(active=True)}
 
 
-def poll(run: str | None) -> list:
-    """While an export runs: [status, exports table (once it ended), timer]."""
+def poll(run: str | None) -> dict[str, Any]:
+    """While an export runs: {"status", "timer"}, and "table" (the exports) once it ended."""
     job = runinfo.latest_job(run, KIND)
     if runinfo.job_running(job):
-        return [job_status(job), gr.skip(), gr.Timer(active=True)]
-    return [job_status(job), exports_table(), gr.Timer(active=False)]
+        return {"status": job_status(job), "timer": gr.Timer(active=True)}
+    return {"status": job_status(job), "table": exports_table(), "timer": gr.Timer(active=False)}
 
 
-def follow(run: str | None) -> list:
-    """A run picked: its newest export's status, followed while it runs: [status, timer]."""
+def follow(run: str | None) -> dict[str, Any]:
+    """A run picked: its newest export's status, followed while it runs: {"status", "timer"}."""
     job = runinfo.latest_job(run, KIND)
-    return [job_status(job), gr.Timer(active=runinfo.job_running(job))]
+    return {"status": job_status(job), "timer": gr.Timer(active=runinfo.job_running(job))}
 
 
 def build(page: Page) -> Tab:
@@ -114,10 +118,12 @@ def build(page: Page) -> Tab:
     table = gr.Dataframe(headers=HEADERS, value=[], interactive=False, wrap=True, label="exports")
     timer = gr.Timer(POLL_SECONDS, active=False)
 
+    job = {"status": status, "table": table, "timer": timer}
+    listing = {"run": run, "table": table}
     gr.on([run.change, name.change], destination, [run, name], where, show_progress="hidden")
-    run.change(follow, run, [status, timer], show_progress="hidden")
-    export_btn.click(export, [run, name], [status, table, timer], api_name="export")
-    timer.tick(poll, run, [status, table, timer], show_progress="hidden")
-    refresh_btn.click(refresh, run, [run, table], api_visibility="private")
+    run.change(inputs=run, **by_name(follow, {"status": status, "timer": timer}), show_progress="hidden")
+    export_btn.click(inputs=[run, name], **by_name(export, job), api_name="export")
+    timer.tick(inputs=run, **by_name(poll, job), show_progress="hidden")
+    refresh_btn.click(inputs=run, **by_name(refresh, listing), api_visibility="private")
     return Tab({"run": run, "name": name, "status": status, "table": table, "timer": timer},
-               on_load=[Event(refresh, [], [run, table])], on_select=Event(refresh, [run], [run, table]))
+               on_load=[Event(**by_name(refresh, listing))], on_select=Event(inputs=[run], **by_name(refresh, listing)))

@@ -12,6 +12,7 @@ import plotly.graph_objects as go
 from engine.runs.folder import RunFolder, list_runs
 from webui import charts, runinfo, samples_view
 from webui.log_box import log_box
+from webui.named import by_name
 from webui.tabs import Event, Page, Tab
 
 HEADERS = ["run", "stage", "model", "dataset", "state", "warnings", "duration", "step", "final metrics"]
@@ -38,10 +39,10 @@ def runs_table() -> list[list[str]]:
     return [summary_row(run) for run in list_runs()]
 
 
-def refresh() -> list:
-    """[table, overlay runs choices, view run choices], rebuilt from disk."""
+def refresh() -> dict[str, Any]:
+    """{"table", "overlay_runs", "view_run"} (the two run pickers' choices), rebuilt from disk."""
     names = runinfo.run_names()
-    return [runs_table(), gr.update(choices=names), gr.update(choices=names)]
+    return {"table": runs_table(), "overlay_runs": gr.update(choices=names), "view_run": gr.update(choices=names)}
 
 
 def _records(names: list[str] | None) -> dict[str, list[dict]]:
@@ -66,33 +67,35 @@ def overlay(names: list[str] | None, metric: str | None) -> go.Figure:
     return charts.overlay_chart(_records(names), metric or "")
 
 
-def view(name: str | None) -> list:
-    """[config.yaml, end of engine.log, sample step slider, sample answers] of a run."""
+def view(name: str | None) -> dict[str, Any]:
+    """{"config" (config.yaml), "log" (the end of engine.log), "sample_step" (the slider), "samples"} of a run."""
     try:
         run = runinfo.run_path(name)
     except FileNotFoundError as e:
-        return ["", str(e), gr.update(), samples_view.samples_html([])]
+        return {"config": "", "log": str(e), "samples": samples_view.samples_html([])}
     records = run.samples()
     try:  # shown as it is, undecodable bytes marked: the text is for reading, not for loading
         config = run.config_file.read_text(encoding="utf-8", errors="replace")
     except OSError as e:
         config = f"# {run.config_file} is unreadable: {e}"
-    return [config, run.log_tail(VIEW_LOG_LINES),
-            gr.update(**samples_view.slider_update(records)),
-            samples_view.samples_html(records, None, samples_view.run_probes(run))]
+    return {"config": config, "log": run.log_tail(VIEW_LOG_LINES),
+            "sample_step": gr.update(**samples_view.slider_update(records)),
+            "samples": samples_view.samples_html(records, None, samples_view.run_probes(run))}
 
 
-def ask_delete(name: str | None) -> tuple[Any, str, str | None]:
+def ask_delete(name: str | None) -> dict[str, Any]:
     """First step of a delete: show the confirm buttons (or say why not), and keep the run pending
-    for confirm_delete. Returns (confirm row, message, pending run)."""
+    for confirm_delete. Answers {"confirm_row", "message", "pending" (the run)}."""
+    hidden = gr.update(visible=False)
     try:
         run = runinfo.run_path(name)
     except FileNotFoundError as e:
-        return gr.update(visible=False), f"❌ {e}", None
+        return {"confirm_row": hidden, "message": f"❌ {e}", "pending": None}
     if run.status().engine_alive:
-        return gr.update(visible=False), f"❌ {name} is still running: stop it on the Train tab first.", None
-    return (gr.update(visible=True),
-            f"Delete **{name}** and all its files (adapter, checkpoints, logs)? This cannot be undone.", run.name)
+        return {"confirm_row": hidden, "message": f"❌ {name} is still running: stop it on the Train tab first.",
+                "pending": None}
+    return {"confirm_row": gr.update(visible=True), "pending": run.name,
+            "message": f"Delete **{name}** and all its files (adapter, checkpoints, logs)? This cannot be undone."}
 
 
 def _unconfirmed(name: str | None, pending: str | None) -> str:
@@ -104,11 +107,11 @@ def _unconfirmed(name: str | None, pending: str | None) -> str:
     return ""
 
 
-def confirm_delete(name: str | None, compared: list[str] | None = None, pending: str | None = None) -> list:
+def confirm_delete(name: str | None, compared: list[str] | None = None, pending: str | None = None) -> dict[str, Any]:
     """Delete the run ask_delete asked about in this session (``pending``, a gr.State kept on the
     server, which an API call cannot set), if it is still the one picked: a direct call deletes nothing.
-    Returns [confirm row, message, table, overlay runs, view run, pending]; the deleted run also
-    leaves the overlay selection."""
+    Answers {"confirm_row", "message", "table", "overlay_runs", "view_run", "pending"}; the deleted run
+    also leaves the overlay selection."""
     message = _unconfirmed(name, pending)
     if not message:
         try:
@@ -116,14 +119,14 @@ def confirm_delete(name: str | None, compared: list[str] | None = None, pending:
         except (FileNotFoundError, PermissionError) as e:
             message = f"❌ {e}"
     names = runinfo.run_names()
-    return [gr.update(visible=False), message, runs_table(),
-            gr.update(choices=names, value=[n for n in compared or [] if n in names]),
-            gr.update(choices=names, value=name if name in names else None), None]
+    return {"confirm_row": gr.update(visible=False), "message": message, "table": runs_table(),
+            "overlay_runs": gr.update(choices=names, value=[n for n in compared or [] if n in names]),
+            "view_run": gr.update(choices=names, value=name if name in names else None), "pending": None}
 
 
-def cancel_delete() -> tuple[Any, str, None]:
-    """(confirm row, message, pending): nothing pending any more."""
-    return gr.update(visible=False), "", None
+def cancel_delete() -> dict[str, Any]:
+    """{"confirm_row", "message", "pending"}: nothing pending any more."""
+    return {"confirm_row": gr.update(visible=False), "message": "", "pending": None}
 
 
 def build(page: Page) -> Tab:
@@ -148,15 +151,17 @@ def build(page: Page) -> Tab:
         sample_step = gr.Slider(0, 1, value=0, step=1, label="step", elem_id="wb-runs-sample-step")
         samples_box = gr.HTML(samples_view.samples_html([]), elem_id="wb-runs-samples")
 
-    listing = [table, overlay_runs, view_run]
-    refresh_btn.click(refresh, None, listing, api_name="refresh_runs")
+    listing = {"table": table, "overlay_runs": overlay_runs, "view_run": view_run}
+    refresh_btn.click(**by_name(refresh, listing), api_name="refresh_runs")
     overlay_runs.change(metric_choices, [overlay_runs, overlay_metric], overlay_metric)
     gr.on([overlay_runs.change, overlay_metric.change], overlay, [overlay_runs, overlay_metric], overlay_plot)
-    view_run.change(view, view_run, [config_view, log_view, sample_step, samples_box])
+    viewed = {"config": config_view, "log": log_view, "sample_step": sample_step, "samples": samples_box}
+    view_run.change(inputs=view_run, **by_name(view, viewed))
     sample_step.input(samples_view.show_run, [view_run, sample_step], samples_box, show_progress="hidden")
     pending = gr.State(None)  # the run Delete run… asked about, on the server: the confirm step acts on it alone
-    delete_btn.click(ask_delete, view_run, [confirm_row, delete_msg, pending])
-    confirm_btn.click(confirm_delete, [view_run, overlay_runs, pending], [confirm_row, delete_msg, *listing, pending])
-    cancel_btn.click(cancel_delete, None, [confirm_row, delete_msg, pending])
+    confirm = {"confirm_row": confirm_row, "message": delete_msg, "pending": pending}
+    delete_btn.click(inputs=view_run, **by_name(ask_delete, confirm))
+    confirm_btn.click(inputs=[view_run, overlay_runs, pending], **by_name(confirm_delete, {**confirm, **listing}))
+    cancel_btn.click(**by_name(cancel_delete, confirm))
     return Tab({"table": table, "overlay_runs": overlay_runs, "view_run": view_run},
-               on_load=[Event(refresh, [], listing)], on_select=Event(refresh, [], listing))
+               on_load=[Event(**by_name(refresh, listing))], on_select=Event(**by_name(refresh, listing)))

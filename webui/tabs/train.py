@@ -19,36 +19,36 @@ from engine.runs import checkpoints, launch, process, queue
 from engine.runs.folder import RunFolder
 from engine.runs.process import stop as stop_process
 from engine.runs.status import State
-from webui import charts, resources, run_form, runinfo, samples_view
+from webui import charts, form_answers, resources, run_form, runinfo, samples_view
 from webui.forms import FieldSpec, build_section, make_component, validate
 from webui.log_box import log_box
+from webui.named import by_name
 from webui.tabs import Event, Page, Tab
 
 RUN_BAR = ("stage", "name", "init_from", "data.dataset", "data.eval_dataset")
-# run_form.stage_changed's inputs, and the fields among its outputs (the section boxes follow them)
-STAGE_INPUTS = ("stage", "data.dataset_dir", "data.dataset", "data.eval_dataset", "init_from", *run_form.RUN_PICKERS)
-STAGE_PICKERS = ("data.dataset", "data.eval_dataset", "init_from", *run_form.RUN_PICKERS)
+STAGE_INPUTS = (*run_form.ASKED, *run_form.STAGE_PICKERS)  # run_form.stage_changed's inputs
 SECTION_TITLES = {"lora": "LoRA", "data": "Data", "training": "Training",
                   "samples": "Samples: the model's answers to a few prompts during training, and the alarms on them",
                   "distributed": "Distributed: one run on several processes, GPUs or machines (accelerate)",
                   **{name: f"{stage.title}: options" for name, stage in STAGES.items()}}
+CHARTS = tuple(f"chart {i}" for i in range(charts.CHART_SLOTS))  # the chart slots' names in refresh's answer
 LOG_TAIL_LINES = 40
 TICK_SECONDS = 1.0
 
 
-def start(specs: list[FieldSpec], *values: Any) -> tuple[Any, str]:
+def start(specs: list[FieldSpec], *values: Any) -> dict[str, Any]:
     """Validate, write the run folder, queue it (it starts at once when nothing else trains).
-    Returns (followed-run dropdown update, message)."""
+    Answers {"monitor" (the followed-run dropdown), "message"}."""
     try:
         cfg = run_form.preflight(validate(specs, list(values)))
     except ConfigError as e:
         gr.Warning(str(e))
-        return gr.skip(), f"❌ {e}"
+        return {"message": f"❌ {e}"}
     try:
         run = queue.enqueue(cfg)
     except OSError as e:  # a full disk: create_run removed the half-made folder; say what to do
         gr.Warning(str(e))
-        return gr.skip(), f"❌ Not started: {e}"
+        return {"message": f"❌ Not started: {e}"}
     started = queue.start_next()
     waiting = queue.waiting_runs()
     # the queue's worker may have started it (and a tiny run ended) between the two calls
@@ -58,7 +58,7 @@ def start(specs: list[FieldSpec], *values: Any) -> tuple[Any, str]:
         active = queue.active_run()
         message = (f"Queued **{run.name}** (position {waiting.index(run) + 1}): it starts when "
                    f"{active.name if active else 'the current run'} ends, so two trainings never share the CPU/GPU.")
-    return gr.update(choices=runinfo.run_names(), value=run.name), message
+    return {"monitor": gr.update(choices=runinfo.run_names(), value=run.name), "message": message}
 
 
 def stop(name: str | None) -> str:
@@ -73,20 +73,20 @@ def stop(name: str | None) -> str:
     return f"{name} is not running (state: {run.status().shown})."
 
 
-def resume(name: str | None) -> tuple[Any, str]:
+def resume(name: str | None) -> dict[str, Any]:
     """Continue the followed run (failed, stopped or crashed) in its own folder from its last complete
-    checkpoint, through the queue. Returns (followed-run dropdown update, message)."""
+    checkpoint, through the queue. Answers {"monitor" (the followed-run dropdown), "message"}."""
     try:
         run = runinfo.run_path(name)
         checkpoint = checkpoints.request_resume(run, in_queue=True)
     except (FileNotFoundError, ValueError) as e:
-        return gr.skip(), f"❌ Not resumed: {e}"
+        return {"message": f"❌ Not resumed: {e}"}
     queue.start_next()
     waiting = queue.waiting_runs()
     where = f" It waits in the queue (position {waiting.index(run) + 1})." if run in waiting else ""
-    return (gr.update(choices=runinfo.run_names(), value=run.name),
-            f"Resuming **{run.name}** from `{checkpoint.relative_to(run)}` (step {checkpoint.step}): the charts go on "
-            f"from there; what was logged after it is kept in metrics.undone.jsonl.{where}")
+    return {"monitor": gr.update(choices=runinfo.run_names(), value=run.name),
+            "message": f"Resuming **{run.name}** from `{checkpoint.relative_to(run)}` (step {checkpoint.step}): the "
+                       f"charts go on from there; what was logged after it is kept in metrics.undone.jsonl.{where}"}
 
 
 def resume_hint(run: RunFolder, shown: State) -> str:
@@ -145,37 +145,35 @@ def _fingerprint(path: Path | None) -> tuple:
         return (str(path), None, None)
 
 
-def refresh(name: str | None, seen: dict | None) -> list:
+def refresh(name: str | None, seen: dict | None) -> dict[str, Any]:
     """The timer's tick: status, log tail, charts and sample answers of the followed run, re-read
     from its folder.
 
-    Returns [status markdown, resource line, log, *one update per chart slot, sample step slider,
-    sample answers, seen]; what comes from a file is skipped while the file is unchanged, so an idle
-    page costs a few stat() calls a second. The resource line is made with the status, so the two
-    never disagree about whether an engine runs.
+    Answers {"status", "resources", "log", *CHARTS (one per chart slot), "sample_step", "samples",
+    "seen"}; what comes from a file is left out while the file is unchanged, so an idle page costs a
+    few stat() calls a second. The resource line is made with the status, so the two never disagree
+    about whether an engine runs.
     """
     seen = dict(seen or {})
     try:
         run = runinfo.run_path(name) if name else None
     except FileNotFoundError:
         run = None
-    out: list[Any] = [status_markdown(name), resources.resources_markdown(run)]
-    log_key = _fingerprint(run.log_file if run else None)
-    out.append(gr.skip() if seen.get("log") == log_key else (run.log_tail(LOG_TAIL_LINES) if run else ""))
-    metrics_key = _fingerprint(run.metrics_file if run else None)
-    if seen.get("metrics") == metrics_key:
-        out += [gr.skip()] * charts.CHART_SLOTS
-    else:
+    out: dict[str, Any] = {"status": status_markdown(name), "resources": resources.resources_markdown(run)}
+    keys = {"log": _fingerprint(run.log_file if run else None),
+            "metrics": _fingerprint(run.metrics_file if run else None),
+            "samples": _fingerprint(run.samples_file if run else None)}
+    if seen.get("log") != keys["log"]:
+        out["log"] = run.log_tail(LOG_TAIL_LINES) if run else ""
+    if seen.get("metrics") != keys["metrics"]:
         figures = charts.run_charts(run.metrics() if run else [], run.stage if run else "")
-        out += [gr.update(value=f, visible=True) if f is not None else gr.update(visible=False) for f in figures]
-    samples_key = _fingerprint(run.samples_file if run else None)
-    if seen.get("samples") == samples_key:
-        out += [gr.skip(), gr.skip()]
-    else:  # new answers: the latest step is shown
+        out.update({slot: gr.update(value=f, visible=True) if f is not None else gr.update(visible=False)
+                    for slot, f in zip(CHARTS, figures)})
+    if seen.get("samples") != keys["samples"]:  # new answers: the latest step is shown
         records = run.samples() if run else []
-        out += [gr.update(**samples_view.slider_update(records)),
-                samples_view.samples_html(records, None, samples_view.run_probes(run))]
-    return [*out, {"log": log_key, "metrics": metrics_key, "samples": samples_key}]
+        out["sample_step"] = gr.update(**samples_view.slider_update(records))
+        out["samples"] = samples_view.samples_html(records, None, samples_view.run_probes(run))
+    return {**out, "seen": keys}
 
 
 def _form(page: Page) -> dict:
@@ -219,99 +217,142 @@ def _progress() -> dict:
             "sample_step": sample_step, "samples": samples_box}
 
 
+def _controls() -> dict:
+    """Start, Stop, Resume and Save config, the message lines, the config preview and Load settings."""
+    c: dict[str, Any] = {}
+    with gr.Row():
+        c["start_btn"] = gr.Button("Start", variant="primary")
+        c["stop_btn"] = gr.Button("Stop (or cancel if queued)", variant="stop")
+        c["resume_btn"] = gr.Button("Resume", elem_id="wb-resume")
+        c["save_btn"] = gr.Button("Save config")
+    error_md, c["message"] = gr.Markdown(), gr.Markdown()
+    with gr.Accordion("Config preview and command line", open=False, elem_id="wb-preview"), gr.Row():
+        c["preview"] = {"yaml": gr.Code(language="yaml", label="config.yaml", interactive=False),
+                        "command": gr.Code(language="shell", label="the same run from a terminal", interactive=False,
+                                           elem_id="wb-cli-command"),
+                        "error": error_md}
+    with gr.Accordion("Load settings", open=False), gr.Row():
+        c["load_run"] = gr.Dropdown(label="from a run's config.yaml", choices=runinfo.run_names(), value=None)
+        c["load_btn"] = gr.Button("Load", scale=0)
+        c["load_saved"] = gr.Dropdown(label="from a saved config", choices=run_form.saved_configs(), value=None)
+        c["load_saved_btn"] = gr.Button("Load", scale=0)
+        c["upload"] = gr.UploadButton("Load a YAML file", file_types=[".yaml", ".yml"], scale=0)
+    return c
+
+
+def _wire_form(specs: list[FieldSpec], c: dict, page: Page) -> None:
+    """The form's own events: the previews, the stage answer (the pickers and the sections shown) and
+    the LoRA box."""
+    # preprocess=False: the form's values reach engine.config.from_dict as the browser sent them.
+    # Gradio's own checks (gr.Number's bounds, a dropdown's choices) would refuse a bad value first
+    # with a message that names no field; from_dict's names the key (training.learning_rate: ...).
+    previewed = by_name(partial(run_form.preview, specs), c["preview"])
+    gr.on([f.change for f in c["fields"]], inputs=c["fields"], **previewed, show_progress="hidden",
+          trigger_mode="always_last", api_name="preview", preprocess=False)
+    # One listener for whatever changes the pickers' choices (a registered, renamed or removed dataset
+    # too): a change while one is answered waits for that answer (always_last), so answers come in order.
+    triggers = [c["stage"].change, c["data.dataset_dir"].change]
+    if page.registry_version is not None:
+        triggers.append(page.registry_version.change)
+    answered = gr.on(triggers, run_form.stage_changed, inputs=[c[k] for k in STAGE_INPUTS],
+                     outputs=c["form_answer"], show_progress="hidden", trigger_mode="always_last",
+                     api_name="stage_changed")
+    apply = _apply_answer(c)
+    answered.success(apply.fn, apply.inputs, apply.outputs, **apply.options)
+    c["model.finetuning_type"].change(lambda kind: gr.update(visible=kind != "full"), c["model.finetuning_type"],
+                                      c["boxes"]["lora"], show_progress="hidden", api_visibility="private")
+
+
+def _wire_actions(specs: list[FieldSpec], c: dict, seen: gr.State, timer: gr.Timer) -> None:
+    """Start, Stop, Resume, Save config, Load settings, and the followed run's refresh."""
+    fields = {key: c[key] for key in c["field_keys"]}
+    started = {"monitor": c["monitor"], "message": c["message"]}
+    refreshed = {"status": c["status"], "resources": c["resources"], "log": c["log"], **dict(zip(CHARTS, c["plots"])),
+                 "sample_step": c["sample_step"], "samples": c["samples"], "seen": seen}
+    c["start_btn"].click(inputs=c["fields"], **by_name(partial(start, specs), started), api_name="start",
+                         preprocess=False)
+    c["stop_btn"].click(stop, c["monitor"], c["message"])
+    c["resume_btn"].click(inputs=c["monitor"], **by_name(resume, started), api_name="resume")
+    c["save_btn"].click(inputs=c["fields"], **by_name(partial(run_form.save_config, specs),
+                                                      {"message": c["message"], "saved_configs": c["load_saved"]}),
+                        api_name="save_config", preprocess=False)
+    for listener, source, handler, api_name in (
+            (c["load_saved_btn"].click, c["load_saved"], run_form.load_from_saved, "load_saved"),
+            (c["load_btn"].click, c["load_run"], run_form.load_from_run, "load_from_run"),
+            (c["upload"].upload, c["upload"], run_form.load_from_file, "load_from_file")):
+        listener(inputs=source, **by_name(partial(handler, specs), fields), api_name=api_name)
+    c["sample_step"].input(samples_view.show_run, [c["monitor"], c["sample_step"]], c["samples"],
+                           show_progress="hidden")
+    timer.tick(inputs=[c["monitor"], seen], **by_name(refresh, refreshed), show_progress="hidden")
+    c["monitor"].change(inputs=c["monitor"], **by_name(follow, refreshed), show_progress="hidden",
+                        api_name="follow")
+
+
+def _apply_answer(c: dict) -> Event:
+    """The browser-side step that applies the answers in the form's answer box (webui.form_answers)."""
+    sections = {form_answers.section_key(s): c["boxes"][s] for s in run_form.stage_sections()}
+    return form_answers.apply_step({key: c[key] for key in c["field_keys"]}, c["form_answer"], sections)
+
+
+def _on_load(specs: list[FieldSpec], c: dict) -> list[Event]:
+    """What a page load re-reads (page_loaded, then its answer to the form applied) and previews."""
+    loaded = {"model.name_or_path": c["model.name_or_path"], "form_answer": c["form_answer"], "monitor": c["monitor"],
+              "load_run": c["load_run"], "message": c["message"]}
+    return [Event(inputs=c["fields"], **by_name(partial(page_loaded, specs), loaded), options={"preprocess": False},
+                  then=_apply_answer(c)),
+            Event(inputs=c["fields"], **by_name(partial(run_form.preview, specs), c["preview"]),
+                  options={"preprocess": False})]
+
+
 def build(page: Page) -> Tab:
     specs = page.specs
     comps, boxes = _form(page)
     page.form.update(comps)
-    fields = [comps[s.key] for s in specs]
-    with gr.Row():
-        start_btn = gr.Button("Start", variant="primary")
-        stop_btn = gr.Button("Stop (or cancel if queued)", variant="stop")
-        resume_btn = gr.Button("Resume", elem_id="wb-resume")
-        save_btn = gr.Button("Save config")
-    error_md, message = gr.Markdown(), gr.Markdown()
-    with gr.Accordion("Config preview and command line", open=False, elem_id="wb-preview"):
-        with gr.Row():
-            yaml_box = gr.Code(language="yaml", label="config.yaml", interactive=False)
-            cli_box = gr.Code(language="shell", label="the same run from a terminal", interactive=False,
-                              elem_id="wb-cli-command")
-    with gr.Accordion("Load settings", open=False):
-        with gr.Row():
-            load_run = gr.Dropdown(label="from a run's config.yaml", choices=runinfo.run_names(), value=None)
-            load_btn = gr.Button("Load", scale=0)
-            load_saved = gr.Dropdown(label="from a saved config", choices=run_form.saved_configs(), value=None)
-            load_saved_btn = gr.Button("Load", scale=0)
-            upload = gr.UploadButton("Load a YAML file", file_types=[".yaml", ".yml"], scale=0)
-    p = _progress()
-    seen, timer = gr.State({}), gr.Timer(TICK_SECONDS)
-
-    # preprocess=False: the form's values reach engine.config.from_dict as the browser sent them.
-    # Gradio's own checks (gr.Number's bounds, a dropdown's choices) would refuse a bad value first
-    # with a message that names no field; from_dict's names the key (training.learning_rate: ...).
-    preview_out = [yaml_box, cli_box, error_md]
-    gr.on([f.change for f in fields], partial(run_form.preview, specs), inputs=fields, outputs=preview_out,
-          show_progress="hidden", trigger_mode="always_last", api_name="preview", preprocess=False)
-    stage_inputs = [comps[k] for k in STAGE_INPUTS]
-    boxes_out = [boxes[s] for s in STAGES] + [boxes["samples"]]
-    stage_outputs = [comps[k] for k in STAGE_PICKERS] + boxes_out
-    gr.on([comps["stage"].change, comps["data.dataset_dir"].change], run_form.stage_changed,
-          inputs=stage_inputs, outputs=stage_outputs, show_progress="hidden")
-    comps["model.finetuning_type"].change(lambda kind: gr.update(visible=kind != "full"),
-                                          comps["model.finetuning_type"], boxes["lora"], show_progress="hidden",
-                                          api_visibility="private")
-    start_btn.click(partial(start, specs), fields, [p["monitor"], message], api_name="start", preprocess=False)
-    stop_btn.click(stop, p["monitor"], message)
-    resume_btn.click(resume, p["monitor"], [p["monitor"], message], api_name="resume")
-    save_btn.click(partial(run_form.save_config, specs), fields, [message, load_saved], api_name="save_config",
-                   preprocess=False)
-    load_saved_btn.click(partial(run_form.load_from_saved, specs), load_saved, fields, api_name="load_saved")
-    load_btn.click(partial(run_form.load_from_run, specs), load_run, fields, api_name="load_from_run")
-    upload.upload(partial(run_form.load_from_file, specs), upload, fields, api_name="load_from_file")
-    refresh_outputs = [p["status"], p["resources"], p["log"], *p["plots"], p["sample_step"], p["samples"], seen]
-    p["sample_step"].input(samples_view.show_run, [p["monitor"], p["sample_step"]], p["samples"], show_progress="hidden")
-    timer.tick(refresh, [p["monitor"], seen], refresh_outputs, show_progress="hidden")
-    p["monitor"].change(lambda name: refresh(name, {}), p["monitor"], refresh_outputs, show_progress="hidden",
-                        api_name="follow")
-    on_load = [Event(partial(page_loaded, specs), fields, [*fields, *boxes_out, p["monitor"], load_run, message],
-                     {"preprocess": False}),
-               Event(partial(run_form.preview, specs), fields, preview_out, {"preprocess": False})]
-    return Tab({**comps, "fields": fields, "stage_inputs": stage_inputs, "stage_outputs": stage_outputs, **p,
-                "load_run": load_run, "preview": preview_out}, on_load=on_load)
+    c = {**comps, **_controls(), **_progress(), "boxes": boxes, "fields": [comps[s.key] for s in specs],
+         "field_keys": [s.key for s in specs], "form_answer": form_answers.answer_box()}
+    _wire_form(specs, c, page)
+    _wire_actions(specs, c, gr.State({}), gr.Timer(TICK_SECONDS))
+    return Tab(c, on_load=_on_load(specs, c))
 
 
-def followed_settings(specs: list[FieldSpec], name: str | None) -> list[Any] | None:
-    """The form values of the followed run's own config.yaml while it trains or waits in the queue
-    (Load settings' path), else None. After a reload during a DPO run the form must not fall back
-    to the SFT defaults under it, ready to queue a run the user never meant."""
+def follow(name: str | None) -> dict[str, Any]:
+    """A run picked to follow: everything refresh shows, read afresh."""
+    return refresh(name, {})
+
+
+def followed_settings(specs: list[FieldSpec], name: str | None) -> dict[str, Any] | None:
+    """The form values (by field key) of the followed run's own config.yaml while it trains or waits in
+    the queue (Load settings' path), else None. After a reload during a DPO run the form must not fall
+    back to the SFT defaults under it, ready to queue a run the user never meant."""
     try:
         status = runinfo.run_path(name).status()
     except FileNotFoundError:
         return None
     if not (status.engine_alive or status.waiting):
         return None
-    values = run_form.load_from_run(specs, name)  # an unreadable config: a warning, and skips
-    return None if values == [gr.skip()] * len(specs) else values
+    return run_form.load_from_run(specs, name) or None  # an unreadable config: a warning, and no values
 
 
-def page_loaded(specs: list[FieldSpec], *values: Any) -> list:
+def page_loaded(specs: list[FieldSpec], *values: Any) -> dict[str, Any]:
     """What a page (re)load re-discovers from disk: the model, dataset and run lists, the run to
     follow (a live one first) and, while that run trains or waits, its settings in the form, so a
-    reload or a server restart loses nothing. Returns [*one update per field, *stage boxes, samples
-    box, followed run, load-settings run, message]; a field keeps what it shows unless a live run
-    fills it."""
+    reload or a server restart loses nothing. Answers "model.name_or_path" (its choices), "monitor"
+    (the followed run), "load_run", "message" and "form_answer": the answers applied in the browser
+    (webui.form_answers), the run's settings first, then the stage answer for the form they make. A
+    field keeps what it shows unless a live run fills it, and what the user changed before the answer
+    arrived stays."""
     from engine.models.store import model_names
 
     names = runinfo.run_names()
     followed = runinfo.attach_candidate()
     loaded = followed_settings(specs, followed)
-    keys = [s.key for s in specs]
-    form = dict(zip(keys, loaded or values))
-    stage_updates = run_form.stage_changed(*(form[k] for k in STAGE_INPUTS))
-    updates = {key: gr.update(value=form[key]) if loaded else gr.skip() for key in keys}
-    updates.update(zip(STAGE_PICKERS, stage_updates))
-    model = {"value": form["model.name_or_path"]} if loaded else {}
-    updates["model.name_or_path"] = gr.update(choices=model_names(), **model)
-    note = (f"ℹ️ The form shows the settings of **{followed}**, the run being followed; **Start** queues a new "
-            "run with them." if loaded else gr.skip())
-    return [*(updates[k] for k in keys), *stage_updates[len(STAGE_PICKERS):],
-            gr.update(choices=names, value=followed), gr.update(choices=names), note]
+    shown = dict(zip((s.key for s in specs), values))
+    form = loaded or shown
+    answers = [form_answers.fill(loaded, shown)] if loaded else []
+    answer = {"model.name_or_path": gr.update(choices=model_names()), "load_run": gr.update(choices=names),
+              "monitor": gr.update(choices=names, value=followed),
+              "form_answer": [*answers, run_form.stage_changed(*(form[k] for k in STAGE_INPUTS))]}
+    if loaded:
+        answer["message"] = (f"ℹ️ The form shows the settings of **{followed}**, the run being followed; **Start** "
+                             "queues a new run with them.")
+    return answer

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from engine.bench.report import WARM
 from engine.cli import main
 from engine.runs.folder import list_runs
@@ -47,7 +49,10 @@ def test_dpo_bench_trains_both_systems_on_identical_tokens(tiny_model, capsys):
     assert summary["systems"]["trl/float32+precompute"]["runs"][0]["reference_seconds"] > 0
     # each workbench run scores its reference first, timed; the warm one reads the first run's cache
     cold, warm = (summary["systems"][name]["runs"][0] for name in ("workbench", WARM))
-    assert cold["reference_seconds"] > 0 and warm["reference_seconds"] > 0 and warm["losses"] == cold["losses"]
+    assert cold["reference_seconds"] > 0 and warm["reference_seconds"] > 0
+    # equal up to float32 rounding: the warm process scored its cached reference in a run of its own, and on
+    # some CPUs (an AMD EPYC with AVX-512) a process's scores differ from another's in the last bit
+    assert warm["losses"] == pytest.approx(cold["losses"], rel=1e-6, abs=1e-6)
     assert summary["speedup_warm_reference"] > 0
     assert summary["machine"]["cpu"] and summary["machine"]["torch_threads"] >= 1
     assert list_runs() == runs_before  # the workbench's run folder lived in the bench's temporary saves

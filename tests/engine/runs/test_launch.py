@@ -7,6 +7,7 @@ import importlib.util
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -128,21 +129,25 @@ def test_gpu_count_follows_cuda_visible_devices(monkeypatch):
 
 def test_stop_signals_the_engine_ranks_under_a_launcher_and_the_process_itself_otherwise(tmp_path):
     """A stand-in launcher whose two children run `python -m engine.train` (as torch's launcher's ranks
-    do): a stand-in module of that name in the launcher's working folder."""
+    do): a stand-in module of that name in the launcher's working folder. Each child says it is ready
+    once its SIGTERM handler is in place (a file named by its pid): signalled before that, on a loaded
+    machine, it would die of the signal instead."""
     (tmp_path / "engine").mkdir()
     (tmp_path / "engine" / "train.py").write_text(
-        "import signal, sys, time\nsignal.signal(signal.SIGTERM, lambda *a: sys.exit(0))\ntime.sleep(60)\n")
+        "import os, pathlib, signal, sys, time\nsignal.signal(signal.SIGTERM, lambda *a: sys.exit(0))\n"
+        "pathlib.Path(f'ready-{os.getpid()}').touch()\ntime.sleep(60)\n")
     launcher = subprocess.Popen([sys.executable, "-c", (
         "import subprocess, sys\n"
         "kids = [subprocess.Popen([sys.executable, '-m', 'engine.train']) for _ in range(2)]\n"
         "print(sum(k.wait() for k in kids), flush=True)\n")], stdout=subprocess.PIPE, text=True, cwd=tmp_path)
     try:
-        deadline = 50
-        while len(engine_ranks(launcher.pid)) < 2 and deadline:
-            subprocess.run(["sleep", "0.1"])
-            deadline -= 1
+        deadline = time.time() + 60
+        while len(list(tmp_path.glob("ready-*"))) < 2:
+            assert time.time() < deadline and launcher.poll() is None, "the stand-in ranks never got ready"
+            time.sleep(0.05)
         ranks = engine_ranks(launcher.pid)
-        assert len(ranks) == 2 and launcher.pid not in ranks
+        assert sorted(ranks) == sorted(int(p.name.removeprefix("ready-")) for p in tmp_path.glob("ready-*"))
+        assert launcher.pid not in ranks
         assert terminate(launcher.pid)
         out, _ = launcher.communicate(timeout=30)
         assert out.strip() == "0"  # both ranks ended on their SIGTERM handler; the launcher was not signalled

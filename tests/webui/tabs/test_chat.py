@@ -32,7 +32,7 @@ def chat_env(runs_env, tiny_model) -> dict[str, Path]:
     return {"sft": sft, "dpo": dpo, "foreign": foreign, "failed": failed}
 
 
-def run_send(base, keys, prompt=PROMPT, max_tokens=8, temperature=0.0, on_yield=None) -> list[list]:
+def run_send(base, keys, prompt=PROMPT, max_tokens=8, temperature=0.0, on_yield=None) -> list[dict]:
     outputs = []
     for out in chat.send(base, keys, prompt, "", max_tokens, temperature, 1.0, 0, None):
         outputs.append(out)
@@ -41,9 +41,9 @@ def run_send(base, keys, prompt=PROMPT, max_tokens=8, temperature=0.0, on_yield=
     return outputs
 
 
-def slot(out: list, i: int) -> tuple:
-    """(box, answer, stats) of slot i in a send/clear output list that starts with the message."""
-    return tuple(out[1 + 3 * i: 4 + 3 * i])
+def slot(out: dict, i: int) -> tuple:
+    """(box, answer, stats) of slot i in a send or clear answer (None for a part it leaves as it is)."""
+    return tuple(out.get(chat.slot(part, i)) for part in ("box", "answer", "stats"))
 
 
 def test_only_finished_runs_with_weights_are_offered(chat_env):
@@ -51,17 +51,21 @@ def test_only_finished_runs_with_weights_are_offered(chat_env):
     assert set(names) == {chat_env["sft"].name, chat_env["dpo"].name, chat_env["foreign"].name}
     labels = dict((name, label) for label, name in runinfo.finished_runs())
     assert labels[chat_env["dpo"].name] == f"{chat_env['dpo'].name} · dpo · completed"
-    base, columns = chat.refresh(None, [chat.BASE_VALUE, "gone"])
+    out = chat.refresh(None, [chat.BASE_VALUE, "gone"])
+    base, columns = out["base"], out["columns"]
     assert base["choices"] == ["other", "tiny"] and base["value"] == "other"  # newest finished run's base
     assert columns["choices"][0] == (chat.BASE_LABEL, chat.BASE_VALUE) and columns["value"] == [chat.BASE_VALUE]
     assert chat.BASE_VALUE == engine_chat.BASE_KEY
+    # picks that still fit are not sent back: a late answer (the tab opened while the user picked) keeps them
+    kept = chat.refresh("tiny", [chat.BASE_VALUE, chat_env["sft"].name])
+    assert "value" not in kept["base"] and "value" not in kept["columns"] and kept["columns"]["choices"]
 
 
 def test_send_streams_every_column_side_by_side(chat_env):
     keys = [chat.BASE_VALUE, chat_env["sft"].name, chat_env["dpo"].name]
     outputs = run_send("tiny", keys)
     final = outputs[-1]
-    assert final[0].startswith("Answered in")
+    assert final["message"].startswith("Answered in")
     expected = list(engine_chat.stream_chat("tiny", [engine_chat.BASE_KEY, str(chat_env["sft"]),
                                                       str(chat_env["dpo"])], PROMPT,
                                             engine_chat.Sampling(max_new_tokens=8)))[-1]
@@ -83,7 +87,7 @@ def test_stop_ends_the_answers_of_this_session_only(chat_env):
 
     outputs = run_send("tiny", [chat.BASE_VALUE, chat_env["sft"].name], max_tokens=500,
                        on_yield=stop_once_generating)
-    assert outputs[-1][0].startswith("Stopped in")
+    assert outputs[-1]["message"].startswith("Stopped in")
     assert all("⏹" in slot(outputs[-1], i)[2] for i in range(2))
     assert not other_session.is_set()
     del chat._stops["someone-else"]
@@ -91,28 +95,32 @@ def test_stop_ends_the_answers_of_this_session_only(chat_env):
 
 def test_refusals_are_messages_not_tracebacks(chat_env):
     out = run_send("tiny", [chat_env["foreign"].name])[-1]
-    assert out[0].startswith("❌ run ") and "trained on other" in out[0] and "chosen base model tiny" in out[0]
-    assert run_send("tiny", [chat.BASE_VALUE], prompt=" ")[-1][0] == "❌ type a prompt first"
-    assert run_send("tiny", [])[-1][0] == "❌ pick at least one model to answer"
-    assert run_send("tiny", ["../../etc"])[-1][0].startswith("❌ run '../../etc' not found")  # only names under saves/runs
-    assert run_send(None, [chat.BASE_VALUE])[-1][0] == "❌ pick a base model"
+    message = out["message"]
+    assert message.startswith("❌ run ") and "trained on other" in message and "chosen base model tiny" in message
+    assert run_send("tiny", [chat.BASE_VALUE], prompt=" ")[-1]["message"] == "❌ type a prompt first"
+    assert run_send("tiny", [])[-1]["message"] == "❌ pick at least one model to answer"
+    # only names under saves/runs
+    assert run_send("tiny", ["../../etc"])[-1]["message"].startswith("❌ run '../../etc' not found")
+    assert run_send(None, [chat.BASE_VALUE])[-1]["message"] == "❌ pick a base model"
 
 
 def test_columns_follow_the_selection_and_clear_empties_them(chat_env):
     layout = chat.show_columns([chat.BASE_VALUE, chat_env["dpo"].name], "tiny")
-    assert [u["visible"] for u in layout[::2]] == [True, True, False, False]
-    assert layout[1]["label"] == "tiny (base)" and layout[3]["label"] == f"{chat_env['dpo'].name} (dpo)"
+    assert [layout[chat.slot("box", i)]["visible"] for i in range(4)] == [True, True, False, False]
+    assert layout[chat.slot("answer", 0)]["label"] == "tiny (base)"
+    assert layout[chat.slot("answer", 1)]["label"] == f"{chat_env['dpo'].name} (dpo)"
     cleared = chat.clear([chat.BASE_VALUE], "tiny")
-    assert cleared[:2] == ["", ""]
-    assert [cleared[2 + 3 * i]["visible"] for i in range(4)] == [True, False, False, False]
-    assert all(cleared[3 + 3 * i]["value"] == "" and cleared[4 + 3 * i] == "" for i in range(4))
+    assert (cleared["prompt"], cleared["message"]) == ("", "")
+    assert [slot(cleared, i)[0]["visible"] for i in range(4)] == [True, False, False, False]
+    assert all(slot(cleared, i)[1]["value"] == "" and slot(cleared, i)[2] == "" for i in range(4))
 
 
 def test_tab_wiring(chat_env):
     with gr.Blocks() as demo:
         parts = chat.build(Page([], {}))
     [load] = parts.on_load
-    assert load.fn is chat.refresh and load.outputs == [parts.components["base"], parts.components["columns"]]
+    assert load.fn.__wrapped__ is chat.refresh  # answering by name (webui.named)
+    assert load.outputs == [parts.components["base"], parts.components["columns"]]
     events = {fn.api_name: fn for fn in demo.fns.values()}
     assert "chat" in events
     cancellers = [fn.cancels for fn in demo.fns.values() if fn.is_cancel_function]
@@ -126,4 +134,4 @@ def test_a_base_model_folder_outside_the_allowed_folders_is_refused(runs_env, tm
     monkeypatch.setenv("WORKBENCH_ALLOWED_DIRS", "")
     outside = tmp_path_factory.mktemp("outside-model")
     out = run_send(str(outside), [chat.BASE_VALUE])[-1]
-    assert out[0].startswith(f"❌ {outside} is outside the folders the web UI may use")
+    assert out["message"].startswith(f"❌ {outside} is outside the folders the web UI may use")

@@ -48,18 +48,17 @@ def write_jsonl(path: Path, rows: list[dict]) -> Path:
 def open_file(folder: Path, upload: Path | None = None, path: str | None = None) -> dict:
     """What the form holds after a file is picked: load_source's outputs, by name."""
     kind = tab.SOURCES[0] if upload else tab.SOURCES[1]
-    source, name, formatting, ranking, *roles, message = tab.load_source(kind, upload and str(upload), path,
-                                                                         str(folder))
-    return {"source": source, "name": name, "formatting": formatting, "ranking": ranking,
-            "columns": [r["value"] for r in roles], "visible": [r["visible"] for r in roles], "message": message}
+    out = tab.load_source(kind, upload and str(upload), path, str(folder))
+    roles = [out[tab.role_key(role)] for role in tab.dc.ROLES]
+    return {**{k: out.get(k) for k in ("source", "name", "formatting", "ranking", "message")},
+            "columns": [r.get("value", "") for r in roles], "visible": [r["visible"] for r in roles]}
 
 
 def register(folder: Path, form: dict, model: str, cutoff: int = 512, version: int = 0, **changes) -> dict:
     form = {**form, **changes}
-    report, message, table, picker, files, new_version = tab.register(
-        str(folder), model, "model", cutoff, version, form["name"], form["source"], form["formatting"],
-        form["ranking"], form.get("description", ""), *form["columns"])
-    return {"report": report, "message": message, "table": table, "picker": picker, "version": new_version}
+    out = tab.register(str(folder), model, "model", cutoff, version, form["name"], form["source"], form["formatting"],
+                       form["ranking"], form.get("description", ""), *form["columns"])
+    return {**out, "picker": out.get("picked")}
 
 
 def snapshot(folder: Path) -> dict[str, bytes]:
@@ -143,7 +142,7 @@ def test_a_missing_model_skips_token_checks_but_not_registration(folder, tmp_pat
 # ---- check: mapping, report, preview -----------------------------------------------------------
 
 
-def check(folder: Path, form: dict, model: str, cutoff: int = 512, start: int = 1, **changes) -> list:
+def check(folder: Path, form: dict, model: str, cutoff: int = 512, start: int = 1, **changes) -> dict:
     form = {**form, **changes}
     return tab.check(str(folder), model, "model", cutoff, start, form["source"], form["formatting"],
                      form["ranking"], "", *form["columns"])
@@ -155,27 +154,30 @@ def test_detection_fills_the_dropdowns_from_the_file(folder):
     assert (form["formatting"], form["ranking"]) == ("alpaca", True)
     assert (roles["prompt"], roles["query"], roles["response"]) == ("instruction", "input", "output")
     assert dict(zip(tab.dc.ROLES, form["visible"]))["messages"] is False
-    _, _, _, _, *updates, _ = tab.load_source(tab.SOURCES[1], None, "sql_dpo_train.json", str(folder))
-    assert updates[0]["choices"] == [tab.NONE, ("instruction", "instruction"), ("input", "input"), ("output", "output")]
-    ranking, *visible, message = tab.format_changed(form["source"], "prompt-chosen-rejected", False, *form["columns"])
-    assert ranking == gr.update(value=True, interactive=False)
-    assert "you set the format to **prompt-chosen-rejected** with ranking by hand" in message
-    assert [v["visible"] for v in visible] == [r in ("prompt", "chosen", "rejected", "system") for r in tab.dc.ROLES]
+    prompt = tab.load_source(tab.SOURCES[1], None, "sql_dpo_train.json", str(folder))[tab.role_key("prompt")]
+    assert prompt["choices"] == [tab.NONE, ("instruction", "instruction"), ("input", "input"), ("output", "output")]
+    out = tab.format_changed(form["source"], "prompt-chosen-rejected", False, *form["columns"])
+    assert out["ranking"] == gr.update(value=True, interactive=False)
+    assert "you set the format to **prompt-chosen-rejected** with ranking by hand" in out["message"]
+    visible = [out[tab.role_key(r)]["visible"] for r in tab.dc.ROLES]
+    assert visible == [r in ("prompt", "chosen", "rejected", "system") for r in tab.dc.ROLES]
 
 
 def test_mapping_errors_name_the_role_and_the_columns(folder, model):
     form = open_file(folder, path="sql_sft_train.json")
     columns = dict(zip(tab.dc.ROLES, form["columns"]), response="")
-    report, entry, preview = check(folder, form, model, columns=list(columns.values()))
+    checked = check(folder, form, model, columns=list(columns.values()))
+    report = checked["report"]
     assert report.startswith("❌ **Fix these before registering:**")
-    assert "response: choose the column that holds the answer" in report and preview == ""
+    assert "response: choose the column that holds the answer" in report and checked["preview"] == ""
     out = register(folder, form, model, columns=list(columns.values()))
     assert out["message"].startswith("❌ Not registered") and "sql_sft_train" not in read_registry(folder)
 
 
 def test_report_counts_rows_emptied_by_truncation(folder, model):
     form = open_file(folder, path="sql_dpo_train.json")
-    report, entry, preview = check(folder, form, model, cutoff=90)
+    checked = check(folder, form, model, cutoff=90)
+    report, entry, preview = checked["report"], checked["entry"], checked["preview"]
     info = read_registry(folder)["sql_dpo"]
     expected = dc.validate(load_rows(info, folder), info, load_tokenizer(model), 90)
     assert expected.emptied and expected.truncated
@@ -187,7 +189,7 @@ def test_report_counts_rows_emptied_by_truncation(folder, model):
 
 def test_preview_shows_what_trl_renders(folder, model):
     form = open_file(folder, path="sql_dpo_sharegpt_train.json")
-    preview = check(folder, form, model, cutoff=4096, start=2)[2]
+    preview = check(folder, form, model, cutoff=4096, start=2)["preview"]
     info = read_registry(folder)["sql_dpo_sharegpt"]
     conv = to_conversation(load_rows(info, folder)[1], info, True)
     expected = apply_chat_template(conv, load_tokenizer(model))
@@ -200,7 +202,7 @@ def test_preview_shows_what_trl_renders(folder, model):
 
 def test_preview_escapes_markup_in_the_data(folder, model, tmp_path):
     rows = [{"prompt": "<script>alert(1)</script> ${value} {{x}}", "chosen": "a", "rejected": "b"}]
-    preview = check(folder, open_file(folder, upload=write_jsonl(tmp_path / "x.jsonl", rows)), model)[2]
+    preview = check(folder, open_file(folder, upload=write_jsonl(tmp_path / "x.jsonl", rows)), model)["preview"]
     assert "<script>" not in preview and "${" not in preview and "{{" not in preview
 
 
@@ -209,51 +211,55 @@ def test_preview_escapes_markup_in_the_data(folder, model, tmp_path):
 
 def test_rename_keeps_the_position_and_refuses_taken_names(folder):
     names = list(read_registry(folder))
-    message, table, picker, files, version = tab.rename(str(folder), "sql_dpo", "sql_pairs", 5)
-    assert message.startswith("✅ Renamed **sql_dpo** to **sql_pairs**") and version == 6
+    out = tab.rename(str(folder), "sql_dpo", "sql_pairs", 5)
+    assert out["message"].startswith("✅ Renamed **sql_dpo** to **sql_pairs**") and out["version"] == 6
     assert list(read_registry(folder)) == [("sql_pairs" if n == "sql_dpo" else n) for n in names]
-    assert picker["value"] == "sql_pairs"
+    assert out["picked"]["value"] == "sql_pairs"
     before = snapshot(folder)
-    message, *_, version = tab.rename(str(folder), "sql_pairs", "sql_sft", 6)
-    assert "already registered" in message and version == 6 and snapshot(folder) == before
+    out = tab.rename(str(folder), "sql_pairs", "sql_sft", 6)
+    assert "already registered" in out["message"] and out["version"] == 6 and snapshot(folder) == before
 
 
 def test_remove_asks_first_and_keeps_the_file(folder):
-    row, message, pending = tab.ask_remove(str(folder), "helpful_pref")
-    assert row["visible"] is True and "helpful_pref_train.json` is kept" in message
+    asked = tab.ask_remove(str(folder), "helpful_pref")
+    assert asked["confirm_row"]["visible"] is True and "helpful_pref_train.json` is kept" in asked["message"]
     assert "helpful_pref" in read_registry(folder)  # nothing happens before the confirmation
-    row, message, table, picker, files, version, pending = tab.confirm_remove(str(folder), "helpful_pref", 0, pending)
-    assert row["visible"] is False and version == 1 and "still on disk" in message and pending is None
+    out = tab.confirm_remove(str(folder), "helpful_pref", 0, asked["pending"])
+    assert out["confirm_row"]["visible"] is False and out["version"] == 1 and "still on disk" in out["message"]
+    assert out["pending"] is None
     assert "helpful_pref" not in read_registry(folder) and (folder / "helpful_pref_train.json").exists()
-    assert "helpful_pref" not in [r[0] for r in table]
+    assert "helpful_pref" not in [r[0] for r in out["table"]]
     stale = {"folder": str(folder), "name": "helpful_pref"}  # removed meanwhile (another tab)
-    assert tab.confirm_remove(str(folder), "helpful_pref", 1, stale)[1].startswith("❌ Not removed")
-    assert tab.ask_remove(str(folder), None)[0]["visible"] is False and tab.ask_remove(str(folder), None)[2] is None
+    assert tab.confirm_remove(str(folder), "helpful_pref", 1, stale)["message"].startswith("❌ Not removed")
+    nothing = tab.ask_remove(str(folder), None)
+    assert nothing["confirm_row"]["visible"] is False and nothing["pending"] is None
 
 
 def test_remove_needs_its_first_step_for_the_same_dataset(folder):
     # A direct call of the confirm step (nothing pending in the session) or one after the pick or
     # the folder changed removes nothing.
     before = snapshot(folder)
-    message, *_, version, pending = tab.confirm_remove(str(folder), "sql_sft", 3)[1:]
-    assert "nothing to confirm" in message.lower() and version == 3 and pending is None
-    *_, pending = tab.ask_remove(str(folder), "sql_sft")
-    assert "changed" in tab.confirm_remove(str(folder), "sql_dpo", 3, pending)[1]
-    assert "changed" in tab.confirm_remove(str(folder.parent), "sql_sft", 3, pending)[1]
-    assert snapshot(folder) == before and tab.cancel_remove()[2] is None
+    out = tab.confirm_remove(str(folder), "sql_sft", 3)
+    assert "nothing to confirm" in out["message"].lower() and out["version"] == 3 and out["pending"] is None
+    pending = tab.ask_remove(str(folder), "sql_sft")["pending"]
+    assert "changed" in tab.confirm_remove(str(folder), "sql_dpo", 3, pending)["message"]
+    assert "changed" in tab.confirm_remove(str(folder.parent), "sql_sft", 3, pending)["message"]
+    assert snapshot(folder) == before and tab.cancel_remove()["pending"] is None
 
 
 # ---- the listing and the layout ------------------------------------------------------------------
 
 
 def test_listing_and_layout(folder, model):
-    table, picker, files = tab.refresh(str(folder))
+    listed = tab.refresh(str(folder))
+    table, picker, files = listed["table"], listed["picked"], listed["files"]
     assert [r[0] for r in table] == list(read_registry(folder)) and picker["choices"] == [r[0] for r in table]
     assert ("sql_sft_train.json (used by sql_sft)", "sql_sft_train.json") in files["choices"]
     assert "dataset_info.json" not in [value for _, value in files["choices"]]
     assert intake.default_name("sql_sft", str(folder)) == "sql_sft_2"
-    report, entry, preview = tab.inspect_registered(str(folder), model, "model", 512, 1, "helpful_pref")
-    assert report.startswith("✅ **150 rows") and "helpful_pref" in json.loads(entry) and "Row 1" in preview
+    shown = tab.inspect_registered(str(folder), model, "model", 512, 1, "helpful_pref")
+    assert shown["report"].startswith("✅ **150 rows") and "helpful_pref" in json.loads(shown["entry"])
+    assert "Row 1" in shown["preview"]
     with gr.Blocks():
         page = Page([], {"model.name_or_path": gr.Textbox(model), "model.template": gr.Textbox("model")},
                     {"data.dataset_dir": gr.Textbox(str(folder)), "data.cutoff_len": gr.Number(512)})
@@ -261,12 +267,13 @@ def test_listing_and_layout(folder, model):
     parts = made.components
     assert isinstance(parts["registry_version"], gr.State)
     [load] = made.on_load
-    assert load.outputs == [parts["table"], parts["manage_picked"], parts["path"]] and len(load.fn()) == 3
+    assert load.outputs == [parts["table"], parts["manage_picked"], parts["path"]]
+    assert set(load.fn()) == set(load.outputs)  # every listed component, answered by component
 
 
 def test_big_files_get_token_checks_on_their_first_rows(folder, model, tmp_path, monkeypatch):
     monkeypatch.setattr(dc, "TOKEN_CHECK_ROWS", 2)
-    report = check(folder, open_file(folder, upload=write_jsonl(tmp_path / "x.jsonl", pairs(3))), model)[0]
+    report = check(folder, open_file(folder, upload=write_jsonl(tmp_path / "x.jsonl", pairs(3))), model)["report"]
     assert report.startswith("✅ **3 rows, no errors.**")
     assert "token counts and truncation cover the first 2 of 3 rows" in report
 
@@ -303,8 +310,9 @@ def test_an_upload_that_cannot_be_read_is_named_and_nothing_is_saved(folder, mod
     upload = tmp_path / name
     upload.write_bytes(content)
     before = snapshot(folder)
-    source, *_, shown = tab.load_source(tab.SOURCES[0], str(upload), None, str(folder))
-    assert shown == message and source is None
+    out = tab.load_source(tab.SOURCES[0], str(upload), None, str(folder))
+    source = out["source"]
+    assert out["message"] == message and source is None
     out = register(folder, {"name": "mine", "source": source, "formatting": "alpaca", "ranking": False,
                             "columns": [""] * len(tab.dc.ROLES)}, model)
     assert out["message"].startswith("❌") and "mine" not in read_registry(folder)
@@ -315,8 +323,9 @@ def test_a_broken_registry_is_named_the_tab_still_lists_and_nothing_is_written(f
     broken = b'{"sql_sft": {"file_name": "sql_sft_train.json"},\n'
     (folder / "dataset_info.json").write_bytes(broken)
     with pytest.warns(UserWarning, match=r"dataset_info.json is not valid JSON .*; fix the file or restore it"):
-        table, picker, files = tab.refresh(str(folder))
-    assert table == [] and picker["choices"] == [] and ("sql_sft_train.json", "sql_sft_train.json") in files["choices"]
+        listed = tab.refresh(str(folder))
+    assert listed["table"] == [] and listed["picked"]["choices"] == []
+    assert ("sql_sft_train.json", "sql_sft_train.json") in listed["files"]["choices"]
     form = open_file(folder, upload=write_jsonl(tmp_path / "ok.jsonl", pairs(2)))
     with pytest.warns(UserWarning, match="not valid JSON"):
         out = register(folder, form, model, name="mine")
@@ -339,22 +348,23 @@ def test_every_handler_refuses_folders_and_files_outside_the_allowed_ones(folder
                                       (tab.SOURCES[1], None, "../outside/secret.jsonl", folder),
                                       (tab.SOURCES[0], str(secret), None, folder),
                                       (tab.SOURCES[0], str(folder / "sql_sft_train.json"), None, new)):
-        source, *_, message = tab.load_source(kind, upload, path, str(where))
-        assert source is None and refused in message and "--allow-dir" in message
+        out = tab.load_source(kind, upload, path, str(where))
+        assert out["source"] is None and refused in out["message"] and "--allow-dir" in out["message"]
     form = open_file(folder, upload=write_jsonl(folder / "ok.jsonl", pairs(2)))
     assert refused in register(new, form, model)["message"]
     assert refused in tab.check(str(new), model, "model", 512, 1, form["source"], form["formatting"],
-                                form["ranking"], "", *form["columns"])[0]
-    assert refused in tab.inspect_registered(str(outside), model, "model", 512, 1, "sql_sft")[0]
-    assert refused in tab.rename(str(outside), "a", "b", 3)[0] and tab.rename(str(outside), "a", "b", 3)[-1] == 3
-    row, message, pending = tab.ask_remove(str(outside), "sql_sft")
-    assert refused in message and pending is None
+                                form["ranking"], "", *form["columns"])["report"]
+    assert refused in tab.inspect_registered(str(outside), model, "model", 512, 1, "sql_sft")["report"]
+    renamed = tab.rename(str(outside), "a", "b", 3)
+    assert refused in renamed["message"] and renamed["version"] == 3
+    asked = tab.ask_remove(str(outside), "sql_sft")
+    assert refused in asked["message"] and asked["pending"] is None
     assert refused in dataset_probes.probes_markdown(str(outside), "sql_sft")
-    assert refused in dataset_probes.declare(str(outside), "sql_sft", "p", "contains", "x", 0)[0]
-    assert refused in dataset_probes.remove(str(outside), "sql_sft", "p", 0)[0]
+    assert refused in dataset_probes.declare(str(outside), "sql_sft", "p", "contains", "x", 0)["message"]
+    assert refused in dataset_probes.remove(str(outside), "sql_sft", "p", 0)["message"]
     with pytest.warns(UserWarning, match=refused):
-        assert tab.refresh(str(new))[0] == []
-    assert tab.refresh_as_typed(str(new))[0] == []  # typing: no warning per keystroke
+        assert tab.refresh(str(new))["table"] == []
+    assert tab.refresh_as_typed(str(new))["table"] == []  # typing: no warning per keystroke
     assert sorted(p.name for p in outside.iterdir()) == ["secret.jsonl"]
     tokenizer, note = dataset_checks.tokenizer_for(str(outside), "model")
     assert tokenizer is None and refused in note

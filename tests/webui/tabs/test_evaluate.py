@@ -57,23 +57,26 @@ def values(choices: list[tuple[str, str]]) -> list[str]:
 
 
 def test_pickers_offer_finished_runs_and_the_base(eval_env):
-    run, models, reward = evaluate.refresh(None)
+    out = evaluate.refresh(None)
+    run, models, reward = out["run"], out["models"], out["reward"]
     names = {eval_env[k].name for k in ("sft", "dpo", "rm")}
     assert set(values(run["choices"])) == names and run["value"] in names  # the newest run is picked
     assert values(models["choices"]) == [evaluate.BASE_VALUE, *sorted(names - {eval_env["rm"].name}, reverse=True)]
     assert values(reward["choices"]) == [evaluate.NONE, eval_env["rm"].name]
-    assert evaluate.refresh(eval_env["sft"].name)[0]["value"] == eval_env["sft"].name  # a pick is kept
+    kept = evaluate.refresh(eval_env["sft"].name)["run"]
+    assert "value" not in kept and set(values(kept["choices"])) == names  # a pick is kept: no value is sent
 
 
 def test_picking_a_dpo_run_fills_in_its_comparison(eval_env):
-    dataset, models, reward, status, summary, _table, _chart, answers, timer = evaluate.select_run(eval_env["dpo"].name)
+    out = evaluate.select_run(eval_env["dpo"].name)
+    dataset, models, reward, status, timer = (out[k] for k in ("dataset", "models", "reward", "status", "timer"))
     assert dataset["value"] == "sql_dpo_eval"  # held-out twin of sql_dpo
     assert ("sql_dpo (the run's training set: not held out)", "sql_dpo") == dataset["choices"][-1]
     assert "sql_sft_eval" not in values(dataset["choices"])  # a DPO run is measured on pairs
     assert models["value"] == [evaluate.BASE_VALUE, eval_env["sft"].name, eval_env["dpo"].name]
     assert reward["value"] == eval_env["rm"].name and status == "" and timer.active is False
-    assert summary.startswith("No results for this run yet") and answers.empty
-    assert evaluate.select_run(eval_env["rm"].name)[1]["value"] == []  # a reward model writes no answers
+    assert out["summary"].startswith("No results for this run yet") and out["answers"].empty
+    assert evaluate.select_run(eval_env["rm"].name)["models"]["value"] == []  # a reward model writes no answers
 
 
 REGISTRY = {name: {"ranking": ranking} for name, ranking in (
@@ -115,7 +118,7 @@ def test_a_dpo_run_on_pairs_without_a_held_out_twin_gets_no_sft_set(runs_env, tm
                                                                                    "ranking": True}}))
     run = create_run(from_dict({**tiny_config("dpo", data={"dataset": "my_pairs", "dataset_dir": str(folder)}),
                                 "name": "mine"}))
-    dataset = evaluate.select_run(run.name)[0]
+    dataset = evaluate.select_run(run.name)["dataset"]
     assert dataset["value"] is None and "No held-out set of my_pairs found" in dataset["info"]
     assert "sql_sft_eval" not in values(dataset["choices"]) and values(dataset["choices"])[-1] == "my_pairs"
 
@@ -163,7 +166,8 @@ def test_a_saved_evaluation_is_shown_when_its_run_is_picked(eval_env):
     labels = {name: label for label, name in evaluate.run_choices()}
     assert labels[eval_env["dpo"].name].endswith("· dpo · completed · evaluated")
     assert not labels[eval_env["sft"].name].endswith("evaluated")
-    *_pickers, status, summary, table, chart, answers, _timer = evaluate.select_run(eval_env["dpo"].name)
+    out = evaluate.select_run(eval_env["dpo"].name)
+    status, summary, table, chart, answers = (out[k] for k in ("status", "summary", "table", "chart", "answers"))
     assert status == f"✅ evaluated **{eval_env['dpo'].name}** in 9 s."
     assert "**Preference accuracy 75%** on 4 held-out pairs (DPO implicit reward, β=0.1" in summary
     assert "margin 0.125" in summary and "ℹ️ a note" in summary and "`sql_dpo_eval`" in summary
@@ -185,19 +189,18 @@ def test_a_saved_evaluation_is_shown_when_its_run_is_picked(eval_env):
 def test_evaluate_starts_a_job_that_a_restarted_page_follows_to_its_results(eval_env, monkeypatch):
     monkeypatch.setenv("OMP_NUM_THREADS", "1")  # the tiny model runs fastest on one thread
     dpo, sft, rm = (eval_env[k].name for k in ("dpo", "sft", "rm"))
-    status, timer = evaluate.start(dpo, "sql_dpo_eval", [evaluate.BASE_VALUE, sft, dpo], rm, 2, 8, "", [])
-    assert status.startswith(f"⏳ evaluating **{dpo}**") and timer.active
+    started = evaluate.start(dpo, "sql_dpo_eval", [evaluate.BASE_VALUE, sft, dpo], rm, 2, 8, "", [])
+    assert started["status"].startswith(f"⏳ evaluating **{dpo}**") and started["timer"].active
     [job] = list_jobs(eval_env["dpo"], "eval")
     # a server restart: a fresh page picks the run being evaluated (not the newest, the RM run) and
     # follows the job it finds in the run folder
-    assert evaluate.refresh(None)[0]["value"] == dpo or job.status().state == State.COMPLETED
-    *_pickers, status, _summary, _table, _chart, _answers, timer = evaluate.select_run(dpo)
-    assert timer.active or job.status().state == State.COMPLETED
+    assert evaluate.refresh(None)["run"]["value"] == dpo or job.status().state == State.COMPLETED
+    assert evaluate.select_run(dpo)["timer"].active or job.status().state == State.COMPLETED
     deadline = time.time() + 240
-    while (out := evaluate.poll(dpo))[-1].active:
-        assert out[0].startswith(f"⏳ evaluating **{dpo}**") and time.time() < deadline, job.log_file.read_text()
+    while (out := evaluate.poll(dpo))["timer"].active:  # polled as the tab's timer polls, until it stops itself
+        assert out["status"].startswith(f"⏳ evaluating **{dpo}**") and time.time() < deadline, job.log_file.read_text()
         time.sleep(0.5)
-    status, summary, table, chart, answers, _timer = out
+    status, summary, table, chart, answers = (out[k] for k in ("status", "summary", "table", "chart", "answers"))
     assert status.startswith(f"✅ evaluated **{dpo}**"), job.log_file.read_text()[-3000:]
     saved = job.result()
     assert saved["settings"]["models"] == {"base": None, "sft": sft, "dpo": dpo}
@@ -207,24 +210,25 @@ def test_evaluate_starts_a_job_that_a_restarted_page_follows_to_its_results(eval
     assert [t.name for t in chart.data][0] == "win rate vs sft" and len(answers) == 2
     assert "preference accuracy: 50 held-out pairs" in job.log_file.read_text()
     # the results come back when the run is picked again, without running anything
-    assert evaluate.select_run(dpo)[4] == summary
+    assert evaluate.select_run(dpo)["summary"] == summary
 
 
 def test_evaluate_reports_what_to_fix_and_starts_nothing(eval_env):
     dpo, sft = eval_env["dpo"].name, eval_env["sft"].name
-    status, timer = evaluate.start(dpo, "sql_dpo_eval", [evaluate.BASE_VALUE], sft, 2, 8, "", [])
-    assert status == f"❌ --reward-run: run {sft} is an sft run; pick a reward model run" and not timer.active
-    status, _timer = evaluate.start(dpo, "sql_dpo_eval", [evaluate.BASE_VALUE], "none", 0, 8, "", [])
+    out = evaluate.start(dpo, "sql_dpo_eval", [evaluate.BASE_VALUE], sft, 2, 8, "", [])
+    assert out["status"] == f"❌ --reward-run: run {sft} is an sft run; pick a reward model run"
+    assert not out["timer"].active
+    status = evaluate.start(dpo, "sql_dpo_eval", [evaluate.BASE_VALUE], "none", 0, 8, "", [])["status"]
     assert status == "❌ prompts: 0 is below the minimum 1"
     assert list_jobs(eval_env["dpo"]) == []
-    assert evaluate.start(None, None, [], None, 2, 8, "", [])[0] == "❌ no run selected"
-    assert evaluate.start(dpo, None, ["../../etc"], None, 2, 8, "", [])[0].startswith("❌ run '../../etc' not found")
+    assert evaluate.start(None, None, [], None, 2, 8, "", [])["status"] == "❌ no run selected"
+    status = evaluate.start(dpo, None, ["../../etc"], None, 2, 8, "", [])["status"]
+    assert status.startswith("❌ run '../../etc' not found")
 
 
 def test_the_reward_run_must_be_a_run_of_the_runs_folder(runs_env, tmp_path):
     (tmp_path / "elsewhere").mkdir()
     (tmp_path / "elsewhere" / "config.yaml").write_text("stage: rm\n")
     run = make_run("sft", "completed")
-    status, timer = evaluate.start(run.name, "sql_sft_eval", [evaluate.BASE_VALUE], str(tmp_path / "elsewhere"),
-                                   2, 8, None, [])
-    assert status.startswith("❌ run ") and "not found" in status and timer.active is False
+    out = evaluate.start(run.name, "sql_sft_eval", [evaluate.BASE_VALUE], str(tmp_path / "elsewhere"), 2, 8, None, [])
+    assert out["status"].startswith("❌ run ") and "not found" in out["status"] and out["timer"].active is False

@@ -24,7 +24,8 @@ def export_env(runs_env, tiny_model) -> dict[str, Path]:
 
 
 def test_picker_offers_finished_runs_and_the_table_starts_empty(export_env):
-    run, table = export.refresh()
+    out = export.refresh()
+    run, table = out["run"], out["table"]
     assert run["choices"] == [(f"{export_env['sft'].name} · sft · completed", export_env["sft"].name)]
     assert run["value"] == export_env["sft"].name and table == []
 
@@ -35,10 +36,10 @@ def test_destination_preview(export_env, runs_env):
     assert export.destination("r1", "../up").startswith("❌ export name")
 
 
-def finish(run_name: str, timeout: float = 120) -> list:
+def finish(run_name: str, timeout: float = 120) -> dict:
     """Poll the export as the tab's timer does, until the timer switches itself off."""
     deadline = time.time() + timeout
-    while (out := export.poll(run_name))[-1].active:
+    while (out := export.poll(run_name))["timer"].active:
         assert time.time() < deadline, "the export did not end"
         time.sleep(0.3)
     return out
@@ -46,34 +47,35 @@ def finish(run_name: str, timeout: float = 120) -> list:
 
 def test_an_export_is_a_job_followed_to_the_exports_table(export_env, runs_env):
     name = export_env["sft"].name
-    status, _table, timer = export.export(name, "  sql-merged ")
+    started = export.export(name, "  sql-merged ")
     dest = runs_env / "exports" / "sql-merged"
-    assert status.startswith(f"⏳ exporting **{name}**") and timer.active
+    assert started["status"].startswith(f"⏳ exporting **{name}**") and started["timer"].active
+    assert "table" not in started  # the table is redrawn once the export ended
     [job] = list_jobs(export_env["sft"], "export")
     assert job.spec() == {"kind": "export", "settings": {"out": str(dest)}}
-    last, table, timer = finish(name)
+    done = finish(name)
+    last, table, timer = done["status"], done["table"], done["timer"]
     assert last.startswith(f"✅ exported **{name}** to `{dest}` (") and "MB" in last, job.log_file.read_text()
     assert "LoRA adapter merged into the full-precision base" in last  # what was merged into what
     assert (dest / "model.safetensors").is_file() and not timer.active
     assert table[0][:4] == ["sql-merged", name, "sft", "merged LoRA adapter"]
     assert [e["name"] for e in list_exports()] == ["sql-merged"]
-    again, _table, timer = export.export(name, "sql-merged")
-    assert again.startswith("❌ ") and "already exists" in again and not timer.active
+    again = export.export(name, "sql-merged")
+    assert again["status"].startswith("❌ ") and "already exists" in again["status"] and not again["timer"].active
     assert len(list_jobs(export_env["sft"], "export")) == 1  # a refused export starts no job
 
 
 def test_refusals_are_messages(export_env):
-    msg, _table, _timer = export.export(export_env["running"].name, "")
+    msg = export.export(export_env["running"].name, "")["status"]
     assert msg.startswith("❌ run ") and "no saved adapter or model" in msg
-    msg, _table, _timer = export.export(None, "")
-    assert msg.startswith("❌ no run selected")
-    msg, _table, _timer = export.export(export_env["sft"].name, ".hidden")
-    assert msg.startswith("❌ export name")
+    assert export.export(None, "")["status"].startswith("❌ no run selected")
+    assert export.export(export_env["sft"].name, ".hidden")["status"].startswith("❌ export name")
 
 
 def test_tab_wiring(export_env):
     with gr.Blocks() as demo:
         parts = export.build(Page([], {}))
     [load] = parts.on_load
-    assert load.fn is export.refresh and load.outputs == [parts.components["run"], parts.components["table"]]
+    assert load.fn.__wrapped__ is export.refresh  # answering by name (webui.named)
+    assert load.outputs == [parts.components["run"], parts.components["table"]]
     assert "export" in {fn.api_name for fn in demo.fns.values()}

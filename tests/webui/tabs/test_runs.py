@@ -50,9 +50,9 @@ def test_table_survives_a_broken_config(runs_env):
 
 def test_refresh_rebuilds_table_and_choices(runs_env):
     run = make_run("sft", "completed")
-    table, compare, view = runs.refresh()
-    assert [r[0] for r in table] == [run.name]
-    assert compare["choices"] == view["choices"] == [run.name]
+    out = runs.refresh()
+    assert [r[0] for r in out["table"]] == [run.name]
+    assert out["overlay_runs"]["choices"] == out["view_run"]["choices"] == [run.name]
 
 
 def test_overlay_metric_choices_and_figure(runs_env):
@@ -72,25 +72,27 @@ def test_view_shows_config_and_log(runs_env):
     run = make_run("dpo", "completed", log="hello\nworld\n")
     run.append_samples([{"step": s, "prompt": "Name a bird.", "answer": f"A robin ({s})", "tokens": 3, "ended": True}
                         for s in (0, 4)])
-    config, log, step, samples = runs.view(run.name)
+    out = runs.view(run.name)
+    config, samples = out["config"], out["samples"]
     assert config == (run.config_file).read_text() and "stage: dpo" in config
-    assert log == "hello\nworld"
-    assert step["value"] == 4 and "A robin (0)" in samples and "A robin (4)" in samples
+    assert out["log"] == "hello\nworld"
+    assert out["sample_step"]["value"] == 4 and "A robin (0)" in samples and "A robin (4)" in samples
     assert "A robin (0)" in samples_view.show_run(run.name, 2) and "step 4" not in samples_view.show_run(run.name, 2)
-    assert runs.view(None)[0] == ""
+    assert runs.view(None)["config"] == ""
 
 
 def test_delete_asks_then_deletes(runs_env):
     keep = make_run("sft", "completed", stamp="20250101-000001")
     gone = make_run("sft", "failed", stamp="20250101-000002")
-    row, message, pending = runs.ask_delete(gone.name)
-    assert row["visible"] and gone.name in message and gone.path.exists() and pending == gone.name
-    row, message, table, compare, view, pending = runs.confirm_delete(gone.name, [gone.name, keep.name], pending)
+    asked = runs.ask_delete(gone.name)
+    assert asked["confirm_row"]["visible"] and gone.name in asked["message"] and gone.path.exists()
+    assert asked["pending"] == gone.name
+    out = runs.confirm_delete(gone.name, [gone.name, keep.name], asked["pending"])
     assert not gone.path.exists() and keep.path.exists()
-    assert not row["visible"] and message == f"Deleted {gone.name}." and pending is None
-    assert [r[0] for r in table] == [keep.name]
-    assert compare["value"] == [keep.name] and view["value"] is None
-    assert runs.cancel_delete()[0]["visible"] is False and runs.cancel_delete()[2] is None
+    assert not out["confirm_row"]["visible"] and out["message"] == f"Deleted {gone.name}." and out["pending"] is None
+    assert [r[0] for r in out["table"]] == [keep.name]
+    assert out["overlay_runs"]["value"] == [keep.name] and out["view_run"]["value"] is None
+    assert runs.cancel_delete()["confirm_row"]["visible"] is False and runs.cancel_delete()["pending"] is None
 
 
 def test_delete_needs_its_first_step_for_the_same_run(runs_env):
@@ -98,26 +100,25 @@ def test_delete_needs_its_first_step_for_the_same_run(runs_env):
     # session (nothing pending) or after the pick changed, it deletes nothing.
     a = make_run("sft", "completed", stamp="20250101-000001")
     b = make_run("sft", "completed", stamp="20250101-000002")
-    _, message, *_ = runs.confirm_delete(a.name)
+    message = runs.confirm_delete(a.name)["message"]
     assert "nothing to confirm" in message.lower() and a.path.exists()
-    *_, pending = runs.ask_delete(a.name)
-    _, message, *_ = runs.confirm_delete(b.name, None, pending)
+    pending = runs.ask_delete(a.name)["pending"]
+    message = runs.confirm_delete(b.name, None, pending)["message"]
     assert "changed" in message and a.path.exists() and b.path.exists()
 
 
 def test_delete_refuses_a_running_run_and_foreign_paths(runs_env, tmp_path):
     live = make_run("sft", "running", pid=os.getpid())
-    row, message, pending = runs.ask_delete(live.name)
-    assert not row["visible"] and "still running" in message and pending is None
-    _, message, *_ = runs.confirm_delete(live.name, None, live.name)  # started after the question
+    asked = runs.ask_delete(live.name)
+    assert not asked["confirm_row"]["visible"] and "still running" in asked["message"] and asked["pending"] is None
+    message = runs.confirm_delete(live.name, None, live.name)["message"]  # started after the question
     assert "stop it first" in message and live.path.exists()
     outside = tmp_path / "outside"
     (outside / "x").mkdir(parents=True)
     (outside / "x" / "config.yaml").write_text("stage: sft\n")
     for name in ("../outside/x", str(outside / "x"), "..", ""):
-        _, message, *_ = runs.confirm_delete(name, None, name)
-        assert message.startswith("❌")
-        assert runs.ask_delete(name)[2] is None
+        assert runs.confirm_delete(name, None, name)["message"].startswith("❌")
+        assert runs.ask_delete(name)["pending"] is None
     assert (outside / "x" / "config.yaml").exists()
 
 

@@ -6,21 +6,17 @@ import os
 import shlex
 import time
 
-import gradio as gr
 import pytest
 import yaml
 
-from engine.config import STAGES, apply_overrides, dump_yaml, from_dict
+from engine.config import apply_overrides, dump_yaml, from_dict
 from engine.data.registry import read_registry
 from engine.runs import queue
 from engine.runs.folder import list_runs
 from tests.helpers import DATA, GOOD, LOOP, PARAGRAPH, dpo_metrics, make_run, sft_metrics, tiny_config
-from webui import charts, run_form, runinfo, samples_view
-from webui.forms import to_values
+from webui import charts, form_answers, run_form, runinfo, samples_view
+from webui.forms import to_values, values_by_key
 from webui.tabs import train
-
-SKIP = gr.skip()
-PICKERS = ("model.name_or_path", "data.dataset", "data.eval_dataset", "init_from", *run_form.RUN_PICKERS)
 
 
 def form(data: dict | None = None) -> tuple[list, list]:
@@ -32,6 +28,28 @@ def set_value(specs, values, key, value) -> list:
     values = list(values)
     values[[s.key for s in specs].index(key)] = value
     return values
+
+
+def charts_of(refreshed: dict) -> list:
+    """The chart slots' updates in a refresh answer, in slot order."""
+    return [refreshed[slot] for slot in train.CHARTS]
+
+
+def stage_answer(stage: str, dataset: str = "", eval_dataset: str = "", init_from: str = "", **picks) -> dict:
+    """run_form.stage_changed's updates, by key, for a form showing these values (dataset folder: data/)."""
+    answer = run_form.stage_changed(stage, str(DATA), dataset, eval_dataset, init_from,
+                                    *(picks.get(key.replace(".", "_"), "") for key in run_form.RUN_PICKERS))
+    assert answer["asked"] == {"stage": stage, "data.dataset_dir": str(DATA)}  # what the browser checks it against
+    return answer["updates"]
+
+
+def choices(update: dict) -> list:
+    """The values a picker offers after a stage answer."""
+    return [value for _label, value in update["choices"]]
+
+
+def sections_shown(updates: dict) -> list[str]:
+    return [s for s in run_form.stage_sections() if updates[form_answers.section_key(s)]["visible"]]
 
 
 def test_dataset_choices_follow_the_stage():
@@ -49,22 +67,44 @@ def test_stage_change_filters_datasets_and_defaults_the_parent(runs_env):
     rm = make_run("rm", "completed", stamp="20250101-000004")
     rm.adapter_dir.mkdir()
     (rm.adapter_dir / "adapter_config.json").write_text("{}")  # a reward model PPO can load
-    dataset, eval_dataset, parent, reward, *boxes, samples = run_form.stage_changed("dpo", str(DATA), "sql_sft",
-                                                                                    "sql_sft_eval", "")
-    assert "sql_sft" not in dataset["choices"] and dataset["value"] == dataset["choices"][0]
-    assert eval_dataset["value"] == "" and eval_dataset["choices"][0] == ("(none)", "")
+    dpo = stage_answer("dpo", "sql_sft", "sql_sft_eval")
+    dataset, eval_dataset, parent, reward = (dpo[k] for k in ("data.dataset", "data.eval_dataset", "init_from",
+                                                             "ppo.reward_run"))
+    assert "sql_sft" not in choices(dataset) and dataset["value"] == choices(dataset)[0]
+    assert eval_dataset["value"] == "" and eval_dataset["choices"][0] == ["(none)", ""]
     assert parent["value"] == str(sft)  # newest *completed* SFT run
-    assert [b["visible"] for b in boxes] == [s == "dpo" for s in STAGES]
-    assert reward["value"] == str(rm) and reward["choices"] == [(f"{rm.name} (completed)", str(rm))]
+    assert sections_shown(dpo) == ["dpo", "samples"]
+    assert reward["value"] == str(rm) and reward["choices"] == [[f"{rm.name} (completed)", str(rm)]]
     # PPO takes prompts from any dataset, starts from the SFT run, and scores with the newest RM run
-    dataset, eval_dataset, parent, reward, *boxes, samples = run_form.stage_changed("ppo", str(DATA), "sql_sft", "", "")
-    assert dataset["value"] == "sql_sft" and "sql_sft" in dataset["choices"]
-    assert parent["value"] == str(sft) and reward["value"] == str(rm)
-    assert [b["visible"] for b in boxes] == [s == "ppo" for s in STAGES] and samples["visible"]
-    assert run_form.stage_changed("rm", str(DATA), "sql_dpo", "", "")[-1]["visible"] is False  # an RM writes no answers
-    # back to SFT: datasets kept when valid, an explicit parent kept
-    dataset, eval_dataset, parent, reward, *boxes = run_form.stage_changed("sft", str(DATA), "sql_dpo", "sql_dpo_eval", "x")
-    assert (dataset["value"], eval_dataset["value"], parent["value"]) == ("sql_dpo", "sql_dpo_eval", "x")
+    ppo = stage_answer("ppo", "sql_sft")
+    assert "value" not in ppo["data.dataset"] and "sql_sft" in choices(ppo["data.dataset"])  # kept as it is
+    assert ppo["init_from"]["value"] == str(sft) and ppo["ppo.reward_run"]["value"] == str(rm)
+    assert sections_shown(ppo) == ["ppo", "samples"]
+    assert sections_shown(stage_answer("rm", "sql_dpo")) == ["rm"]  # a reward model writes no answers
+    # back to SFT: datasets kept when valid, an explicit parent kept: no value is sent for any of them
+    sft_form = stage_answer("sft", "sql_dpo", "sql_dpo_eval", "x")
+    assert not any("value" in sft_form[k] for k in ("data.dataset", "data.eval_dataset", "init_from"))
+    assert {"sql_dpo", "sql_dpo_eval"} <= set(choices(sft_form["data.dataset"]))
+
+
+def test_a_stage_answer_replaces_only_values_that_do_not_fit_and_says_which(runs_env):
+    """The race's cause: a stage answer that arrives after the user picked another dataset must not put
+    a value back. It sends a picker's value only where the value it saw does not fit the stage, and
+    names that value (``replaces``), so the browser replaces it only while the picker still shows it
+    (webui.stage_answer); a value that fits is never sent, only the new choices."""
+    rm = make_run("rm", "completed")
+    rm.adapter_dir.mkdir()
+    (rm.adapter_dir / "adapter_config.json").write_text("{}")
+    for stage, dataset in (("sft", "sql_sft"), ("sft", "penn_pref"), ("dpo", "penn_pref"), ("ppo", "sql_sft")):
+        updates = stage_answer(stage, dataset, ppo_reward_run=str(rm))
+        assert set(updates["data.dataset"]) == {"choices"}, (stage, dataset)  # it fits: no value to travel
+        assert set(updates["ppo.reward_run"]) == {"choices"}  # a picked run is kept
+    updates = stage_answer("dpo", "sql_sft", "sql_sft_eval")  # pairs only: both no longer fit
+    assert updates["data.dataset"] == {"choices": updates["data.dataset"]["choices"], "value": "sql_dpo",
+                                       "replaces": "sql_sft"}
+    assert (updates["data.eval_dataset"]["value"], updates["data.eval_dataset"]["replaces"]) == ("", "sql_sft_eval")
+    assert updates["ppo.reward_run"] == {"choices": [[f"{rm.name} (completed)", str(rm)]], "value": str(rm),
+                                         "replaces": ""}  # none picked: the newest proposed
 
 
 def test_parent_choices_are_finished_runs(runs_env, dead_pid):
@@ -83,8 +123,9 @@ def test_preview_shows_yaml_and_a_cli_command_that_round_trips(runs_env):
     data["data"]["eval_dataset"] = "sql_dpo_eval"
     data["training"]["learning_rate"] = 1e-5
     specs, values = form(data)
-    yaml_text, command, error = run_form.preview(specs, *values)
-    assert error == "" and yaml_text == dump_yaml(from_dict(data))
+    shown = run_form.preview(specs, *values)
+    command = shown["command"]
+    assert shown["error"] == "" and shown["yaml"] == dump_yaml(from_dict(data))
     saved_line, rest = command.split("\n\n")
     assert saved_line.endswith(f"workbench train {run_form.saved_config_path(from_dict(data))}")
     args = shlex.split(rest.split("\n", 1)[1].replace("\\\n", " "))
@@ -98,8 +139,9 @@ def test_preview_shows_yaml_and_a_cli_command_that_round_trips(runs_env):
 def test_preview_of_a_distributed_run_shows_the_launch_command(runs_env, monkeypatch):
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")  # this machine as CI has it: no GPU
     specs, values = form(tiny_config("sft", distributed={"backend": "ddp", "num_processes": 2}))
-    _, command, error = run_form.preview(specs, *values)
-    assert error == ""
+    shown = run_form.preview(specs, *values)
+    command = shown["command"]
+    assert shown["error"] == ""
     assert "distributed.backend=ddp" in command and "distributed.num_processes=2" in command
     folder = run_form.shown_path(runs_env / "runs" / "<run folder>")
     assert command.endswith(f"# either starts 2 processes through accelerate; this is the command, with accelerate.yaml "
@@ -107,7 +149,7 @@ def test_preview_of_a_distributed_run_shows_the_launch_command(runs_env, monkeyp
                             f"'{folder}/accelerate.yaml' -m engine.train '{folder}'")
     # fsdp shards across GPUs: refused here before any folder is made, naming the setting
     fsdp = set_value(specs, values, "distributed.backend", "fsdp")
-    _, _, error = run_form.preview(specs, *set_value(specs, fsdp, "samples.count", 0))
+    error = run_form.preview(specs, *set_value(specs, fsdp, "samples.count", 0))["error"]
     assert error.startswith("❌ distributed.backend: fsdp shards the model across GPUs and this machine has none")
 
 
@@ -121,26 +163,26 @@ def test_a_distributed_runs_status_says_how_it_was_launched(runs_env):
 
 def test_preview_of_a_bad_value_names_the_key(runs_env):
     specs, values = form()
-    yaml_text, command, error = run_form.preview(specs, *set_value(specs, values, "training.learning_rate", 3.0))
-    assert yaml_text == SKIP and command == SKIP
-    assert "training.learning_rate" in error and "maximum" in error
-    _, _, error = run_form.preview(specs, *set_value(specs, values, "data.eval_dataset", "missing"))
+    shown = run_form.preview(specs, *set_value(specs, values, "training.learning_rate", 3.0))
+    assert "yaml" not in shown and "command" not in shown  # the previews keep their last text
+    assert "training.learning_rate" in shown["error"] and "maximum" in shown["error"]
+    error = run_form.preview(specs, *set_value(specs, values, "data.eval_dataset", "missing"))["error"]
     assert error.startswith("❌ data.eval_dataset: 'missing' is not a registered dataset")
 
 
 def test_start_refuses_bad_config_without_making_a_run(runs_env):
     specs, values = form()
     with pytest.warns(UserWarning, match="lora.rank"):
-        monitor, message = train.start(specs, *set_value(specs, values, "lora.rank", 0))
-    assert monitor == SKIP and "lora.rank" in message and "minimum" in message
+        out = train.start(specs, *set_value(specs, values, "lora.rank", 0))
+    assert "monitor" not in out and "lora.rank" in out["message"] and "minimum" in out["message"]
     with pytest.warns(UserWarning, match="data.dataset"):
-        _, message = train.start(specs, *set_value(specs, values, "data.dataset", "nope"))
+        message = train.start(specs, *set_value(specs, values, "data.dataset", "nope"))["message"]
     assert "data.dataset: 'nope'" in message
     dpo_specs, dpo_values = form(tiny_config("dpo"))
     with pytest.warns(UserWarning, match=r"data.dataset: 'sql_sft' cannot train dpo: .* chosen/rejected pairs"):
         train.start(dpo_specs, *set_value(dpo_specs, dpo_values, "data.dataset", "sql_sft"))
     with pytest.warns(UserWarning, match="init_from"):
-        _, message = train.start(dpo_specs, *set_value(dpo_specs, dpo_values, "init_from", "latest:sft"))
+        message = train.start(dpo_specs, *set_value(dpo_specs, dpo_values, "init_from", "latest:sft"))["message"]
     assert "init_from: latest:sft: no completed sft run" in message
     assert list_runs() == []
 
@@ -154,46 +196,46 @@ def test_preflight_records_the_parent_folder(runs_env):
 def test_refresh_reports_status_log_and_charts(runs_env):
     run = make_run("dpo", "running", metrics=dpo_metrics(), log="\n".join(f"line {i}" for i in range(100)),
                    pid=os.getpid(), step=2, max_steps=4, elapsed=10.0, started=time.time() - 12)
-    status, _resources, log, *plots, _step, _samples, seen = train.refresh(run.name, {})
+    out = train.refresh(run.name, {})
+    status, plots = out["status"], charts_of(out)
     assert f"**{run.name}**" in status and "state: **running**" in status and "step 2/4" in status
     assert "ETA 0:10" in status  # 10 s for 2 steps, 2 to go
-    assert log.splitlines() == [f"line {i}" for i in range(60, 100)]
+    assert out["log"].splitlines() == [f"line {i}" for i in range(60, 100)]
     assert len(plots) == charts.CHART_SLOTS
     shown = [p["value"].layout.title.text for p in plots if p["visible"]]
     assert shown == ["loss", "learning rate", "rewards (chosen vs rejected)", "rewards/accuracies",
                      "rewards/margins", "log-probabilities (chosen vs rejected)"]
     assert [t.name for t in plots[0]["value"].data] == ["loss", "eval_loss"]
     # nothing changed on disk: the next tick resends neither the log nor the charts
-    status2, _resources, log2, *plots2, _step, _samples, seen2 = train.refresh(run.name, seen)
-    assert log2 == SKIP and all(p == SKIP for p in plots2) and seen2 == seen
-    assert "state: **running**" in status2  # the status line is always redrawn (its clock moves)
+    again = train.refresh(run.name, out["seen"])
+    assert "log" not in again and not set(train.CHARTS) & set(again) and again["seen"] == out["seen"]
+    assert "state: **running**" in again["status"]  # the status line is always redrawn (its clock moves)
     # a new metrics line redraws the charts
     run.metrics_file.open("a").write('{"step": 3, "loss": 0.1}\n')
-    _, _resources, _, *plots3, _step, _samples, _ = train.refresh(run.name, seen)
+    plots3 = charts_of(train.refresh(run.name, out["seen"]))
     assert list(plots3[0]["value"].data[0].x) == [1, 2, 3]
 
 
 def test_refresh_hides_preference_charts_for_sft(runs_env):
     run = make_run("sft", "completed", metrics=sft_metrics())
-    status, _resources, _log, *plots, _step, _samples, _seen = train.refresh(run.name, {})
-    assert "state: **completed**" in status and "ETA" not in status
-    assert [p["visible"] for p in plots] == [True, True] + [False] * (charts.CHART_SLOTS - 2)
+    out = train.refresh(run.name, {})
+    assert "state: **completed**" in out["status"] and "ETA" not in out["status"]
+    assert [p["visible"] for p in charts_of(out)] == [True, True] + [False] * (charts.CHART_SLOTS - 2)
 
 
 def test_refresh_without_a_run_or_with_a_missing_one(runs_env):
-    status, _resources, log, *plots, _step, _samples, _ = train.refresh(None, {})
-    assert "No run yet" in status and log == ""
-    shown = [p for p in plots if p["visible"]]
+    out = train.refresh(None, {})
+    assert "No run yet" in out["status"] and out["log"] == ""
+    shown = [p for p in charts_of(out) if p["visible"]]
     assert len(shown) == 2 and all(charts.WAITING in p["value"].layout.annotations[0].text for p in shown)
-    status, *_ = train.refresh("20990101-000000-sft-gone", {})
-    assert "not found" in status
-    status, *_ = train.refresh("../../etc", {})
+    assert "not found" in train.refresh("20990101-000000-sft-gone", {})["status"]
+    status = train.refresh("../../etc", {})["status"]
     assert "not found" in status or "no run" in status
 
 
 def test_a_running_run_with_a_dead_engine_shows_crashed(runs_env, dead_pid):
     run = make_run("sft", "running", metrics=sft_metrics(), pid=dead_pid, step=1)
-    status, *_ = train.refresh(run.name, {})
+    status = train.refresh(run.name, {})["status"]
     assert "state: **crashed**" in status and "the process exited without writing a final status" in status
     assert run.status().state == "crashed"  # written down by the first to notice, as the queue and the CLI do
 
@@ -209,16 +251,16 @@ def test_load_from_run_and_from_file(runs_env, tmp_path):
     run = make_run("dpo", "completed")
     (run.config_file).write_text(yaml.safe_dump(data))
     specs = run_form.form_specs()
-    assert run_form.load_from_run(specs, run.name) == to_values(specs, data)
+    assert run_form.load_from_run(specs, run.name) == values_by_key(specs, data)
     path = tmp_path / "c.yaml"
     path.write_text(yaml.safe_dump(data))
-    assert run_form.load_from_file(specs, str(path)) == to_values(specs, data)
+    assert run_form.load_from_file(specs, str(path)) == values_by_key(specs, data)
     path.write_text("stage: dpo\ndpo: {beta: -1}\n")
     with pytest.warns(UserWarning, match="dpo.beta"):
-        assert run_form.load_from_file(specs, str(path)) == [SKIP] * len(specs)
+        assert run_form.load_from_file(specs, str(path)) == {}  # no field changes
     path.write_text("- not a mapping\n")
     with pytest.warns(UserWarning, match="mapping"):
-        assert run_form.load_from_file(specs, str(path)) == [SKIP] * len(specs)
+        assert run_form.load_from_file(specs, str(path)) == {}
 
 
 def test_page_load_reattaches_the_live_run(runs_env, dead_pid):
@@ -229,9 +271,7 @@ def test_page_load_reattaches_the_live_run(runs_env, dead_pid):
     make_run("sft", "running", pid=dead_pid, stamp="20250101-000003")
     assert runinfo.attach_candidate() == live.name
     specs, values = form()
-    out = on_load(specs, *values)
-    assert len(out) == len(specs) + len(STAGES) + 1 + 3
-    monitor = out[len(specs) + len(STAGES) + 1]
+    monitor = on_load(specs, *values)["monitor"]
     assert monitor["value"] == live.name and len(monitor["choices"]) == 3
     live.update_status(state="completed", pid=None)
     assert runinfo.attach_candidate() == "20250101-000003-sft-test"  # no live run: the newest
@@ -244,32 +284,38 @@ def test_a_reload_during_a_dpo_run_fills_the_form_with_the_runs_own_settings(run
     live.config_file.write_text(dump_yaml(from_dict({**data, "init_from": str(parent)})))
     specs, defaults = form(tiny_config("sft"))  # what a fresh page shows: an SFT form
     out = train.page_loaded(specs, *defaults)
-    shown = dict(zip((s.key for s in specs), out))
-    assert (shown["stage"]["value"], shown["data.dataset"]["value"], shown["dpo.beta"]["value"]) == ("dpo", "penn_pref",
-                                                                                                     0.2)
-    assert shown["init_from"]["value"] == str(parent) and "penn_pref" in shown["data.dataset"]["choices"]
-    boxes = out[len(specs):len(specs) + len(STAGES)]
-    assert [b["visible"] for b in boxes] == [s == "dpo" for s in STAGES]
-    assert out[-3]["value"] == live.name
-    assert out[-1].startswith(f"ℹ️ The form shows the settings of **{live.name}**, the run being followed")
+    settings, stage = out["form_answer"]  # applied in this order in the browser (webui.form_answers)
+    filled = settings["updates"]  # each value replaces what the fresh page showed, if it still shows it
+    assert (filled["stage"], filled["data.dataset"], filled["dpo.beta"]) == (
+        {"value": "dpo", "replaces": "sft"}, {"value": "penn_pref", "replaces": "sql_sft"},
+        {"value": 0.2, "replaces": 0.1})  # (the SFT form shows DPO's options at their defaults)
+    assert filled["init_from"]["value"] == str(parent)
+    assert set(filled) == {"stage", "data.dataset", "dpo.beta", "init_from"}  # the rest shows the run's already
+    pickers = stage["updates"]  # the run's own stage answered: the DPO pickers and sections
+    assert stage["asked"]["stage"] == "dpo" and "value" not in pickers["data.dataset"]
+    assert "penn_pref" in choices(pickers["data.dataset"]) and sections_shown(pickers) == ["dpo", "samples"]
+    assert out["monitor"]["value"] == live.name
+    assert out["message"].startswith(f"ℹ️ The form shows the settings of **{live.name}**, the run being followed")
     # a finished run is followed too, but the form stays the user's: a new run's defaults
     live.update_status(state="completed", pid=None)
     out = train.page_loaded(specs, *defaults)
-    assert all(out[i] == SKIP for i, s in enumerate(specs) if s.key not in PICKERS) and out[-1] == SKIP
-    assert out[[s.key for s in specs].index("data.dataset")]["value"] == "sql_sft"
+    assert "message" not in out and "value" not in out["model.name_or_path"]
+    [stage] = out["form_answer"]  # no settings to fill in: only the answer to the form's own stage
+    dataset = stage["updates"]["data.dataset"]
+    assert "value" not in dataset and "sql_sft" in choices(dataset)  # the form's own sql_sft stays
 
 
 def test_the_resource_line_names_the_followed_runs_engine(runs_env):
     run = make_run("dpo", "running", metrics=dpo_metrics(), pid=os.getpid())  # this process plays the engine
-    _status, resources, *_rest = train.refresh(run.name, {})
+    resources = train.refresh(run.name, {})["resources"]
     assert f"engine `{run.name}`: " in resources and "no engine running" not in resources
 
 
 def test_start_queues_behind_a_running_run_and_stop_cancels_it(runs_env):
     busy = make_run("sft", "running", pid=os.getpid(), name="busy")  # alive: this test process
     specs, values = form()
-    monitor, message = train.start(specs, *values)
-    queued = runinfo.run_path(monitor["value"])
+    out = train.start(specs, *values)
+    message, queued = out["message"], runinfo.run_path(out["monitor"]["value"])
     assert message.startswith(f"Queued **{queued.name}** (position 1): it starts when {busy.name} ends")
     assert queued.status().state == "queued" and queued.status().pid is None
     assert queue.start_next() is None  # still busy
@@ -281,24 +327,24 @@ def test_save_config_writes_the_preview_and_loads_back(runs_env):
     data = tiny_config("dpo", dpo={"beta": 0.3})
     data["name"] = "my dpo"
     specs, values = form(data)
-    message, choices = run_form.save_config(specs, *values)
+    saved = run_form.save_config(specs, *values)
     path = runs_env / "configs" / "dpo-my-dpo.yaml"
-    assert f"workbench train {path}" in message and choices["choices"] == ["dpo-my-dpo.yaml"]
-    assert path.read_text() == run_form.preview(specs, *values)[0]
-    assert run_form.load_from_saved(specs, "dpo-my-dpo.yaml") == to_values(specs, data)
-    message, _ = run_form.save_config(specs, *set_value(specs, values, "dpo.beta", -1))
+    assert f"workbench train {path}" in saved["message"] and saved["saved_configs"]["choices"] == ["dpo-my-dpo.yaml"]
+    assert path.read_text() == run_form.preview(specs, *values)["yaml"]
+    assert run_form.load_from_saved(specs, "dpo-my-dpo.yaml") == values_by_key(specs, data)
+    message = run_form.save_config(specs, *set_value(specs, values, "dpo.beta", -1))["message"]
     assert message.startswith("❌ dpo.beta: -1")
 
 
 def test_status_shows_health_warnings(runs_env):
     falling = {"code": "chosen_reward_falling", "message": "rewards/chosen fell from 0.01 to -0.4 over steps 1-20", "step": 12}
     run = make_run("dpo", "running", metrics=dpo_metrics(), pid=os.getpid(), warnings=[falling])
-    status, *_ = train.refresh(run.name, {})
+    status = train.refresh(run.name, {})["status"]
     assert "⚠️ **step 12**: rewards/chosen fell from 0.01 to -0.4 over steps 1-20" in status
     # a NaN stop: the error already holds the warning's message, which is shown once
     nan = {"code": "non_finite", "message": "grad_norm=nan at step 3: training diverged.", "step": 3}
     failed = make_run("sft", "failed", name="nan", warnings=[nan], error=nan["message"] + " Training stopped.")
-    status, *_ = train.refresh(failed.name, {})
+    status = train.refresh(failed.name, {})["status"]
     assert "❌ grad_norm=nan at step 3" in status and status.count("grad_norm=nan") == 1
 
 
@@ -307,12 +353,13 @@ def test_refresh_shows_the_sample_answers_and_the_slider_looks_back(runs_env):
     answers = {0: PARAGRAPH, 4: GOOD, 8: LOOP}
     run.append_samples([{"step": s, "prompt": "How do I bake a cake?", "answer": a, "tokens": 9, "ended": s != 8}
                         for s, a in answers.items()])
-    *_rest, step, samples, seen = train.refresh(run.name, {})
+    out = train.refresh(run.name, {})
+    step, samples = out["sample_step"], out["samples"]
     assert step["maximum"] == step["value"] == 8
     assert "step 0 (the starting model)" in samples and "step 8" in samples and ">loops<" in samples
     assert "cut at the limit" in samples and "Preheat the oven" in samples
-    *_rest, step2, samples2, _seen = train.refresh(run.name, seen)
-    assert step2 == SKIP and samples2 == SKIP  # unchanged file: nothing resent
+    again = train.refresh(run.name, out["seen"])
+    assert "sample_step" not in again and "samples" not in again  # unchanged file: nothing resent
     back = samples_view.show_run(run.name, 6)  # the slider between two sample steps: the one before
     assert "step 4" in back and "1. Preheat" in back and ">loops<" not in back
 
@@ -332,9 +379,9 @@ def test_resume_queues_a_crashed_run_from_its_last_checkpoint(runs_env, dead_pid
     run = make_run(state="running", pid=dead_pid, step=7, max_steps=60)
     fake_checkpoint(run, 5)
     assert "💾 **Resume** continues it from `checkpoints/checkpoint-5` (step 5)" in train.status_markdown(run.name)
-    followed, message = train.resume(run.name)
-    assert followed["value"] == run.name and started == [True]
-    assert "Resuming" in message and "checkpoints/checkpoint-5" in message
+    out = train.resume(run.name)
+    assert out["monitor"]["value"] == run.name and started == [True]
+    assert "Resuming" in out["message"] and "checkpoints/checkpoint-5" in out["message"]
     status = run.status()
     assert status.waiting and status.resume_from == "checkpoints/checkpoint-5" and status.step == 5
 
@@ -342,11 +389,12 @@ def test_resume_queues_a_crashed_run_from_its_last_checkpoint(runs_env, dead_pid
 def test_resume_says_why_not(runs_env, monkeypatch):
     monkeypatch.setattr(queue, "start_next", lambda: None)
     done = make_run(state="completed")
-    assert train.resume(done.name)[1].startswith("❌ Not resumed:") and "completed" in train.resume(done.name)[1]
+    message = train.resume(done.name)["message"]
+    assert message.startswith("❌ Not resumed:") and "completed" in message
     failed = make_run(state="failed", error="boom")
     assert "No complete checkpoint" in train.status_markdown(failed.name)
-    assert "saved no complete checkpoint" in train.resume(failed.name)[1]
-    assert train.resume(None)[1].startswith("❌ Not resumed:")
+    assert "saved no complete checkpoint" in train.resume(failed.name)["message"]
+    assert train.resume(None)["message"].startswith("❌ Not resumed:") and "monitor" not in train.resume(None)
     assert failed.status().state == "failed"
 
 
@@ -359,7 +407,9 @@ def test_a_full_disk_at_start_says_what_to_do_and_leaves_no_run(runs_env, monkey
     monkeypatch.setattr(engine.runs.folder, "atomic_write", full_disk)
     specs, values = form()
     with pytest.warns(UserWarning, match="No space left on device"):
-        monitor, message = train.start(specs, *values)
-    assert monitor == SKIP and message.startswith("❌ Not started:") and "could not create the run folder" in message
+        out = train.start(specs, *values)
+    message = out["message"]
+    assert "monitor" not in out and message.startswith("❌ Not started:")
+    assert "could not create the run folder" in message
     assert "free disk space or set another saves folder (WORKBENCH_SAVES)" in message
     assert list_runs() == [] and list((runs_env / "runs").iterdir()) == []

@@ -4,12 +4,11 @@
 without one, or to train a model into a different format. Each carries ``{% generation %}``
 markers, so TRL can build an assistant-only loss mask (``sft.assistant_only_loss``), and names its
 turn-end token: generation must stop there, so it becomes the tokenizer's eos token and must be a
-single token of the model's vocabulary (``None``: the model's own eos ends a turn).
+single token of the model's vocabulary (``None``: the model's own eos ends a turn). The table is
+configuration (``model.template``'s choices); engine.models.loader.apply_template puts one on a tokenizer.
 """
 
 from __future__ import annotations
-
-from engine.config.fields import ConfigError  # not engine.config: the package imports TEMPLATE_CHOICES from here
 
 # ChatML (SmolLM2, Qwen); the closing <|im_end|> is inside the marker: the model must learn to stop.
 CHATML = (
@@ -47,22 +46,3 @@ TEMPLATES: dict[str, tuple[str, str | None]] = {
     "alpaca": (ALPACA, None),
 }
 TEMPLATE_CHOICES = ["model", *TEMPLATES]
-
-
-def apply_template(tokenizer, name: str):
-    """Give ``tokenizer`` the named chat template (in place) and make its turn end the eos token."""
-    if name == "model":
-        if not tokenizer.chat_template:
-            raise ConfigError("model.template: this model has no chat template of its own; "
-                              f"pick one of {', '.join(TEMPLATES)}")
-        return tokenizer
-    if name not in TEMPLATES:
-        raise ConfigError(f"model.template: {name!r} is not one of {', '.join(TEMPLATE_CHOICES)}")
-    template, stop = TEMPLATES[name]
-    if stop is not None:
-        if stop not in tokenizer.get_vocab():
-            raise ConfigError(f"model.template: {name} ends turns with {stop}, which is not a token of this "
-                              f"model's vocabulary; pick 'model' or 'alpaca'")
-        tokenizer.eos_token = stop
-    tokenizer.chat_template = template
-    return tokenizer
