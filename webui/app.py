@@ -27,6 +27,7 @@ from webui.tabs import Page, Tab, chat, datasets, evaluate, export, runs, train
 CSS = """
 .wb-log textarea { font-family: ui-monospace, monospace; font-size: 12px; }
 .wb-runs th, .wb-runs th * { word-break: normal !important; overflow-wrap: normal !important; white-space: nowrap; }
+.wb-offscreen { display: none !important; }
 """ + FORM_CSS
 TOP_BAR = ("model.name_or_path", "model.template", "model.finetuning_type", "model.dtype")
 # Gradio's temp files (uploads among them) are deleted every hour once a day old: an upload must
@@ -46,10 +47,11 @@ def register(demo: gr.Blocks, tab: gr.Tab, built: Tab) -> None:
     """What a page load re-reads for a tab, and what opening the tab re-reads (runs finished since
     the page loaded appear in its lists)."""
     for event in built.on_load:
-        loading = demo.load(event.fn, event.inputs, event.outputs, **{"api_visibility": "private", **event.options})
-        if event.then is not None:
-            then = event.then
-            loading.success(then.fn, then.inputs, then.outputs, **{"api_visibility": "private", **then.options})
+        step = demo.load(event.fn, event.inputs, event.outputs, **{"api_visibility": "private", **event.options})
+        while event.then is not None:  # a chain of steps, each after the one before succeeded
+            event = event.then
+            step = step.success(event.fn, event.inputs, event.outputs,
+                                **{"api_visibility": "private", **event.options})
     if built.on_select is not None:
         s = built.on_select
         tab.select(s.fn, s.inputs, s.outputs, show_progress="hidden", api_visibility="private",

@@ -84,7 +84,7 @@ def build(dataset_dir: gr.components.Component, picked: gr.components.Component,
             declare_btn = gr.Button("Declare probe", scale=0)
             remove_btn = gr.Button("Remove probe", scale=0)
         message = gr.Markdown()
-    gr.on([picked.change, dataset_dir.change], probes_markdown, [dataset_dir, picked], declared, show_progress="hidden")
+    gr.on([picked.change, dataset_dir.input], probes_markdown, [dataset_dir, picked], declared, show_progress="hidden")
     changed = {"message": message, "declared": declared, "version": version}
     declare_btn.click(inputs=[dataset_dir, picked, probe, kind, value, version], **by_name(declare, changed),
                       api_name="declare_probe")

@@ -31,9 +31,11 @@ import gradio as gr
 
 from webui.tabs import Event
 
-# (answers, *the fields' values in FIELDS' order) -> one update per field, then per section box.
+# (answers, *the fields' values in FIELDS' order) -> one update per target field, then per section box.
+# The targets are only the fields an answer may set (a stage answer: the pickers), so an answer does
+# not touch, and re-render, the rest of the form.
 APPLY = """(answers, ...shown) => {
-    const fields = %s, sections = %s;
+    const fields = %s, targets = %s, sections = %s;
     const same = (a, b) => JSON.stringify(a ?? "") === JSON.stringify(b ?? "");
     const now = Object.fromEntries(fields.map((key, i) => [key, shown[i]]));
     const out = {};
@@ -46,7 +48,7 @@ APPLY = """(answers, ...shown) => {
             out[key] = {...out[key], ...update};
         }
     }
-    return [...fields, ...sections].map((key) => ({__type__: "update", ...out[key]}));
+    return [...targets, ...sections].map((key) => ({__type__: "update", ...out[key]}));
 }"""
 
 
@@ -77,9 +79,12 @@ def answer_box() -> gr.JSON:
     return gr.JSON(visible=False, elem_id="wb-form-answer")
 
 
-def apply_step(fields: dict[str, Any], box: gr.JSON, sections: dict[str, Any]) -> Event:
-    """The browser-only step that applies the answer(s) in ``box`` to the form's ``fields`` (by key) and
-    its section boxes (``sections``, by section_key); it follows each listener that answers into ``box``."""
-    js = APPLY % (json.dumps(list(fields)), json.dumps(list(sections)))
-    return Event(None, [box, *fields.values()], [*fields.values(), *sections.values()],
+def apply_step(fields: dict[str, Any], box: gr.JSON, sections: dict[str, Any],
+               targets: tuple[str, ...] | None = None) -> Event:
+    """The browser-only step that applies the answer(s) in ``box`` to the form's ``fields`` (by key;
+    only those in ``targets`` are set, default all) and its section boxes (``sections``, by
+    section_key); it follows each listener that answers into ``box``."""
+    targets = list(fields) if targets is None else [key for key in fields if key in targets]
+    js = APPLY % (json.dumps(list(fields)), json.dumps(targets), json.dumps(list(sections)))
+    return Event(None, [box, *fields.values()], [*(fields[key] for key in targets), *sections.values()],
                  {"js": js, "show_progress": "hidden"})

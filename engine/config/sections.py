@@ -114,7 +114,8 @@ class SamplesConfig:
                         "metrics (0: none). Spread evenly over the eval set, else the training set.",
                      min=0, max=16)
     every: int = opt(0, "Answer them every N steps (0: about ten times a run, fewer when answering would take "
-                        "more than a tenth of the run's time); always at step 0, the baseline, and at the end.",
+                        "more than a tenth of the run's time); always at step 0 (the baseline), at each quarter of "
+                        "the run (cut shorter when the budget is tight) and at the end.",
                      min=0)
     max_new_tokens: int = opt(64, "Longest sample answer, in tokens (a loop shows well within it).", min=8, max=1024)
     prompts: str = opt("", "Your own sample prompts instead, one per line.", advanced=True)

@@ -256,6 +256,17 @@ def merged(lm, adapter: Path, task_less: bool = False):
     return PeftModel.from_pretrained(lm, adapter, config=config).merge_and_unload()
 
 
+def save_trained(model, out: Path, tokenizer, full: bool) -> Path:
+    """The trained weights where they go: the whole model (full), else the LoRA adapter alone (TRL's
+    DPO trainer keeps the frozen reference as an extra "ref" adapter; only ours is the result)."""
+    if full:
+        model.save_pretrained(out)
+    else:
+        model.save_pretrained(out, selected_adapters=["default"])
+    tokenizer.save_pretrained(out)
+    return out
+
+
 def training_model(cfg: RunConfig):
     """(model, base path): what a stage trains, the base (+ parent weights) wrapped for LoRA or full.
 

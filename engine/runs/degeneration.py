@@ -11,7 +11,9 @@ loops or is empty is also not "aligned", whatever a task probe says (engine.data
 
 from __future__ import annotations
 
+import math
 import re
+from dataclasses import dataclass
 from typing import Any
 
 LOOP = "sample_loop"
@@ -73,6 +75,33 @@ def _warning(code: str, message: str, step: Any) -> dict:
     return {"code": code, "message": message, "step": step}
 
 
+@dataclass
+class RunFacts:
+    """What an alarm's advice reads of the run's own settings (None: not known, e.g. in a test)."""
+
+    learning_rate: float | None = None
+    epochs: float | None = None  # training.num_train_epochs
+    pref_ftx: float | None = None  # dpo.pref_ftx; None where the stage has no such term
+    stop_on_alarm: bool | None = None
+    train_rows: int | None = None  # examples (pairs) in the training set
+
+
+def advice(facts: RunFacts, clean_step: int | None) -> str:
+    """What to change, from the run's own settings: never "add" what is already set."""
+    lr = facts.learning_rate
+    tips = [f"lower training.learning_rate (now {lr:g}, e.g. {lr / 3:.1g})" if lr else "lower training.learning_rate"]
+    if facts.epochs and facts.epochs > 1:
+        tips.append(f"train fewer epochs (training.num_train_epochs is {facts.epochs:g})")
+    if clean_step:
+        tips.append(f"stop by step {clean_step} (the last check without an alarm)")
+    if facts.pref_ftx == 0:
+        tips.append("add dpo.pref_ftx (an SFT term on the chosen answers, e.g. 0.5)")
+    text = "; ".join(tips[:-1]) + (" or " if len(tips) > 1 else "") + tips[-1]
+    if facts.stop_on_alarm is False:
+        text += ". samples.stop_on_alarm stops a run at its first alarm and keeps the last clean weights"
+    return text[0].upper() + text[1:] + "."
+
+
 def by_step(samples: list[dict]) -> dict[int, list[dict]]:
     steps: dict[int, list[dict]] = {}
     for record in samples:
@@ -80,28 +109,48 @@ def by_step(samples: list[dict]) -> dict[int, list[dict]]:
     return dict(sorted(steps.items()))
 
 
-def _answer_rules(base: dict[str, dict], latest: list[dict], step: int) -> list[dict]:
-    """Looping and empty answers, each against the same prompt's answer at step 0."""
-    found = []
-    for code, test, what in ((LOOP, loops, "loops"), (EMPTY, lambda t: not t.strip(), "is empty")):
-        hit = next((r for r in latest if test(r["answer"]) and not test(base.get(r["prompt"], r)["answer"])), None)
-        if hit is not None:
-            found.append(_warning(code, f"The answer to {quote(hit['prompt'])} {what} now: "
-                                        f"{quote(hit['answer'])}. At step 0 it did not; the metrics may still look "
-                                        "fine. Lower training.learning_rate or train fewer steps, or add dpo.pref_ftx "
-                                        "(an SFT term) to a preference run.", step))
+def _answer_rules(base: dict[str, dict], steps: dict[int, list[dict]], facts: RunFacts) -> list[dict]:
+    """Looping and empty answers at the latest step, each against the same prompt's answer at step 0
+    (a base model that already looped there is not an alarm); the worst loop is quoted."""
+    found, last = [], max(steps)
+    for code, test, what in ((LOOP, loops, "loop"), (EMPTY, lambda t: not t.strip(), "are empty")):
+        def new(records, test=test):
+            return [r for r in records if test(r["answer"]) and not test(base.get(r["prompt"], r)["answer"])]
+        hits = new(steps[last])
+        if not hits:
+            continue
+        worst = max(hits, key=lambda r: (repeated_ngram_share(r["answer"]), len(r["answer"])))
+        clean = max((s for s, records in steps.items() if s < last and s > 0 and not new(records)), default=None)
+        found.append(_warning(code, f"{len(hits)} of {len(steps[last])} sample answers {what} now where they did "
+                                    f"not at step 0; the worst, to {quote(worst['prompt'])}: {quote(worst['answer'])}. "
+                                    f"The metrics may still look fine. {advice(facts, clean)}", last))
     return found
+
+
+def ended_within(start: dict | None, record: dict) -> bool:
+    """The prompt's answer at step 0 ended within the tokens ``record`` was allowed (a check cut
+    shorter than the start's answers is not a runaway for being cut)."""
+    return bool(start) and start.get("ended", False) and start.get("tokens", 0) < record.get("limit", math.inf)
+
+
+def cut_like(text: str, record: dict) -> str:
+    """``text`` cut to as many words as ``record``'s answer has when that answer was cut at its limit:
+    distinct bigrams compared over answers of a like length."""
+    if record.get("ended", True):
+        return text
+    return " ".join(words(text)[:len(words(record["answer"]))])
 
 
 def _batch_rules(base: dict[str, dict], latest: list[dict], step: int, kl_bound: float | None) -> list[dict]:
     """Answers running to the token limit, collapsing diversity, drifting far from the reference."""
     found = []
-    runaway = [r for r in latest if not r.get("ended", True) and base.get(r["prompt"], {}).get("ended", False)]
+    runaway = [r for r in latest if not r.get("ended", True) and ended_within(base.get(r["prompt"]), r)]
     if latest and len(runaway) >= RUNAWAY_SHARE * len(latest):
         found.append(_warning(RUNAWAY, f"{len(runaway)} of {len(latest)} sample answers now run to the token "
                                        f"limit where they ended at step 0, e.g. {quote(runaway[0]['answer'])}: the "
                                        "model no longer stops.", step))
-    before, now = distinct_bigrams([r["answer"] for r in base.values()]), distinct_bigrams([r["answer"] for r in latest])
+    before = distinct_bigrams([cut_like(base[r["prompt"]]["answer"], r) for r in latest if r["prompt"] in base])
+    now = distinct_bigrams([r["answer"] for r in latest])
     if len(latest) > 1 and now < COLLAPSE_RATIO * before:  # across answers: one answer's loop is LOOP's
         found.append(_warning(COLLAPSE, f"The sample answers' distinct bigrams fell to {now:.0%} from {before:.0%} at "
                                         "step 0: the answers are collapsing into repetition, e.g. "
@@ -116,11 +165,12 @@ def _batch_rules(base: dict[str, dict], latest: list[dict], step: int, kl_bound:
     return found
 
 
-def alarms(samples: list[dict], kl_bound: float | None = None) -> list[dict]:
-    """The degeneration warnings that hold at the latest sample step, in a fixed order."""
+def alarms(samples: list[dict], kl_bound: float | None = None, facts: RunFacts | None = None) -> list[dict]:
+    """The degeneration warnings that hold at the latest sample step, in a fixed order; ``facts``: the
+    run's settings, which the advice reads."""
     steps = by_step(samples)
     if len(steps) < 2:
         return []
     first, last = min(steps), max(steps)
     base = {r["prompt"]: r for r in steps[first]}
-    return _answer_rules(base, steps[last], last) + _batch_rules(base, steps[last], last, kl_bound)
+    return _answer_rules(base, steps, facts or RunFacts()) + _batch_rules(base, steps[last], last, kl_bound)

@@ -51,6 +51,8 @@ class RunFolder(ProcessFolder):
     checkpoints_dir = property(lambda self: self.path / "checkpoints")
     adapter_dir = property(lambda self: self.path / "adapter")
     model_dir = property(lambda self: self.path / "model")
+    # a run that raised a degeneration alarm and went on keeps the weights of its last check without one here
+    clean_dir = property(lambda self: self.path / "clean_adapter")
     jobs_dir = property(lambda self: self.path / "jobs")
     accelerate_file = property(lambda self: self.path / "accelerate.yaml")  # a distributed run (engine.runs.launch)
     deepspeed_file = property(lambda self: self.path / "deepspeed.json")
@@ -203,3 +205,23 @@ def pin_parent(cfg: RunConfig) -> RunConfig:
         except FileNotFoundError as e:
             raise ConfigError(f"{key}: {e}") from None
     return cfg
+
+
+def swap_weights(run: RunFolder) -> int:
+    """Put the weights kept in clean_adapter/ (the last check without a degeneration alarm) in adapter/,
+    and the ones that were there in clean_adapter/, so a second swap undoes the first; status.json
+    says which step each holds. Returns the step adapter/ holds now."""
+    from engine.runs.status import locked
+
+    status = run.status()
+    if status.state.active or status.clean_step is None or not run.clean_dir.is_dir():
+        raise FileNotFoundError(f"{run.name} keeps no other weights to use" if not status.state.active
+                                else f"{run.name} is still running")
+    with locked(run.path):
+        parked = run.path / "adapter.swap"
+        run.adapter_dir.rename(parked)
+        run.clean_dir.rename(run.adapter_dir)
+        parked.rename(run.clean_dir)
+    now = status.clean_step
+    run.update_status(clean_step=status.weights_step or status.step, weights_step=now)
+    return now

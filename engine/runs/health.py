@@ -39,6 +39,12 @@ TINY_BATCH_MAX = 4
 ACCURACY_WINDOW = 5
 ACCURACY_KEYS = ("rewards/accuracies", "accuracy")  # DPO, reward model (TRL's names)
 
+# Memorising: DPO's train accuracy at exactly 1.0 at each of the last MEMORY_WINDOW logged steps while
+# the margins still rise (t >= MIN_T), after more than one pass over the pairs: the pairs are being
+# learned by heart (the classic picture of a small preference set trained for many epochs).
+MEMORISING = "memorising"
+MEMORY_WINDOW = 5
+
 
 def warning(code: str, message: str, step: Any) -> dict:
     return {"code": code, "message": message, "step": step}
@@ -125,8 +131,37 @@ def coarse_accuracy(records: list[dict], pairs_per_log: int | None) -> dict | No
                    f"eval_{key}.", train[-1].get("step"))
 
 
+def memorising(records: list[dict], facts: degeneration.RunFacts | None = None) -> dict | None:
+    """DPO: accuracy pinned at 1.0 with margins still rising, each pair seen more than once."""
+    points = [r for r in train_logs(records) if is_number(r.get("rewards/accuracies"))
+              and is_number(r.get("rewards/margins")) and math.isfinite(r["rewards/margins"])]
+    pinned = []
+    for r in reversed(points):  # the trailing run of logged steps at exactly 1.0
+        if r["rewards/accuracies"] < 1.0:
+            break
+        pinned.insert(0, r)
+    pinned = pinned[-CHOSEN_WINDOW:]
+    epoch = pinned[-1].get("epoch") if pinned else None
+    if len(pinned) < MEMORY_WINDOW or not is_number(epoch) or epoch <= 1.0:
+        return None
+    slope, icpt, t = fit([float(r["step"]) for r in pinned], [r["rewards/margins"] for r in pinned])
+    if slope <= 0 or t < MIN_T:
+        return None
+    facts = facts or degeneration.RunFacts()
+    pairs = f"each of the {facts.train_rows} training pairs" if facts.train_rows else "each training pair"
+    fewer = f" (training.num_train_epochs is {facts.epochs:g})" if facts.epochs else ""
+    first, last = pinned[0]["step"], pinned[-1]["step"]
+    return warning(MEMORISING,
+                   f"rewards/accuracies has been 1.0 at every logged step since step {first} while rewards/margins "
+                   f"keep rising ({icpt + slope * first:.3g} to {icpt + slope * last:.3g}), and {pairs} has been "
+                   f"seen {epoch:.1f} times: the model is learning these pairs by heart, which says nothing of "
+                   f"new prompts. Read eval_rewards/accuracies on held-out pairs; train fewer epochs{fewer}, "
+                   "use more pairs or lower training.learning_rate.", last)
+
+
 def check(records: list[dict], pairs_per_log: int | None = None, ignore: tuple[str, ...] = (),
-          samples: list[dict] = (), kl_bound: float | None = None) -> list[dict]:
+          samples: list[dict] = (), kl_bound: float | None = None,
+          facts: degeneration.RunFacts | None = None) -> list[dict]:
     """Every rule over a metric history and the run's sample answers: the warnings that hold now,
     in a fixed order.
 
@@ -134,6 +169,8 @@ def check(records: list[dict], pairs_per_log: int | None = None, ignore: tuple[s
     per_device_train_batch_size x gradient_accumulation_steps x logging_steps; None skips that rule.
     ``ignore``: keys whose non-finite values are expected (fp16 loss scaling's inf grad_norm).
     ``samples``, ``kl_bound``: the answers to the sample prompts (engine.runs.degeneration).
+    ``facts``: the run's settings, which the advice reads.
     """
-    found = (non_finite(records, ignore), chosen_falling(records), coarse_accuracy(records, pairs_per_log))
-    return [w for w in found if w is not None] + degeneration.alarms(list(samples), kl_bound)
+    found = (non_finite(records, ignore), chosen_falling(records), coarse_accuracy(records, pairs_per_log),
+             memorising(records, facts))
+    return [w for w in found if w is not None] + degeneration.alarms(list(samples), kl_bound, facts)

@@ -111,6 +111,10 @@ class Status:
     error: str | None = None
     resume_from: str | None = None  # the checkpoint (relative to the run folder) the engine continues from
     warnings: list[dict] = field(default_factory=list)  # engine.runs.health's, as {"code", "message", "step"}
+    activity: str | None = None  # what the engine does between training steps (answering the sample prompts)
+    next_check: int | None = None  # the step of the next check of the sample answers (engine.stages.samples)
+    clean_step: int | None = None  # the step whose weights clean_adapter/ holds (engine.runs.folder.swap_weights)
+    weights_step: int | None = None  # the step whose weights adapter/ holds, when not the end's
     extra: dict[str, Any] = field(default_factory=dict)  # keys of other versions, kept as they are
 
     @classmethod
@@ -175,6 +179,8 @@ class ProcessFolder:
     """A folder whose process keeps a status.json in it: a run folder or a job folder."""
 
     path: Path
+
+    status_file = property(lambda self: self.path / STATUS_FILE)
 
     @property
     def name(self) -> str:

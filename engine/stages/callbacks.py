@@ -15,9 +15,12 @@ import psutil
 import torch
 from transformers import TrainerCallback
 
+from engine.config import ConfigError
+from engine.models.loader import save_trained
 from engine.runs import degeneration, health
 from engine.runs.checkpoints import checkpoint_step
 from engine.runs.folder import RunFolder
+from engine.stages.ranks import is_main
 from engine.stages.samples import Sampler
 
 log = logging.getLogger("engine")
@@ -116,6 +119,22 @@ def last_checkpoint(output_dir: str | None, before: int) -> Path | None:
     return max(steps)[1] if steps else None
 
 
+def run_facts(run: RunFolder, loader) -> degeneration.RunFacts:
+    """The settings the health advice reads, from the run's config.yaml (none from a folder without one)."""
+    try:
+        cfg = run.config()
+    except (ConfigError, OSError):  # a folder without a usable config.yaml: advice without the run's numbers
+        return degeneration.RunFacts()
+    try:
+        rows = len(loader.dataset) if loader is not None else None
+    except TypeError:  # an iterable dataset has no length
+        rows = None
+    dpo = cfg.stage_options if cfg.stage == "dpo" else None
+    return degeneration.RunFacts(learning_rate=cfg.training.learning_rate, epochs=cfg.training.num_train_epochs,
+                                 pref_ftx=getattr(dpo, "pref_ftx", None), stop_on_alarm=cfg.samples.stop_on_alarm,
+                                 train_rows=rows)
+
+
 class RunFolderCallback(TrainerCallback):
     """Writes every value the trainer logs to metrics.jsonl, verbatim, plus throughput and memory.
 
@@ -143,13 +162,15 @@ class RunFolderCallback(TrainerCallback):
         self.logged: set[str] = set()  # codes already written to engine.log (once each)
         self.weights = LastFiniteWeights()
         self.healthy = LastFiniteWeights()  # as of the last sample step without a degeneration alarm
+        self.facts = degeneration.RunFacts()
 
     def on_train_begin(self, args, state, control, **kwargs):
         self.start_time = self.last_time = self.last_save = time.time()
+        self.facts = run_facts(self.run, kwargs.get("train_dataloader"))
         self.run.update_status(max_steps=state.max_steps, step=state.global_step)
         control.should_training_stop = self.stop.requested
         if self.sampler is not None:
-            self.sampler.plan(state.max_steps)
+            self.sampler.plan(state.max_steps, state.global_step)
         if state.global_step > 0:  # resumed from a checkpoint (engine.runs.checkpoints)
             self.resumed(state)
         elif self.sampler is not None:
@@ -170,9 +191,16 @@ class RunFolderCallback(TrainerCallback):
     def take_samples(self, args, state, control, model=None, processing_class=None, **_kwargs) -> None:
         """The sample prompts answered now; the health rules read them, and an alarm-free step's
         weights become the ones an alarm would restore."""
-        if model is None or processing_class is None or not self.sampler.due(state.global_step, state.max_steps):
+        step = state.global_step
+        if model is None or processing_class is None or not self.sampler.due(step, state.max_steps):
             return
-        self.sampler.take(state.global_step, model, processing_class)
+        count, limit = len(self.sampler.prompts), self.sampler.limit(step)
+        self.run.update_status(activity=f"answering the {count} sample prompt{'s' * (count > 1)} at step {step} "
+                                        f"(up to {limit} tokens each)")
+        self.sampler.take(step, model, processing_class)
+        log.info("samples at step %d: %d answers of up to %d tokens in %.1f s", step, count, limit,
+                 self.sampler.last_cost)
+        self.run.update_status(activity=None, next_check=self.sampler.next_check(step))
         found = self.check_health(args, control, model)
         if not any(w["code"] in degeneration.CODES for w in found):
             self.healthy.take(model, state.global_step)
@@ -180,9 +208,27 @@ class RunFolderCallback(TrainerCallback):
     def on_train_end(self, args, state, control, **kwargs):
         if self.sampler is not None and not self.stop.requested:
             self.take_samples(args, state, control, **kwargs)  # the end, if not sampled at the last step
+        self.keep_clean_weights(state, kwargs.get("model"), kwargs.get("processing_class"))
         if self.sampler is not None and self.sampler.records:
             log.info("samples: %d answers at %d steps took %.0f s of the run", len(self.sampler.records),
                      len({r["step"] for r in self.sampler.records}), self.sampler.seconds)
+
+    def keep_clean_weights(self, state, model, tokenizer) -> None:
+        """A LoRA run whose answers degenerated and that went on to the end (samples.stop_on_alarm off)
+        keeps the adapter of its last check without an alarm in clean_adapter/, beside the final one:
+        the user may still pick it afterwards (engine.runs.folder.swap_weights)."""
+        step = self.healthy.step
+        if (model is None or tokenizer is None or not self.sample_alarms or self.stop.reason is not None
+                or step is None or step >= state.global_step or not hasattr(model, "peft_config") or not is_main()):
+            return
+        with torch.no_grad():
+            final = [p.detach().clone() for p in LastFiniteWeights.trainable(model)]
+            self.healthy.restore(model)
+            save_trained(model, self.run.clean_dir, tokenizer, full=False)
+            for p, copy in zip(LastFiniteWeights.trainable(model), final):
+                p.copy_(copy)
+        self.run.update_status(clean_step=step)
+        log.info("kept the adapter of step %d, the last check without an alarm, in %s", step, self.run.clean_dir.name)
 
     def on_step_begin(self, args, state, control, **kwargs):
         self.weights.take(kwargs.get("model"), state.global_step)
@@ -209,7 +255,7 @@ class RunFolderCallback(TrainerCallback):
         # fp16 loss scaling skips steps whose gradients overflow and logs grad_norm=inf for them: expected.
         ignore = ("grad_norm",) if getattr(args, "fp16", False) else ()
         samples, kl_bound = (self.sampler.records, self.sampler.kl_bound) if self.sampler else ((), None)
-        found = health.check(list(self.history), pairs_per_log(args), ignore, samples, kl_bound)
+        found = health.check(list(self.history), pairs_per_log(args), ignore, samples, kl_bound, self.facts)
         self.first_seen = {w["code"]: self.first_seen.get(w["code"], w["step"]) for w in found}
         for w in found:
             w["step"] = self.first_seen[w["code"]]

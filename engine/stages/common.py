@@ -16,7 +16,7 @@ import torch
 from engine.config import RunConfig
 from engine.config.sections import SHARDED_BACKENDS
 from engine.data.registry import DatasetError
-from engine.models.loader import compute_dtype
+from engine.models.loader import compute_dtype, save_trained
 from engine.runs.checkpoints import KEPT, resume_checkpoint
 from engine.runs.folder import RunFolder
 from engine.stages import ranks
@@ -101,12 +101,6 @@ def save_sharded(trainer, cfg: RunConfig, run: RunFolder) -> Path:
 def save_weights(model, cfg: RunConfig, run: RunFolder, tokenizer) -> Path:
     """Save the trained adapter (LoRA) or the whole model (full) where the run contract says."""
     full = cfg.model.finetuning_type == "full"
-    out = run.weights_dir(full)
-    if not full:
-        # TRL's DPO trainer keeps the frozen reference as an extra "ref" adapter; only ours is the result.
-        model.save_pretrained(out, selected_adapters=["default"])
-    else:
-        model.save_pretrained(out)
-    tokenizer.save_pretrained(out)
+    out = save_trained(model, run.weights_dir(full), tokenizer, full)
     log.info("saved %s", out)
     return out

@@ -1,13 +1,21 @@
 """Answers to a few fixed prompts during training: the model itself, watched beside its metrics.
 
-At step 0 (the starting model, the baseline), about ten times a run (``samples.every``; fewer when
-answering would take more than a tenth of the run's time) and at the end, the policy answers the
-run's sample prompts greedily: ``samples.count`` of them, spread evenly over the eval set (else the
-training set), or the user's own ``samples.prompts``. Each
-answer is one line of samples.jsonl: ``step``, ``prompt``, ``answer``, ``tokens`` (generated before
-the turn ended), ``ended`` (False: cut at ``samples.max_new_tokens``) and, for a run trained against
-a reference (DPO, PPO), ``kl``: the policy's log-ratio to the reference on its own answer, in nats
-per token. engine.runs.degeneration reads them for its alarms; the Train and Runs tabs show them.
+At step 0 (the starting model, the baseline), at the run's quarters, about ten times a run
+(``samples.every``; fewer when answering would take more than a tenth of the run's time) and at the
+end, the policy answers the run's sample prompts greedily: ``samples.count`` of them, spread evenly
+over the eval set (else the training set), or the user's own ``samples.prompts``.
+
+The checks at the quarters land on every run, whatever they cost: a model that starts looping
+halfway is caught before its weights are saved. What the budget changes is their length: the start
+and the end are answered in full (``samples.max_new_tokens``), the checks between them are cut short
+enough (down to MIN_CHECK_TOKENS) for all of them to fit a tenth of the run's training time, from
+what the start's answers cost and how long a step takes.
+
+Each answer is one line of samples.jsonl: ``step``, ``prompt``, ``answer``, ``tokens`` (generated
+before the turn ended), ``ended`` (False: cut at ``limit``), ``limit`` (the tokens it was allowed)
+and, for a run trained against a reference (DPO, PPO), ``kl``: the policy's log-ratio to the
+reference on its own answer, in nats per token. engine.runs.degeneration reads them for its alarms;
+the Train and Runs tabs show them.
 """
 
 from __future__ import annotations
@@ -24,6 +32,15 @@ from engine.runs.folder import RunFolder
 
 # The automatic schedule's budget: sampling takes at most about this share of the run's time.
 BUDGET = 0.1
+CHECKS = 3  # checks between the start and the end on any run: at its quarters
+MIN_CHECK_TOKENS = 24  # the shortest answer a check is cut to: a loop shows within it ("1. 1. 1." is 2 tokens a round)
+
+
+def check_steps(max_steps: int) -> set[int]:
+    """The steps checked on every run besides the start and the end: its quarters (for a run too
+    short to have them, every step in between)."""
+    marks = {int(k * max_steps / (CHECKS + 1) + 0.5) for k in range(1, CHECKS + 1)}
+    return {step for step in marks if 0 < step < max_steps}
 
 
 def sample_prompts(cfg: RunConfig) -> list[list[dict]]:
@@ -73,17 +90,22 @@ def drift(model, gen) -> list[float] | None:
 
 
 class Sampler:
-    """The run's sample prompts and when to answer them; ``records`` holds every answer so far."""
+    """The run's sample prompts, when to answer them and how long; ``records`` holds every answer so far."""
 
     def __init__(self, run: RunFolder, cfg: RunConfig):
         self.run, self.cfg, self.opts = run, cfg, cfg.samples
         self.prompts: list[list[dict]] = []
         self.records: list[dict] = []
         self.every = 1
+        self.max_steps = 0
+        self.marks: set[int] = set()
         self.last_step: int | None = None
         self.seconds = 0.0  # spent answering, to report what sampling costs
+        self.full_cost = 0.0  # seconds the last answering in full (samples.max_new_tokens) took ...
+        self.full_tokens = 1  # ... for answers this long at most
         self.last_cost = 0.0  # seconds the last answering took
-        self.last_end = time.time()
+        self.start = self.last_end = time.time()
+        self.first_step = 0  # where this process started training (a resumed run starts later)
 
     @classmethod
     def for_run(cls, run: RunFolder, cfg: RunConfig) -> Sampler | None:
@@ -97,16 +119,28 @@ class Sampler:
     def kl_bound(self) -> float | None:
         return self.opts.kl_bound if STAGES[self.cfg.stage].compared_with_parent else None
 
-    def plan(self, max_steps: int) -> None:
+    def plan(self, max_steps: int, first_step: int = 0) -> None:
         self.prompts = sample_prompts(self.cfg)
+        self.max_steps, self.first_step = max_steps, first_step
         self.every = self.opts.every or max(1, math.ceil(max_steps / 10))
+        self.marks = check_steps(max_steps)
+        self.start = self.last_end = time.time()
 
     def due(self, step: int, max_steps: int) -> bool:
         if not self.prompts or step == self.last_step:
             return False
-        if step >= max_steps or step == 0:
+        if step >= max_steps or step == 0 or step in self.marks:
             return True
         return step % self.every == 0 and (bool(self.opts.every) or self.affordable())
+
+    def next_check(self, step: int) -> int | None:
+        """The step of the next check that will surely be taken (an affordable one may come sooner)."""
+        if not self.prompts:
+            return None
+        sure = [s for s in self.marks if s > step] + [self.max_steps]
+        if self.opts.every:
+            sure.append((step // self.every + 1) * self.every)
+        return min(s for s in sure if s > step) if step < self.max_steps else None
 
     def affordable(self) -> bool:
         """The automatic schedule skips a due step until the training since the last answers took
@@ -114,23 +148,41 @@ class Sampler:
         spent mostly answering (a run ten steps long would otherwise answer at every step)."""
         return (time.time() - self.last_end) * BUDGET >= self.last_cost * (1 - BUDGET)
 
+    def step_seconds(self, step: int) -> float | None:
+        """Training seconds per step so far, answering excluded (None before the first step)."""
+        done = step - self.first_step
+        return (time.time() - self.start - self.seconds) / done if done > 0 else None
+
+    def limit(self, step: int) -> int:
+        """The tokens an answer may have at ``step``: in full at the start and the end (and with an
+        explicit samples.every); between them, short enough for the start, the end and the quarters'
+        checks to fit BUDGET of the run's training time (never under MIN_CHECK_TOKENS)."""
+        full = self.opts.max_new_tokens
+        per_step = self.step_seconds(step)
+        if step == 0 or step >= self.max_steps or self.opts.every or not per_step or not self.full_cost:
+            return full
+        spare = BUDGET * self.max_steps * per_step - 2 * self.full_cost
+        tokens = spare / max(1, len(self.marks)) / (self.full_cost / self.full_tokens)
+        return int(min(full, max(MIN_CHECK_TOKENS, tokens)))
+
     def take(self, step: int, model, tokenizer) -> list[dict]:
         """Answer the prompts with the model as it is now; the records are appended to samples.jsonl."""
-        start, was_training = time.time(), model.training
+        start, was_training, limit = time.time(), model.training, self.limit(step)
         model.eval()
         try:
             with torch.no_grad():
-                gen = generate(model, tokenizer, self.prompts, Sampling(max_new_tokens=self.opts.max_new_tokens))
+                gen = generate(model, tokenizer, self.prompts, Sampling(max_new_tokens=limit))
                 kls = drift(model, gen) if self.kl_bound is not None else None
         finally:
             model.train(was_training)
         records = [{"step": step, "prompt": conv[-1]["content"], "answer": text, "tokens": n, "ended": ended,
-                    **({"kl": kls[i]} if kls is not None else {})}
+                    "limit": limit, **({"kl": kls[i]} if kls is not None else {})}
                    for i, (conv, text, n, ended) in enumerate(zip(self.prompts, gen.texts, gen.lengths, gen.ended))]
         self.run.append_samples(records)
         self.records += records
         self.last_step, self.last_end = step, time.time()
         self.last_cost = self.last_end - start
+        if limit == self.opts.max_new_tokens:
+            self.full_cost, self.full_tokens = self.last_cost, max(1, *gen.lengths)
         self.seconds += self.last_cost
         return records
-

@@ -11,6 +11,7 @@ before has."""
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -132,17 +133,24 @@ def test_click_through_sft_then_dpo_then_chat_and_export(page, app, pairs_datase
     ui.set_short_run(page, "sft", 40)
     ui.pick_field(page, "data.dataset", "sql_sft")
     page.get_by_role("button", name="Start", exact=True).click()
-    counts = []
+    counts, checks, next_checks = [], set(), set()
 
-    def ended() -> bool:  # the loss chart's points, counted at each poll while the run trains
+    def ended() -> bool:  # the loss chart's points and the sample checks shown, at each poll while it trains
+        status = ui.status_text(page)
         counts.append(ui.points(page, "loss"))
-        return "state: running" not in ui.status_text(page)
+        if "state: running" in status:
+            checks.update(int(s) for s in re.findall(r"step (\d+)", page.locator("#wb-samples").inner_text()))
+            next_checks.update(re.findall(r"checked next at step (\d+)", status))
+        return "state: running" not in status
     ui.wait_for(lambda: "state: running" in ui.status_text(page), 120, "the SFT run to start")
     ui.wait_for(ended, 240, "the SFT run to end", poll=0.7)
     ui.wait_until_done(page, 60)
     counts.append(ui.points(page, "loss"))
     growth = sorted(set(c for c in counts if c))
     assert len(growth) >= 2 and counts[-1] >= 40, f"loss chart points seen while running: {counts}"
+    # the model's answers were checked between the start and the end, and shown before the run ended
+    assert checks & {10, 20, 30}, f"sample steps shown while running: {sorted(checks)}"
+    assert next_checks, "the status line never said when the answers are checked next"
     ui.screenshot(page, "train-sft")
 
     declare_probe(page, pairs_dataset, "commented", "starts_with", "--")  # what the preferred answers do
@@ -176,6 +184,7 @@ def test_click_through_sft_then_dpo_then_chat_and_export(page, app, pairs_datase
     ui.open_tab(page, "Chat")
     chat = page.locator("#wb-chat")
     columns = page.locator("#wb-chat-columns")
+    ui.pick(page, page.locator("#wb-chat-base"), "tiny")  # what the runs trained on (the module made others)
     for run in ("e2e-sft", "e2e-dpo"):
         ui.pick(page, columns, ui.option_containing(page, columns, run))
     # sampled, not greedy: a tiny random model's greedy answer is blank lines, which would show nothing

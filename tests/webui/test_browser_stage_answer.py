@@ -82,10 +82,11 @@ def test_a_late_answer_to_opening_a_tab_keeps_what_was_picked_meanwhile(page, ap
     must leave the pick alone (a value is sent only where the one shown no longer fits); a run finished
     after the page loaded shows that the answer has arrived (it is in the lists only from the answer)."""
     columns = page.locator("#wb-chat-columns")
+    ui.open_tab(page, "Train")  # opening Chat below is a change of tab, whatever an earlier test left open
     newer = make_weight_run(app["saves"] / "runs", tiny_model, seed=8)  # after the page loaded
     with ui.answer_held(page, ui.event_id(page, "chat_opened")) as held:
         ui.open_tab(page, "Chat")
-        ui.wait_for(lambda: held, 30, "the tab's request")
+        ui.wait_for(lambda: held, 60, "the tab's request")
         picked = ui.option_containing(page, columns, finished_run.name)  # offered since the page loaded
         ui.pick(page, columns, picked)
     ui.option_containing(page, columns, newer.name)  # the answer has arrived and was applied

@@ -17,6 +17,7 @@ import gradio as gr
 from engine.config import Sampling, policy_stages
 from engine.config.fields import build as build_settings
 from engine.models.store import DEFAULT_MODEL, model_names
+from engine.runs import degeneration
 from webui import access, runinfo
 from webui.forms import refreshed, setting
 from webui.named import by_name
@@ -55,6 +56,17 @@ def refresh(base: str | None = None, keys: list[str] | None = None) -> dict[str,
             "columns": refreshed(choices, keys, kept)}
 
 
+def restore(picked: dict | None) -> dict[str, Any]:
+    """A page load: the base model and columns this browser picked last (those still available),
+    else the defaults."""
+    picked = picked if isinstance(picked, dict) else {}
+    models, choices = model_names(), column_choices()
+    values = {value for _label, value in choices}
+    base = picked.get("base") if picked.get("base") in models else default_base(models)
+    keys = [k for k in picked.get("columns") or [] if isinstance(k, str) and k in values] or [BASE_VALUE]
+    return {"base": gr.update(choices=models, value=base), "columns": gr.update(choices=choices, value=keys)}
+
+
 def slot(part: str, i: int) -> str:
     """The name of a part of column ``i`` in the tab's answers: "box 0", "answer 0", "stats 0", ..."""
     return f"{part} {i}"
@@ -85,8 +97,14 @@ def stats_text(answer) -> str:
     if answer.state in _STATE_ICONS:
         return _STATE_ICONS[answer.state]
     speed = f"{answer.tokens} tokens · {answer.seconds:.1f} s · {answer.tokens_per_second:.1f} tokens/s"
-    return {"generating": f"✍️ {speed}", "done": f"✅ {speed}",
+    line = {"generating": f"✍️ {speed}", "done": f"✅ {speed}",
             "length": f"✂️ {speed} · reached max new tokens", "stopped": f"⏹ {speed} · stopped"}[answer.state]
+    if answer.state != "generating":  # marked as the samples panel marks the training's answers
+        if not answer.text.strip():
+            line += " · ⚠️ **empty**"
+        elif degeneration.loops(answer.text):
+            line += f" · ⚠️ **loops** ({degeneration.repeated_ngram_share(answer.text):.0%} repeated)"
+    return line
 
 
 def _outputs(message: str, answers: list | None, keys: list[str]) -> dict[str, Any]:
@@ -203,6 +221,10 @@ def build(page: Page) -> Tab:
     clear_btn.click(inputs=[keys, base], **by_name(clear, {"prompt": prompt, "message": message, **slots}),
                     cancels=[asked], api_visibility="private")
     pickers = {"base": base, "columns": keys}
+    # the picks live in the browser (localStorage) too: a reload or a server restart keeps the columns
+    picked = gr.BrowserState({}, storage_key="workbench-chat-picks")
+    gr.on([keys.input, base.input], lambda b, k: {"base": b, "columns": k}, [base, keys], picked,
+          show_progress="hidden", api_visibility="private")
     return Tab({"base": base, "columns": keys, "prompt": prompt, "message": message, "slots": slots},
-               on_load=[Event(**by_name(refresh, pickers))],
+               on_load=[Event(inputs=[picked], **by_name(restore, pickers))],
                on_select=Event(inputs=[base, keys], **by_name(refresh, pickers)))

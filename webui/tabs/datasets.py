@@ -384,7 +384,11 @@ def _manage_section(ctx: list) -> dict:
     with gr.Accordion("registry entry", open=False):
         entry = gr.Code(language="json", interactive=False)
     preview = gr.HTML()
-    triggers = [picked.change, start.change] + [c.change for c in ctx[1:] if not isinstance(c, gr.State)]
+    # The Train form's fields (folder, model, template, cutoff) are followed as the user edits them
+    # (.input): their .change also fires when a page load or Load settings fills the form, and these
+    # listeners on it kept re-firing one another in Gradio 6, an endless loop that held the page at a
+    # whole core after a reload during a run. Opening this tab re-reads it anyway.
+    triggers = [picked.change, start.change] + [c.input for c in ctx[1:] if not isinstance(c, gr.State)]
     gr.on(triggers, inputs=[*ctx, start, picked],
           **by_name(inspect_registered, {"report": report, "entry": entry, "preview": preview}),
           trigger_mode="always_last", show_progress="minimal", concurrency_id=ONE_AT_A_TIME, api_name="inspect_dataset")
@@ -448,7 +452,7 @@ def _wire_register(c: dict, ctx: list, version: gr.State, listing: dict) -> None
     reformatted = {"ranking": c["ranking"], **roles, "message": c["load_msg"]}
     gr.on([c["formatting"].input, c["ranking"].input], inputs=[c["source"], c["formatting"], c["ranking"], *c["roles"]],
           **by_name(format_changed, reformatted), show_progress="hidden").then(inputs=check_inputs, **checked, **quiet)
-    context = [x.change for x in ctx[1:] if not isinstance(x, gr.State)]
+    context = [x.input for x in ctx[1:] if not isinstance(x, gr.State)]
     gr.on([c["check_btn"].click, *[r.input for r in c["roles"]], *context], inputs=check_inputs, **checked,
           trigger_mode="always_last", api_name="check_dataset", **quiet)
     c["start"].change(preview_only, check_inputs, c["preview"], **quiet)
@@ -481,7 +485,7 @@ def build(page: Page) -> Tab:
     listing = {"table": table, "picked": manage["picked"], "files": reg["path"]}
     _wire_register(reg, ctx, version, listing)
     refresh_btn.click(inputs=dataset_dir, **by_name(refresh, listing), api_name="refresh_datasets")
-    dataset_dir.change(inputs=dataset_dir, **by_name(refresh_as_typed, listing), show_progress="hidden")
+    dataset_dir.input(inputs=dataset_dir, **by_name(refresh_as_typed, listing), show_progress="hidden")
     edited = {"message": manage["message"], **listing, "version": version}
     manage["rename_btn"].click(inputs=[dataset_dir, manage["picked"], manage["new_name"], version],
                                **by_name(rename, edited), api_name="rename_dataset", concurrency_id=ONE_AT_A_TIME)

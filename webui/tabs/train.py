@@ -16,7 +16,7 @@ import gradio as gr
 
 from engine.config import STAGES, ConfigError
 from engine.runs import checkpoints, launch, process, queue
-from engine.runs.folder import RunFolder
+from engine.runs.folder import RunFolder, swap_weights
 from engine.runs.process import stop as stop_process
 from engine.runs.status import State
 from webui import charts, form_answers, resources, run_form, runinfo, samples_view
@@ -34,6 +34,16 @@ SECTION_TITLES = {"lora": "LoRA", "data": "Data", "training": "Training",
 CHARTS = tuple(f"chart {i}" for i in range(charts.CHART_SLOTS))  # the chart slots' names in refresh's answer
 LOG_TAIL_LINES = 40
 TICK_SECONDS = 1.0
+MAX_TICK_SECONDS = 8.0
+WATCH = gr.update(value=TICK_SECONDS, active=True)  # the timer's answer to Start, Resume: watch closely
+# A page in a background tab or a minimised window stops refreshing; back in view, it refreshes at once.
+VISIBILITY_JS = """() => {
+    if (window.wbWatchesVisibility) return [];
+    window.wbWatchesVisibility = true;
+    document.addEventListener("visibilitychange", () =>
+        document.querySelector(document.hidden ? "#wb-page-hidden" : "#wb-page-shown")?.click());
+    return [];
+}"""
 
 
 def start(specs: list[FieldSpec], *values: Any) -> dict[str, Any]:
@@ -58,7 +68,7 @@ def start(specs: list[FieldSpec], *values: Any) -> dict[str, Any]:
         active = queue.active_run()
         message = (f"Queued **{run.name}** (position {waiting.index(run) + 1}): it starts when "
                    f"{active.name if active else 'the current run'} ends, so two trainings never share the CPU/GPU.")
-    return {"monitor": gr.update(choices=runinfo.run_names(), value=run.name), "message": message}
+    return {"monitor": gr.update(choices=runinfo.run_names(), value=run.name), "message": message, "timer": WATCH}
 
 
 def stop(name: str | None) -> str:
@@ -73,6 +83,23 @@ def stop(name: str | None) -> str:
     return f"{name} is not running (state: {run.status().shown})."
 
 
+def swap(name: str | None) -> str:
+    """The followed run's weights swapped with those it kept of its last check without an alarm."""
+    try:
+        step = swap_weights(runinfo.run_path(name))
+    except FileNotFoundError as e:
+        return f"❌ {e}"
+    return f"**{name}** now uses the weights of step {step} (adapter/); chat, evaluation and export read them."
+
+
+def swap_button(run: RunFolder | None) -> dict:
+    """The swap button: shown for a finished run that keeps other weights, naming their step."""
+    status = run.status() if run else None
+    if status is None or status.clean_step is None or status.state.active:
+        return gr.update(visible=False)
+    return gr.update(visible=True, value=f"Use the weights of step {status.clean_step}")
+
+
 def resume(name: str | None) -> dict[str, Any]:
     """Continue the followed run (failed, stopped or crashed) in its own folder from its last complete
     checkpoint, through the queue. Answers {"monitor" (the followed-run dropdown), "message"}."""
@@ -84,7 +111,7 @@ def resume(name: str | None) -> dict[str, Any]:
     queue.start_next()
     waiting = queue.waiting_runs()
     where = f" It waits in the queue (position {waiting.index(run) + 1})." if run in waiting else ""
-    return {"monitor": gr.update(choices=runinfo.run_names(), value=run.name),
+    return {"monitor": gr.update(choices=runinfo.run_names(), value=run.name), "timer": WATCH,
             "message": f"Resuming **{run.name}** from `{checkpoint.relative_to(run)}` (step {checkpoint.step}): the "
                        f"charts go on from there; what was logged after it is kept in metrics.undone.jsonl.{where}"}
 
@@ -124,6 +151,10 @@ def status_markdown(name: str | None) -> str:
     if status.shown == State.RUNNING and status.eta() is not None:
         parts.append(f"ETA {runinfo.fmt_seconds(status.eta())}")
     text = " · ".join(parts)
+    if status.shown == State.RUNNING and status.activity:
+        text += f"\n\n🔎 now {status.activity}"
+    elif status.shown == State.RUNNING and status.next_check is not None:
+        text += f"\n\n🔎 the sample answers are checked next at step {status.next_check}"
     if run.accelerate_file.is_file():  # a distributed run: how it was launched
         text += f"\n\nlaunched as `{launch.shown_command(run.config(), run_form.shown_path(run.path))}`"
     if status.waiting:
@@ -131,6 +162,11 @@ def status_markdown(name: str | None) -> str:
     if status.error:
         text += f"\n\n❌ {status.error}"
     text += resume_hint(run, status.shown)
+    if status.clean_step is not None and not status.state.active:
+        now = status.weights_step or status.step
+        text += (f"\n\n💾 The run's weights (adapter/) are those of step {now}; clean_adapter/ keeps step "
+                 f"{status.clean_step}'s{' (the last check without an alarm)' if status.weights_step is None else ''}: "
+                 f"**Use the weights of step {status.clean_step}** swaps them (and back).")
     for w in status.health_warnings():  # engine.runs.health's checks, one line each
         text += f"\n\n⚠️ **step {w.get('step')}**: {w.get('message')}"
     return text
@@ -145,35 +181,61 @@ def _fingerprint(path: Path | None) -> tuple:
         return (str(path), None, None)
 
 
+def ticking(run: RunFolder | None, changed: bool, seen: dict) -> list:
+    """The timer's next [interval, active]: every TICK_SECONDS while the followed run's files change,
+    doubling up to MAX_TICK_SECONDS while they do not; off while the run is not live (Start, Resume and
+    following a run turn it on) and while the page is hidden (watching costs the training nothing)."""
+    if run is None or not run.status().state.active or seen.get("hidden"):
+        return [TICK_SECONDS, False]
+    return [TICK_SECONDS if changed else min(MAX_TICK_SECONDS, (seen.get("timer") or [TICK_SECONDS])[0] * 2), True]
+
+
 def refresh(name: str | None, seen: dict | None) -> dict[str, Any]:
     """The timer's tick: status, log tail, charts and sample answers of the followed run, re-read
     from its folder.
 
     Answers {"status", "resources", "log", *CHARTS (one per chart slot), "sample_step", "samples",
-    "seen"}; what comes from a file is left out while the file is unchanged, so an idle page costs a
-    few stat() calls a second. The resource line is made with the status, so the two never disagree
-    about whether an engine runs.
+    "swap_btn", "timer", "seen"}; what comes from a file is left out while the file is unchanged, and
+    the timer slows down while nothing changes and stops when the run is over, so an open page costs
+    next to nothing. The resource line is made with the status, so the two never disagree about
+    whether an engine runs.
     """
     seen = dict(seen or {})
     try:
         run = runinfo.run_path(name) if name else None
     except FileNotFoundError:
         run = None
-    out: dict[str, Any] = {"status": status_markdown(name), "resources": resources.resources_markdown(run)}
+    out: dict[str, Any] = {"resources": resources.resources_markdown(run)}
+    if seen.get("status_text") != (text := status_markdown(name)):
+        out["status"] = seen["status_text"] = text
     keys = {"log": _fingerprint(run.log_file if run else None),
             "metrics": _fingerprint(run.metrics_file if run else None),
-            "samples": _fingerprint(run.samples_file if run else None)}
+            "samples": _fingerprint(run.samples_file if run else None),
+            "weights": _fingerprint(run.status_file if run else None)}
     if seen.get("log") != keys["log"]:
         out["log"] = run.log_tail(LOG_TAIL_LINES) if run else ""
     if seen.get("metrics") != keys["metrics"]:
         figures = charts.run_charts(run.metrics() if run else [], run.stage if run else "")
         out.update({slot: gr.update(value=f, visible=True) if f is not None else gr.update(visible=False)
                     for slot, f in zip(CHARTS, figures)})
+    if seen.get("weights") != keys["weights"]:
+        out["swap_btn"] = swap_button(run)
     if seen.get("samples") != keys["samples"]:  # new answers: the latest step is shown
         records = run.samples() if run else []
         out["sample_step"] = gr.update(**samples_view.slider_update(records))
         out["samples"] = samples_view.samples_html(records, None, samples_view.run_probes(run))
-    return {**out, "seen": keys}
+    changed = any(seen.get(k) != v for k, v in keys.items())
+    timer = ticking(run, changed, seen)
+    if timer != seen.get("timer"):
+        out["timer"] = gr.update(value=timer[0], active=timer[1])
+    return {**out, "seen": {**keys, "timer": timer, "hidden": seen.get("hidden", False),
+                            "status_text": seen.get("status_text")}}
+
+
+def page_hidden(hidden: bool, seen: dict | None) -> dict[str, Any]:
+    """The page went to the background (or came back): the timer stops (or the refresh goes on at once)."""
+    seen = {**(seen or {}), "hidden": hidden, "timer": None}
+    return {"seen": seen, "timer": gr.update(active=False)} if hidden else {"seen": seen}
 
 
 def _form(page: Page) -> dict:
@@ -213,8 +275,11 @@ def _progress() -> dict:
                                 info="look back: the answers at the last sample step at or before this one")
         samples_box = gr.HTML(samples_view.samples_html([]), elem_id="wb-samples")
     log = log_box(f"engine.log (last {LOG_TAIL_LINES} lines)", 12, "wb-train-log")
+    # pressed by VISIBILITY_JS, never by a user: they are not shown
+    hidden_btn = gr.Button("page hidden", elem_id="wb-page-hidden", elem_classes=["wb-offscreen"])
+    shown_btn = gr.Button("page shown", elem_id="wb-page-shown", elem_classes=["wb-offscreen"])
     return {"monitor": monitor, "status": status_md, "resources": resources_md, "plots": plots, "log": log,
-            "sample_step": sample_step, "samples": samples_box}
+            "sample_step": sample_step, "samples": samples_box, "hidden_btn": hidden_btn, "shown_btn": shown_btn}
 
 
 def _controls() -> dict:
@@ -225,6 +290,7 @@ def _controls() -> dict:
         c["stop_btn"] = gr.Button("Stop (or cancel if queued)", variant="stop")
         c["resume_btn"] = gr.Button("Resume", elem_id="wb-resume")
         c["save_btn"] = gr.Button("Save config")
+        c["swap_btn"] = gr.Button("Use the kept weights", visible=False, elem_id="wb-swap-weights")
     error_md, c["message"] = gr.Markdown(), gr.Markdown()
     with gr.Accordion("Config preview and command line", open=False, elem_id="wb-preview"), gr.Row():
         c["preview"] = {"yaml": gr.Code(language="yaml", label="config.yaml", interactive=False),
@@ -257,7 +323,7 @@ def _wire_form(specs: list[FieldSpec], c: dict, page: Page) -> None:
     answered = gr.on(triggers, run_form.stage_changed, inputs=[c[k] for k in STAGE_INPUTS],
                      outputs=c["form_answer"], show_progress="hidden", trigger_mode="always_last",
                      api_name="stage_changed")
-    apply = _apply_answer(c)
+    apply = _apply_answer(c, run_form.STAGE_PICKERS)  # a stage answer sets the pickers alone
     answered.success(apply.fn, apply.inputs, apply.outputs, **apply.options)
     c["model.finetuning_type"].change(lambda kind: gr.update(visible=kind != "full"), c["model.finetuning_type"],
                                       c["boxes"]["lora"], show_progress="hidden", api_visibility="private")
@@ -266,13 +332,15 @@ def _wire_form(specs: list[FieldSpec], c: dict, page: Page) -> None:
 def _wire_actions(specs: list[FieldSpec], c: dict, seen: gr.State, timer: gr.Timer) -> None:
     """Start, Stop, Resume, Save config, Load settings, and the followed run's refresh."""
     fields = {key: c[key] for key in c["field_keys"]}
-    started = {"monitor": c["monitor"], "message": c["message"]}
+    started = {"monitor": c["monitor"], "message": c["message"], "timer": timer}
     refreshed = {"status": c["status"], "resources": c["resources"], "log": c["log"], **dict(zip(CHARTS, c["plots"])),
-                 "sample_step": c["sample_step"], "samples": c["samples"], "seen": seen}
+                 "sample_step": c["sample_step"], "samples": c["samples"], "swap_btn": c["swap_btn"], "timer": timer,
+                 "seen": seen}
     c["start_btn"].click(inputs=c["fields"], **by_name(partial(start, specs), started), api_name="start",
                          preprocess=False)
     c["stop_btn"].click(stop, c["monitor"], c["message"])
     c["resume_btn"].click(inputs=c["monitor"], **by_name(resume, started), api_name="resume")
+    c["swap_btn"].click(swap, c["monitor"], c["message"], api_name="swap_weights")
     c["save_btn"].click(inputs=c["fields"], **by_name(partial(run_form.save_config, specs),
                                                       {"message": c["message"], "saved_configs": c["load_saved"]}),
                         api_name="save_config", preprocess=False)
@@ -284,21 +352,29 @@ def _wire_actions(specs: list[FieldSpec], c: dict, seen: gr.State, timer: gr.Tim
     c["sample_step"].input(samples_view.show_run, [c["monitor"], c["sample_step"]], c["samples"],
                            show_progress="hidden")
     timer.tick(inputs=[c["monitor"], seen], **by_name(refresh, refreshed), show_progress="hidden")
+    paused = {"seen": seen, "timer": timer}  # the page in the background: no refresh (VISIBILITY_JS)
+    c["hidden_btn"].click(inputs=seen, **by_name(partial(page_hidden, True), paused), show_progress="hidden",
+                          api_visibility="private")
+    c["shown_btn"].click(inputs=seen, **by_name(partial(page_hidden, False), paused), show_progress="hidden",
+                         api_visibility="private").then(inputs=[c["monitor"], seen], **by_name(refresh, refreshed),
+                                                         show_progress="hidden", api_visibility="private")
     c["monitor"].change(inputs=c["monitor"], **by_name(follow, refreshed), show_progress="hidden",
                         api_name="follow")
 
 
-def _apply_answer(c: dict) -> Event:
-    """The browser-side step that applies the answers in the form's answer box (webui.form_answers)."""
+def _apply_answer(c: dict, targets: tuple[str, ...] | None = None) -> Event:
+    """The browser-side step that applies the answers in the form's answer box (webui.form_answers)
+    to the fields in ``targets`` (default: all)."""
     sections = {form_answers.section_key(s): c["boxes"][s] for s in run_form.stage_sections()}
-    return form_answers.apply_step({key: c[key] for key in c["field_keys"]}, c["form_answer"], sections)
+    return form_answers.apply_step({key: c[key] for key in c["field_keys"]}, c["form_answer"], sections, targets)
 
 
 def _on_load(specs: list[FieldSpec], c: dict) -> list[Event]:
     """What a page load re-reads (page_loaded, then its answer to the form applied) and previews."""
     loaded = {"model.name_or_path": c["model.name_or_path"], "form_answer": c["form_answer"], "monitor": c["monitor"],
               "load_run": c["load_run"], "message": c["message"]}
-    return [Event(inputs=c["fields"], **by_name(partial(page_loaded, specs), loaded), options={"preprocess": False},
+    return [Event(None, options={"js": VISIBILITY_JS}),
+            Event(inputs=c["fields"], **by_name(partial(page_loaded, specs), loaded), options={"preprocess": False},
                   then=_apply_answer(c)),
             Event(inputs=c["fields"], **by_name(partial(run_form.preview, specs), c["preview"]),
                   options={"preprocess": False})]

@@ -7,7 +7,7 @@ import math
 import random
 import re
 
-from engine.runs import health
+from engine.runs import degeneration, health
 
 
 def dpo_history(chosen, margins, start: int = 1, accuracies=None) -> list[dict]:
@@ -121,3 +121,25 @@ def test_coarse_accuracy_of_a_reward_model():
     [w] = health.check(history, pairs_per_log=1)
     assert w["code"] == health.COARSE_ACCURACY and w["message"].startswith("accuracy was exactly")
     assert "eval_accuracy" in w["message"]
+
+
+def memorising_history(steps: int = 12, per_epoch: float = 3.0, rising: bool = True) -> list[dict]:
+    """DPO on 20 pairs, 3 steps an epoch: accuracy 1.0 from step 3, margins rising (or flat) with noise."""
+    return [{"step": s, "epoch": s / per_epoch, "loss": 0.3, "rewards/accuracies": 1.0 if s >= 3 else 0.5,
+             "rewards/margins": (0.3 * s if rising else 1.0) + (0.02 if s % 2 else -0.02),
+             "rewards/chosen": 0.1, "rewards/rejected": -0.1} for s in range(1, steps + 1)]
+
+
+def test_accuracy_pinned_at_one_with_rising_margins_after_an_epoch_is_memorising():
+    facts = degeneration.RunFacts(epochs=6, train_rows=20)
+    [w] = [w for w in health.check(memorising_history(), facts=facts) if w["code"] == health.MEMORISING]
+    assert w["step"] == 12 and "since step 3" in w["message"]
+    assert "each of the 20 training pairs has been seen 4.0 times" in w["message"]
+    assert "train fewer epochs (training.num_train_epochs is 6)" in w["message"]
+    codes = lambda history: [w["code"] for w in health.check(history)]  # noqa: E731
+    assert health.MEMORISING not in codes(memorising_history(per_epoch=100))  # still in its first pass
+    assert health.MEMORISING not in codes(memorising_history(rising=False))  # margins no longer rise
+    assert health.MEMORISING not in codes(memorising_history(steps=6))  # 1.0 at 4 logged steps only
+    dipped = memorising_history()
+    dipped[-1]["rewards/accuracies"] = 0.95
+    assert health.MEMORISING not in codes(dipped)

@@ -61,6 +61,15 @@ def test_only_finished_runs_with_weights_are_offered(chat_env):
     assert "value" not in kept["base"] and "value" not in kept["columns"] and kept["columns"]["choices"]
 
 
+def test_a_page_load_restores_the_picks_this_browser_made_while_they_still_exist(chat_env):
+    picked = {"base": "tiny", "columns": [chat.BASE_VALUE, chat_env["sft"].name, "deleted-since"]}
+    out = chat.restore(picked)
+    assert out["base"]["value"] == "tiny" and out["columns"]["value"] == [chat.BASE_VALUE, chat_env["sft"].name]
+    fresh = chat.restore({})  # a browser that never picked: the defaults
+    assert fresh["base"]["value"] == "other" and fresh["columns"]["value"] == [chat.BASE_VALUE]
+    assert chat.restore({"base": "gone", "columns": "not a list"})["columns"]["value"] == [chat.BASE_VALUE]
+
+
 def test_send_streams_every_column_side_by_side(chat_env):
     keys = [chat.BASE_VALUE, chat_env["sft"].name, chat_env["dpo"].name]
     outputs = run_send("tiny", keys)
@@ -119,8 +128,9 @@ def test_tab_wiring(chat_env):
     with gr.Blocks() as demo:
         parts = chat.build(Page([], {}))
     [load] = parts.on_load
-    assert load.fn.__wrapped__ is chat.refresh  # answering by name (webui.named)
+    assert load.fn.__wrapped__ is chat.restore  # answering by name (webui.named)
     assert load.outputs == [parts.components["base"], parts.components["columns"]]
+    assert isinstance(load.inputs[0], gr.BrowserState)  # the picks this browser made last
     events = {fn.api_name: fn for fn in demo.fns.values()}
     assert "chat" in events
     cancellers = [fn.cancels for fn in demo.fns.values() if fn.is_cancel_function]

@@ -208,12 +208,30 @@ def test_refresh_reports_status_log_and_charts(runs_env):
     assert [t.name for t in plots[0]["value"].data] == ["loss", "eval_loss"]
     # nothing changed on disk: the next tick resends neither the log nor the charts
     again = train.refresh(run.name, out["seen"])
-    assert "log" not in again and not set(train.CHARTS) & set(again) and again["seen"] == out["seen"]
-    assert "state: **running**" in again["status"]  # the status line is always redrawn (its clock moves)
+    assert "log" not in again and not set(train.CHARTS) & set(again)
+    assert {k: again["seen"][k] for k in ("log", "metrics", "samples")} == {k: out["seen"][k] for k in ("log", "metrics", "samples")}
+    assert out["seen"]["timer"] == [1.0, True] and again["timer"] == {"__type__": "update", "value": 2.0, "active": True}
+    assert train.refresh(run.name, again["seen"])["seen"]["timer"] == [4.0, True]  # still nothing new: slower still
     # a new metrics line redraws the charts
     run.metrics_file.open("a").write('{"step": 3, "loss": 0.1}\n')
     plots3 = charts_of(train.refresh(run.name, out["seen"]))
     assert list(plots3[0]["value"].data[0].x) == [1, 2, 3]
+
+
+def test_the_refresh_stops_for_a_finished_run_and_a_hidden_page_and_resends_only_what_changed(runs_env):
+    done = make_run("sft", "completed", metrics=sft_metrics())
+    first = train.refresh(done.name, {})
+    assert first["timer"]["active"] is False and first["status"]  # a finished run: no more ticks
+    again = train.refresh(done.name, first["seen"])
+    assert set(again) == {"resources", "seen"}  # the same status line is not sent again
+    live = make_run("dpo", "running", metrics=dpo_metrics(), pid=os.getpid())
+    watched = train.refresh(live.name, {})
+    assert watched["timer"]["active"] is True
+    hidden = train.page_hidden(True, watched["seen"])
+    assert hidden["timer"] == {"__type__": "update", "active": False} and hidden["seen"]["hidden"]
+    assert train.refresh(live.name, hidden["seen"])["seen"]["timer"][1] is False  # a tick in flight keeps it off
+    shown = train.page_hidden(False, hidden["seen"])
+    assert "timer" not in shown and train.refresh(live.name, shown["seen"])["timer"]["active"] is True
 
 
 def test_refresh_hides_preference_charts_for_sft(runs_env):
