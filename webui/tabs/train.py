@@ -183,10 +183,13 @@ def _fingerprint(path: Path | None) -> tuple:
 
 def ticking(run: RunFolder | None, changed: bool, seen: dict) -> list:
     """The timer's next [interval, active]: every TICK_SECONDS while the followed run's files change,
-    doubling up to MAX_TICK_SECONDS while they do not; off while the run is not live (Start, Resume and
-    following a run turn it on) and while the page is hidden (watching costs the training nothing)."""
-    if run is None or not run.status().state.active or seen.get("hidden"):
+    doubling up to MAX_TICK_SECONDS while they do not, and every MAX_TICK_SECONDS while no run is live
+    (Start, Resume and following a run bring it back to TICK_SECONDS at once; the slow tick notices a
+    run started elsewhere); off while the page is hidden (watching costs the training nothing)."""
+    if seen.get("hidden"):
         return [TICK_SECONDS, False]
+    if run is None or not run.status().state.active:
+        return [MAX_TICK_SECONDS, True]
     return [TICK_SECONDS if changed else min(MAX_TICK_SECONDS, (seen.get("timer") or [TICK_SECONDS])[0] * 2), True]
 
 

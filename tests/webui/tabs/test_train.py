@@ -218,12 +218,12 @@ def test_refresh_reports_status_log_and_charts(runs_env):
     assert list(plots3[0]["value"].data[0].x) == [1, 2, 3]
 
 
-def test_the_refresh_stops_for_a_finished_run_and_a_hidden_page_and_resends_only_what_changed(runs_env):
+def test_the_refresh_slows_for_a_finished_run_stops_for_a_hidden_page_and_resends_only_what_changed(runs_env):
     done = make_run("sft", "completed", metrics=sft_metrics())
     first = train.refresh(done.name, {})
-    assert first["timer"]["active"] is False and first["status"]  # a finished run: no more ticks
+    assert first["timer"] == {"__type__": "update", "value": 8.0, "active": True} and first["status"]  # a slow tick
     again = train.refresh(done.name, first["seen"])
-    assert set(again) == {"resources", "seen"}  # the same status line is not sent again
+    assert set(again) == {"resources", "seen"}  # the same status line and tick are not sent again
     live = make_run("dpo", "running", metrics=dpo_metrics(), pid=os.getpid())
     watched = train.refresh(live.name, {})
     assert watched["timer"]["active"] is True
