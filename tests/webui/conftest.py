@@ -21,17 +21,24 @@ def allowed_test_folders(tmp_path_factory, monkeypatch):
 
 @pytest.fixture(scope="module")
 def app(saves, tiny_model, tmp_path_factory):
-    """The server (a subprocess, like `make run`) over the test session's saves/ and a copy of
-    the sample datasets (uploads must not touch the repository's data/)."""
+    """The server (a subprocess, like `make run`) over a saves/ of this module's own (the session's
+    models linked in) and a copy of the sample datasets (uploads must not touch the repository's
+    data/). A module of its own: a run another module left "running" (its pid this test process)
+    would otherwise hold this server's queue, and a Start here would wait behind it for ever."""
     root = tmp_path_factory.mktemp("browser")
     data_dir = root / "data"
     shutil.copytree(DATA, data_dir)
-    proc, url = ui.start_server(saves, root / "server.log", allow=[root])
-    try:
-        yield {"url": url, "data_dir": data_dir, "root": root, "saves": saves}
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+    own = root / "saves"
+    own.mkdir()
+    (own / "models").symlink_to(saves / "models", target_is_directory=True)
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("WORKBENCH_SAVES", str(own))  # the tests' own reads and writes go where the server's do
+        proc, url = ui.start_server(own, root / "server.log", allow=[root])
+        try:
+            yield {"url": url, "data_dir": data_dir, "root": root, "saves": own}
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
 
 
 @pytest.fixture(scope="module")

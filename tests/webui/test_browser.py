@@ -142,7 +142,8 @@ def test_click_through_sft_then_dpo_then_chat_and_export(page, app, pairs_datase
             checks.update(int(s) for s in re.findall(r"step (\d+)", page.locator("#wb-samples").inner_text()))
             next_checks.update(re.findall(r"checked next at step (\d+)", status))
         return "state: running" not in status
-    ui.wait_for(lambda: "state: running" in ui.status_text(page), 120, "the SFT run to start")
+    ui.wait_for(lambda: "state: running" in ui.status_text(page), 120, "the SFT run to start",
+                shown=lambda: page.locator("#wb-train").inner_text()[:1500])
     ui.wait_for(ended, 240, "the SFT run to end", poll=0.7)
     ui.wait_until_done(page, 60)
     counts.append(ui.points(page, "loss"))
