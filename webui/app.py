@@ -27,7 +27,6 @@ from webui.tabs import Page, Tab, chat, datasets, evaluate, export, runs, train
 CSS = """
 .wb-log textarea { font-family: ui-monospace, monospace; font-size: 12px; }
 .wb-runs th, .wb-runs th * { word-break: normal !important; overflow-wrap: normal !important; white-space: nowrap; }
-.wb-offscreen { display: none !important; }
 """ + FORM_CSS
 TOP_BAR = ("model.name_or_path", "model.template", "model.finetuning_type", "model.dtype")
 # Gradio's temp files (uploads among them) are deleted every hour once a day old: an upload must

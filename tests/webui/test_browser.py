@@ -130,7 +130,7 @@ def test_register_a_preference_dataset_by_upload(page, app):
 
 def test_click_through_sft_then_dpo_then_chat_and_export(page, app, pairs_dataset):
     ui.open_tab(page, "Train")
-    ui.set_short_run(page, "sft", 40)
+    ui.set_short_run(page, "sft", 400)  # long enough to be seen running: 40 tiny steps can end in 2 s
     ui.pick_field(page, "data.dataset", "sql_sft")
     page.get_by_role("button", name="Start", exact=True).click()
     counts, checks, next_checks = [], set(), set()
@@ -143,14 +143,14 @@ def test_click_through_sft_then_dpo_then_chat_and_export(page, app, pairs_datase
             next_checks.update(re.findall(r"checked next at step (\d+)", status))
         return "state: running" not in status
     ui.wait_for(lambda: "state: running" in ui.status_text(page), 120, "the SFT run to start",
-                shown=lambda: page.locator("#wb-train").inner_text()[:1500])
+                shown=lambda: ui.status_text(page) + " | " + page.locator("#wb-train").inner_text()[-1500:])
     ui.wait_for(ended, 240, "the SFT run to end", poll=0.7)
     ui.wait_until_done(page, 60)
     counts.append(ui.points(page, "loss"))
     growth = sorted(set(c for c in counts if c))
     assert len(growth) >= 2 and counts[-1] >= 40, f"loss chart points seen while running: {counts}"
     # the model's answers were checked between the start and the end, and shown before the run ended
-    assert checks & {10, 20, 30}, f"sample steps shown while running: {sorted(checks)}"
+    assert any(0 < step < 400 for step in checks), f"sample steps shown while running: {sorted(checks)}"
     assert next_checks, "the status line never said when the answers are checked next"
     ui.screenshot(page, "train-sft")
 

@@ -36,14 +36,6 @@ LOG_TAIL_LINES = 40
 TICK_SECONDS = 1.0
 MAX_TICK_SECONDS = 8.0
 WATCH = gr.update(value=TICK_SECONDS, active=True)  # the timer's answer to Start, Resume: watch closely
-# A page in a background tab or a minimised window stops refreshing; back in view, it refreshes at once.
-VISIBILITY_JS = """() => {
-    if (window.wbWatchesVisibility) return [];
-    window.wbWatchesVisibility = true;
-    document.addEventListener("visibilitychange", () =>
-        document.querySelector(document.hidden ? "#wb-page-hidden" : "#wb-page-shown")?.click());
-    return [];
-}"""
 
 
 def start(specs: list[FieldSpec], *values: Any) -> dict[str, Any]:
@@ -185,9 +177,7 @@ def ticking(run: RunFolder | None, changed: bool, seen: dict) -> list:
     """The timer's next [interval, active]: every TICK_SECONDS while the followed run's files change,
     doubling up to MAX_TICK_SECONDS while they do not, and every MAX_TICK_SECONDS while no run is live
     (Start, Resume and following a run bring it back to TICK_SECONDS at once; the slow tick notices a
-    run started elsewhere); off while the page is hidden (watching costs the training nothing)."""
-    if seen.get("hidden"):
-        return [TICK_SECONDS, False]
+    run started elsewhere)."""
     if run is None or not run.status().state.active:
         return [MAX_TICK_SECONDS, True]
     return [TICK_SECONDS if changed else min(MAX_TICK_SECONDS, (seen.get("timer") or [TICK_SECONDS])[0] * 2), True]
@@ -231,14 +221,8 @@ def refresh(name: str | None, seen: dict | None) -> dict[str, Any]:
     timer = ticking(run, changed, seen)
     if timer != seen.get("timer"):
         out["timer"] = gr.update(value=timer[0], active=timer[1])
-    return {**out, "seen": {**keys, "timer": timer, "hidden": seen.get("hidden", False),
-                            "status_text": seen.get("status_text")}}
+    return {**out, "seen": {**keys, "timer": timer, "status_text": seen.get("status_text")}}
 
-
-def page_hidden(hidden: bool, seen: dict | None) -> dict[str, Any]:
-    """The page went to the background (or came back): the timer stops (or the refresh goes on at once)."""
-    seen = {**(seen or {}), "hidden": hidden, "timer": None}
-    return {"seen": seen, "timer": gr.update(active=False)} if hidden else {"seen": seen}
 
 
 def _form(page: Page) -> dict:
@@ -278,11 +262,8 @@ def _progress() -> dict:
                                 info="look back: the answers at the last sample step at or before this one")
         samples_box = gr.HTML(samples_view.samples_html([]), elem_id="wb-samples")
     log = log_box(f"engine.log (last {LOG_TAIL_LINES} lines)", 12, "wb-train-log")
-    # pressed by VISIBILITY_JS, never by a user: they are not shown
-    hidden_btn = gr.Button("page hidden", elem_id="wb-page-hidden", elem_classes=["wb-offscreen"])
-    shown_btn = gr.Button("page shown", elem_id="wb-page-shown", elem_classes=["wb-offscreen"])
     return {"monitor": monitor, "status": status_md, "resources": resources_md, "plots": plots, "log": log,
-            "sample_step": sample_step, "samples": samples_box, "hidden_btn": hidden_btn, "shown_btn": shown_btn}
+            "sample_step": sample_step, "samples": samples_box}
 
 
 def _controls() -> dict:
@@ -355,12 +336,6 @@ def _wire_actions(specs: list[FieldSpec], c: dict, seen: gr.State, timer: gr.Tim
     c["sample_step"].input(samples_view.show_run, [c["monitor"], c["sample_step"]], c["samples"],
                            show_progress="hidden")
     timer.tick(inputs=[c["monitor"], seen], **by_name(refresh, refreshed), show_progress="hidden")
-    paused = {"seen": seen, "timer": timer}  # the page in the background: no refresh (VISIBILITY_JS)
-    c["hidden_btn"].click(inputs=seen, **by_name(partial(page_hidden, True), paused), show_progress="hidden",
-                          api_visibility="private")
-    c["shown_btn"].click(inputs=seen, **by_name(partial(page_hidden, False), paused), show_progress="hidden",
-                         api_visibility="private").then(inputs=[c["monitor"], seen], **by_name(refresh, refreshed),
-                                                         show_progress="hidden", api_visibility="private")
     c["monitor"].change(inputs=c["monitor"], **by_name(follow, refreshed), show_progress="hidden",
                         api_name="follow")
 
@@ -376,8 +351,7 @@ def _on_load(specs: list[FieldSpec], c: dict) -> list[Event]:
     """What a page load re-reads (page_loaded, then its answer to the form applied) and previews."""
     loaded = {"model.name_or_path": c["model.name_or_path"], "form_answer": c["form_answer"], "monitor": c["monitor"],
               "load_run": c["load_run"], "message": c["message"]}
-    return [Event(None, options={"js": VISIBILITY_JS}),
-            Event(inputs=c["fields"], **by_name(partial(page_loaded, specs), loaded), options={"preprocess": False},
+    return [Event(inputs=c["fields"], **by_name(partial(page_loaded, specs), loaded), options={"preprocess": False},
                   then=_apply_answer(c)),
             Event(inputs=c["fields"], **by_name(partial(run_form.preview, specs), c["preview"]),
                   options={"preprocess": False})]
