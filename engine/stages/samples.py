@@ -104,7 +104,8 @@ class Sampler:
         self.full_cost = 0.0  # seconds the last answering in full (samples.max_new_tokens) took ...
         self.full_tokens = 1  # ... for answers this long at most
         self.last_cost = 0.0  # seconds the last answering took
-        self.start = self.last_end = time.time()
+        self.clock = time.monotonic  # seconds; a test sets its own to make the budget exact
+        self.start = self.last_end = self.clock()
         self.first_step = 0  # where this process started training (a resumed run starts later)
 
     @classmethod
@@ -124,7 +125,7 @@ class Sampler:
         self.max_steps, self.first_step = max_steps, first_step
         self.every = self.opts.every or max(1, math.ceil(max_steps / 10))
         self.marks = check_steps(max_steps)
-        self.start = self.last_end = time.time()
+        self.start = self.last_end = self.clock()
 
     def due(self, step: int, max_steps: int) -> bool:
         if not self.prompts or step == self.last_step:
@@ -146,12 +147,12 @@ class Sampler:
         """The automatic schedule skips a due step until the training since the last answers took
         (1 - BUDGET) / BUDGET times what answering cost, so a short run on a slow machine is not
         spent mostly answering (a run ten steps long would otherwise answer at every step)."""
-        return (time.time() - self.last_end) * BUDGET >= self.last_cost * (1 - BUDGET)
+        return (self.clock() - self.last_end) * BUDGET >= self.last_cost * (1 - BUDGET)
 
     def step_seconds(self, step: int) -> float | None:
         """Training seconds per step so far, answering excluded (None before the first step)."""
         done = step - self.first_step
-        return (time.time() - self.start - self.seconds) / done if done > 0 else None
+        return (self.clock() - self.start - self.seconds) / done if done > 0 else None
 
     def limit(self, step: int) -> int:
         """The tokens an answer may have at ``step``: in full at the start and the end (and with an
@@ -167,7 +168,7 @@ class Sampler:
 
     def take(self, step: int, model, tokenizer) -> list[dict]:
         """Answer the prompts with the model as it is now; the records are appended to samples.jsonl."""
-        start, was_training, limit = time.time(), model.training, self.limit(step)
+        start, was_training, limit = self.clock(), model.training, self.limit(step)
         model.eval()
         try:
             with torch.no_grad():
@@ -180,7 +181,7 @@ class Sampler:
                    for i, (conv, text, n, ended) in enumerate(zip(self.prompts, gen.texts, gen.lengths, gen.ended))]
         self.run.append_samples(records)
         self.records += records
-        self.last_step, self.last_end = step, time.time()
+        self.last_step, self.last_end = step, self.clock()
         self.last_cost = self.last_end - start
         if limit == self.opts.max_new_tokens:
             self.full_cost, self.full_tokens = self.last_cost, max(1, *gen.lengths)

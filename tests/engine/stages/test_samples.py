@@ -4,7 +4,6 @@ a run stopped at an alarm with the weights of the last sample step without one."
 
 from __future__ import annotations
 
-import time
 from types import SimpleNamespace
 
 import pytest
@@ -119,18 +118,20 @@ def test_stop_on_alarm_keeps_the_weights_of_the_last_sample_step_without_one(tmp
 
 def test_the_automatic_schedule_keeps_sampling_near_a_tenth_of_the_run(tmp_path):
     auto = Sampler(create_run(from_dict(tiny_config("dpo")), root=tmp_path), from_dict(tiny_config("dpo")))
+    auto.clock = lambda: 1000.0  # a fixed clock: the budget is exact
     auto.plan(max_steps=20)
     auto.prompts = [[{"role": "user", "content": "How do I bake?"}]]
     assert auto.every == 2 and auto.due(0, 20) and auto.marks == {5, 10, 15}
     auto.last_step, auto.last_cost = 0, 10.0  # answering took 10 s
-    auto.last_end = time.time() - 50  # and 50 s of training followed: answering now would be 1/6 of it
+    auto.last_end = 1000.0 - 50  # and 50 s of training followed: answering now would be 1/6 of it
     assert not auto.due(2, 20) and not auto.due(3, 20)
     assert auto.due(5, 20) and auto.due(20, 20)  # the quarters and the end are always answered
-    auto.last_end = time.time() - 95
+    auto.last_end = 1000.0 - 95
     assert auto.due(4, 20) and not auto.due(7, 20)
     fixed = Sampler(None, from_dict(tiny_config("dpo", samples={"every": 2})))
     fixed.plan(max_steps=20)
-    fixed.prompts, fixed.last_step, fixed.last_cost, fixed.last_end = auto.prompts, 0, 10.0, time.time()
+    fixed.clock = auto.clock
+    fixed.prompts, fixed.last_step, fixed.last_cost, fixed.last_end = auto.prompts, 0, 10.0, 1000.0
     assert fixed.due(2, 20)  # an explicit every is kept, whatever it costs
 
 
@@ -142,13 +143,14 @@ def test_every_run_is_checked_at_its_quarters(max_steps, marks):
 def test_checks_between_the_start_and_the_end_are_cut_to_fit_the_budget(tmp_path):
     cfg = from_dict(tiny_config("dpo", samples={"max_new_tokens": 64}))
     sampler = Sampler(create_run(cfg, root=tmp_path), cfg)
+    sampler.clock = lambda: 1000.0  # a fixed clock: the budget is exact
     sampler.plan(max_steps=18)
     sampler.prompts = [[{"role": "user", "content": "How do I bake?"}]]
     sampler.full_cost, sampler.full_tokens = 4.0, 64  # the start's answers: 4 s for 64 tokens
-    sampler.start = time.time() - 9 * 10.0  # 9 steps of 10 s each so far, nothing spent answering
+    sampler.start = 1000.0 - 9 * 10.0  # 9 steps of 10 s each so far, nothing spent answering
     # budget: a tenth of 18 steps x 10 s = 18 s; the start and the end take 8 s; 10 s for 3 checks: 53 tokens
     assert sampler.limit(0) == 64 and sampler.limit(18) == 64 and sampler.limit(9) == 53
-    sampler.start = time.time() - 9 * 1.0  # 1 s steps: the budget cannot pay; checks are cut, never dropped
+    sampler.start = 1000.0 - 9 * 1.0  # 1 s steps: the budget cannot pay; checks are cut, never dropped
     assert sampler.limit(9) == samples.MIN_CHECK_TOKENS and sampler.due(9, 18)
     assert sampler.next_check(5) == 9 and sampler.next_check(14) == 18 and sampler.next_check(18) is None
     fixed = Sampler(None, from_dict(tiny_config("dpo", samples={"every": 3, "max_new_tokens": 64})))
