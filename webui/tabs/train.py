@@ -18,7 +18,7 @@ from engine.config import STAGES, ConfigError
 from engine.runs import checkpoints, launch, process, queue
 from engine.runs.folder import RunFolder, swap_weights
 from engine.runs.process import stop as stop_process
-from engine.runs.status import State
+from engine.runs.status import State, Status
 from webui import charts, form_answers, resources, run_form, runinfo, samples_view
 from webui.forms import FieldSpec, build_section, make_component, validate
 from webui.log_box import log_box
@@ -84,9 +84,8 @@ def swap(name: str | None) -> str:
     return f"**{name}** now uses the weights of step {step} (adapter/); chat, evaluation and export read them."
 
 
-def swap_button(run: RunFolder | None) -> dict:
+def swap_button(status: Status | None) -> dict:
     """The swap button: shown for a finished run that keeps other weights, naming their step."""
-    status = run.status() if run else None
     if status is None or status.clean_step is None or status.state.active:
         return gr.update(visible=False)
     return gr.update(visible=True, value=f"Use the weights of step {status.clean_step}")
@@ -173,12 +172,12 @@ def _fingerprint(path: Path | None) -> tuple:
         return (str(path), None, None)
 
 
-def ticking(run: RunFolder | None, changed: bool, seen: dict) -> list:
+def ticking(status: Status | None, changed: bool, seen: dict) -> list:
     """The timer's next [interval, active]: every TICK_SECONDS while the followed run's files change,
     doubling up to MAX_TICK_SECONDS while they do not, and every MAX_TICK_SECONDS while no run is live
     (Start, Resume and following a run bring it back to TICK_SECONDS at once; the slow tick notices a
     run started elsewhere)."""
-    if run is None or not run.status().state.active:
+    if status is None or not status.state.active:
         return [MAX_TICK_SECONDS, True]
     return [TICK_SECONDS if changed else min(MAX_TICK_SECONDS, (seen.get("timer") or [TICK_SECONDS])[0] * 2), True]
 
@@ -204,21 +203,22 @@ def refresh(name: str | None, seen: dict | None) -> dict[str, Any]:
     keys = {"log": _fingerprint(run.log_file if run else None),
             "metrics": _fingerprint(run.metrics_file if run else None),
             "samples": _fingerprint(run.samples_file if run else None),
-            "weights": _fingerprint(run.status_file if run else None)}
+            "status": _fingerprint(run.status_file if run else None)}
     if seen.get("log") != keys["log"]:
         out["log"] = run.log_tail(LOG_TAIL_LINES) if run else ""
     if seen.get("metrics") != keys["metrics"]:
         figures = charts.run_charts(run.metrics() if run else [], run.stage if run else "")
         out.update({slot: gr.update(value=f, visible=True) if f is not None else gr.update(visible=False)
                     for slot, f in zip(CHARTS, figures)})
-    if seen.get("weights") != keys["weights"]:
-        out["swap_btn"] = swap_button(run)
+    status = run.status() if run else None  # read once for the button and the timer
+    if seen.get("status") != keys["status"]:
+        out["swap_btn"] = swap_button(status)
     if seen.get("samples") != keys["samples"]:  # new answers: the latest step is shown
         records = run.samples() if run else []
         out["sample_step"] = gr.update(**samples_view.slider_update(records))
         out["samples"] = samples_view.samples_html(records, None, samples_view.run_probes(run))
     changed = any(seen.get(k) != v for k, v in keys.items())
-    timer = ticking(run, changed, seen)
+    timer = ticking(status, changed, seen)
     if timer != seen.get("timer"):
         out["timer"] = gr.update(value=timer[0], active=timer[1])
     return {**out, "seen": {**keys, "timer": timer, "status_text": seen.get("status_text")}}
