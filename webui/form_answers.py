@@ -67,11 +67,23 @@ def replacing(shown: Any, wanted: Any) -> dict[str, Any]:
     return {} if _blank(wanted) == _blank(shown) else {"value": wanted, "replaces": shown}
 
 
-def fill(values: dict[str, Any], shown: dict[str, Any]) -> dict[str, Any]:
+def _same(a: Any, b: Any) -> bool:
+    """Two values of one field alike, as the browser and the server may write them (8 and 8.0)."""
+    try:
+        return float(a) == float(b)
+    except (TypeError, ValueError):
+        return _blank(a) == _blank(b)
+
+
+def fill(values: dict[str, Any], shown: dict[str, Any], initial: dict[str, Any] | None = None) -> dict[str, Any]:
     """An answer that sets fields to ``values`` (by key), each only while it still shows what it showed
-    (``shown``) when the answer was asked for."""
+    (``shown``) when the answer was asked for. With ``initial`` (the values the page starts with), a
+    field already changed from it when the answer was asked is left alone too: on a slow machine the
+    user can type before a page load's question is even sent, and what they typed is theirs."""
+    initial = initial or {}
     return {"asked": {}, "updates": {key: replacing(shown.get(key), value) for key, value in values.items()
-                                     if replacing(shown.get(key), value)}}
+                                     if replacing(shown.get(key), value)
+                                     and (key not in initial or _same(shown.get(key), initial[key]))}}
 
 
 def answer_box() -> gr.JSON:

@@ -128,7 +128,8 @@ def test_a_reload_during_a_run_fills_the_form_with_its_settings_and_shows_its_en
 def test_a_late_page_load_answer_keeps_what_was_typed_before_it_arrived(page, runs):
     """The page load fills the form with the followed run's settings; on a busy machine its answer can
     come after the user typed. Held back here until a name is typed: the name typed stays, the rest of
-    the form is the run's."""
+    the form is the run's. (Under load the page may even ask after the typing: the name, changed from
+    the page's initial value, stays then too; test_named covers that order by hand.)"""
     with ui.answer_held(page, ui.event_id(page, "page_loaded")) as held:
         reload(page)
         ui.set_text(page, "name", "typed-meanwhile")

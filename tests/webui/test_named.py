@@ -60,3 +60,13 @@ def test_a_fill_sends_only_values_that_differ_with_the_values_they_replace():
     assert filled == {"asked": {}, "updates": {"stage": {"value": "dpo", "replaces": "sft"},
                                                "dpo.beta": {"value": 0.2, "replaces": 0.1}}}
     assert form_answers.replacing("", None) == {}  # an empty field is empty, whichever side says so
+
+
+def test_a_fill_leaves_a_field_the_user_changed_before_it_was_asked_for():
+    """On a slow machine the page load's question can leave after the user typed a name: the name,
+    changed from what the page started with, is the user's; the untouched fields are filled."""
+    filled = form_answers.fill({"name": "penn-dpo", "stage": "dpo", "training.learning_rate": 1e-4},
+                               {"name": "typed", "stage": "sft", "training.learning_rate": 2e-4},
+                               initial={"name": "", "stage": "sft", "training.learning_rate": 0.0002})
+    assert filled["updates"] == {"stage": {"value": "dpo", "replaces": "sft"},
+                                 "training.learning_rate": {"value": 1e-4, "replaces": 2e-4}}

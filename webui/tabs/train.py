@@ -401,7 +401,8 @@ def page_loaded(specs: list[FieldSpec], *values: Any) -> dict[str, Any]:
     loaded = followed_settings(specs, followed)
     shown = dict(zip((s.key for s in specs), values))
     form = loaded or shown
-    answers = [form_answers.fill(loaded, shown)] if loaded else []
+    initial = {s.key: s.kwargs.get("value") for s in specs}  # what the page starts with
+    answers = [form_answers.fill(loaded, shown, initial)] if loaded else []
     answer = {"model.name_or_path": gr.update(choices=model_names()), "load_run": gr.update(choices=names),
               "monitor": gr.update(choices=names, value=followed),
               "form_answer": [*answers, run_form.stage_changed(*(form[k] for k in STAGE_INPUTS))]}
