@@ -374,26 +374,27 @@ def follow(name: str | None) -> dict[str, Any]:
 
 
 def followed_settings(specs: list[FieldSpec], name: str | None) -> dict[str, Any] | None:
-    """The form values (by field key) of the followed run's own config.yaml while it trains or waits in
-    the queue (Load settings' path), else None. After a reload during a DPO run the form must not fall
-    back to the SFT defaults under it, ready to queue a run the user never meant."""
-    try:
-        status = runinfo.run_path(name).status()
-    except FileNotFoundError:
+    """The form values (by field key) of the followed run's own config.yaml (Load settings' path),
+    whatever its state, else None. A reload during a DPO run must not put the SFT defaults under it,
+    ready to queue a run the user never meant; after a run ended, the form it was started from is
+    what the user was working on (the next run is most often a change of it)."""
+    if not name:
         return None
-    if not (status.engine_alive or status.waiting):
+    try:
+        runinfo.run_path(name).status()
+    except FileNotFoundError:
         return None
     return run_form.load_from_run(specs, name) or None  # an unreadable config: a warning, and no values
 
 
 def page_loaded(specs: list[FieldSpec], *values: Any) -> dict[str, Any]:
     """What a page (re)load re-discovers from disk: the model, dataset and run lists, the run to
-    follow (a live one first) and, while that run trains or waits, its settings in the form, so a
-    reload or a server restart loses nothing. Answers "model.name_or_path" (its choices), "monitor"
+    follow (a live one first, else the newest) and its settings in the form, so a reload or a server
+    restart loses nothing. Answers "model.name_or_path" (its choices), "monitor"
     (the followed run), "load_run", "message" and "form_answer": the answers applied in the browser
     (webui.form_answers), the run's settings first, then the stage answer for the form they make. A
-    field keeps what it shows unless a live run fills it, and what the user changed before the answer
-    arrived stays."""
+    field keeps what it shows unless the run's settings fill it, and what the user changed before the
+    answer arrived stays."""
     from engine.models.store import model_names
 
     names = runinfo.run_names()
@@ -408,5 +409,5 @@ def page_loaded(specs: list[FieldSpec], *values: Any) -> dict[str, Any]:
               "form_answer": [*answers, run_form.stage_changed(*(form[k] for k in STAGE_INPUTS))]}
     if loaded:
         answer["message"] = (f"ℹ️ The form shows the settings of **{followed}**, the run being followed; **Start** "
-                             "queues a new run with them.")
+                             "queues a new run with them (what you changed before the page loaded is kept).")
     return answer

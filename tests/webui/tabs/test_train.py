@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import shlex
 import time
 
@@ -309,8 +310,13 @@ def test_a_reload_during_a_dpo_run_fills_the_form_with_the_runs_own_settings(run
     assert "penn_pref" in choices(pickers["data.dataset"]) and sections_shown(pickers) == ["dpo", "samples"]
     assert out["monitor"]["value"] == live.name
     assert out["message"].startswith(f"ℹ️ The form shows the settings of **{live.name}**, the run being followed")
-    # a finished run is followed too, but the form stays the user's: a new run's defaults
+    # a finished run is followed too, and its settings stay in the form: what the user was working on
     live.update_status(state="completed", pid=None)
+    settings, stage = train.page_loaded(specs, *defaults)["form_answer"]
+    assert settings["updates"]["data.dataset"] == {"value": "penn_pref", "replaces": "sql_sft"}
+    # with no run at all, the form keeps what it shows (a new run's defaults)
+    shutil.rmtree(live.path)
+    shutil.rmtree(parent.path)
     out = train.page_loaded(specs, *defaults)
     assert "message" not in out and "value" not in out["model.name_or_path"]
     [stage] = out["form_answer"]  # no settings to fill in: only the answer to the form's own stage
