@@ -198,8 +198,12 @@ class RunFolderCallback(TrainerCallback):
         self.run.update_status(activity=f"answering the {count} sample prompt{'s' * (count > 1)} at step {step} "
                                         f"(up to {limit} tokens each)")
         self.sampler.take(step, model, processing_class)
-        log.info("samples at step %d: %d answers of up to %d tokens in %.1f s", step, count, limit,
-                 self.sampler.last_cost)
+        if self.sampler.reused:
+            log.info("samples at step %d: %d answers kept from an earlier run with the same start (%.1f s saved)",
+                     step, count, self.sampler.full_cost)
+        else:
+            log.info("samples at step %d: %d answers of up to %d tokens in %.1f s", step, count, limit,
+                     self.sampler.last_cost)
         self.run.update_status(activity=None, next_check=self.sampler.next_check(step))
         found = self.check_health(args, control, model)
         if not any(w["code"] in degeneration.CODES for w in found):

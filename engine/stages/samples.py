@@ -9,7 +9,9 @@ The checks at the quarters land on every run, whatever they cost: a model that s
 halfway is caught before its weights are saved. What the budget changes is their length: the start
 and the end are answered in full (``samples.max_new_tokens``), the checks between them are cut short
 enough (down to MIN_CHECK_TOKENS) for all of them to fit a tenth of the run's training time, from
-what the start's answers cost and how long a step takes.
+what the start's answers cost and how long a step takes. The start's answers are the same for every
+run that starts from the same weights with the same prompts: a later such run reads them
+(engine.stages.start_answers).
 
 Each answer is one line of samples.jsonl: ``step``, ``prompt``, ``answer``, ``tokens`` (generated
 before the turn ended), ``ended`` (False: cut at ``limit``), ``limit`` (the tokens it was allowed)
@@ -29,6 +31,7 @@ from engine.config import STAGES, RunConfig, Sampling
 from engine.data.rows import load_splits
 from engine.inference.generate import answer_logprobs, generate, user_turn
 from engine.runs.folder import RunFolder
+from engine.stages import start_answers
 
 # The automatic schedule's budget: sampling takes at most about this share of the run's time.
 BUDGET = 0.1
@@ -107,6 +110,7 @@ class Sampler:
         self.clock = time.monotonic  # seconds; a test sets its own to make the budget exact
         self.start = self.last_end = self.clock()
         self.first_step = 0  # where this process started training (a resumed run starts later)
+        self.reused = False  # the last answers were an earlier run's (engine.stages.start_answers)
 
     @classmethod
     def for_run(cls, run: RunFolder, cfg: RunConfig) -> Sampler | None:
@@ -166,9 +170,9 @@ class Sampler:
         tokens = spare / max(1, len(self.marks)) / (self.full_cost / self.full_tokens)
         return int(min(full, max(MIN_CHECK_TOKENS, tokens)))
 
-    def take(self, step: int, model, tokenizer) -> list[dict]:
-        """Answer the prompts with the model as it is now; the records are appended to samples.jsonl."""
-        start, was_training, limit = self.clock(), model.training, self.limit(step)
+    def answer(self, step: int, model, tokenizer, limit: int) -> list[dict]:
+        """The prompts answered by the model as it is now (its reference's log-ratio with them)."""
+        was_training = model.training
         model.eval()
         try:
             with torch.no_grad():
@@ -176,14 +180,28 @@ class Sampler:
                 kls = drift(model, gen) if self.kl_bound is not None else None
         finally:
             model.train(was_training)
-        records = [{"step": step, "prompt": conv[-1]["content"], "answer": text, "tokens": n, "ended": ended,
-                    "limit": limit, **({"kl": kls[i]} if kls is not None else {})}
-                   for i, (conv, text, n, ended) in enumerate(zip(self.prompts, gen.texts, gen.lengths, gen.ended))]
+        return [{"step": step, "prompt": conv[-1]["content"], "answer": text, "tokens": n, "ended": ended,
+                 "limit": limit, **({"kl": kls[i]} if kls is not None else {})}
+                for i, (conv, text, n, ended) in enumerate(zip(self.prompts, gen.texts, gen.lengths, gen.ended))]
+
+    def take(self, step: int, model, tokenizer) -> list[dict]:
+        """Answer the prompts with the model as it is now; the records are appended to samples.jsonl.
+        The starting model's answers come from the cache when a run started the same way
+        (engine.stages.start_answers): they cost nothing, and the budget counts what they cost then."""
+        start, limit = self.clock(), self.limit(step)
+        key = start_answers.start_key(self.cfg, self.prompts, str(getattr(model, "dtype", "")), limit) \
+            if step == 0 else None
+        kept = start_answers.load(self.run.path.parent, key)
+        records = kept["records"] if kept else self.answer(step, model, tokenizer, limit)
+        self.reused = bool(kept)
+        if not kept:
+            start_answers.keep(self.run.path.parent, key, records, self.clock() - start)
         self.run.append_samples(records)
         self.records += records
         self.last_step, self.last_end = step, self.clock()
         self.last_cost = self.last_end - start
         if limit == self.opts.max_new_tokens:
-            self.full_cost, self.full_tokens = self.last_cost, max(1, *gen.lengths)
+            cost = kept["seconds"] if kept else self.last_cost  # what answering in full costs, for the budget
+            self.full_cost, self.full_tokens = cost, max(1, *(r["tokens"] for r in records))
         self.seconds += self.last_cost
         return records
