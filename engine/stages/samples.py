@@ -194,14 +194,16 @@ class Sampler:
         kept = start_answers.load(self.run.path.parent, key)
         records = kept["records"] if kept else self.answer(step, model, tokenizer, limit)
         self.reused = bool(kept)
+        self.last_step, self.last_end = step, self.clock()
+        spent = self.last_end - start
         if not kept:
-            start_answers.keep(self.run.path.parent, key, records, self.clock() - start)
+            start_answers.keep(self.run.path.parent, key, records, spent)
         self.run.append_samples(records)
         self.records += records
-        self.last_step, self.last_end = step, self.clock()
-        self.last_cost = self.last_end - start
+        # Kept answers cost what answering them cost then, for the schedule and the budget: a cache hit
+        # does not bring the next optional check forward, nor lengthen the checks between the quarters.
+        self.last_cost = kept["seconds"] if kept else spent
         if limit == self.opts.max_new_tokens:
-            cost = kept["seconds"] if kept else self.last_cost  # what answering in full costs, for the budget
-            self.full_cost, self.full_tokens = cost, max(1, *(r["tokens"] for r in records))
-        self.seconds += self.last_cost
+            self.full_cost, self.full_tokens = self.last_cost, max(1, *(r["tokens"] for r in records))
+        self.seconds += spent
         return records

@@ -49,7 +49,8 @@ def test_a_second_run_from_the_same_start_reads_the_first_ones_answers(tmp_path,
     second, again = step_zero(tmp_path, cfg)
     assert answered == [32]  # not asked again
     assert again == records and second.run.samples() == records  # written into the second run's folder
-    assert second.full_tokens == 4  # the budget knows what answering in full costs
+    assert second.full_tokens == 4 and second.full_cost == first.full_cost  # what answering in full costs
+    assert second.last_cost == first.last_cost  # the schedule spaces the next optional check as before
 
 
 @pytest.mark.parametrize("change", [
