@@ -161,13 +161,14 @@ def test_the_engine_log_shows_its_newest_line_at_the_bottom(page, runs):
     ui.screenshot(page, "layout-log")
 
 
-def test_chinese_text_is_drawn_in_a_cjk_font(page):
+def test_chinese_text_is_drawn_in_a_cjk_font(page, runs):
     """`make test` installs a CJK font when fontconfig knows none; without one, Chinese dataset rows,
     prompts and answers are drawn as empty boxes, all alike."""
     fonts = subprocess.run(["fc-list", ":lang=zh"], capture_output=True, text=True, check=False).stdout \
         if shutil.which("fc-list") else ""
     assert fonts.strip(), "no font for Chinese: `make browser` (part of `make test`) installs fonts-droid-fallback"
     reload(page)
+    followed(page, runs["live"])  # the load done (typing into a page still loading timed out under load)
     glyphs = page.evaluate("""(chars) => chars.map(ch => {
         const canvas = document.createElement('canvas'); canvas.width = canvas.height = 48;
         const g = canvas.getContext('2d'); g.font = '36px sans-serif'; g.fillText(ch, 4, 40);
