@@ -4,11 +4,12 @@ Every run answers its sample prompts at step 0: the baseline its later answers a
 On a 2-core CPU that one full-length check costs about as much as a tenth of a short run, and it is
 the same for every run that starts from the same weights with the same prompts (a learning-rate or
 beta sweep from one SFT run, a second try after an alarm). So the step-0 answers are kept beside
-the run folders (saves/runs/.start_answers/: not a run, so no listing shows it), named by a digest of everything they depend on: the starting weights'
-files (the base model's and the parent run's, by name, size and modification time), the model
-settings (template, quantisation, dtype as resolved on this machine), the stage's sampling and the
-prompts; a run that starts the same way reads them instead of answering again. Nothing else is
-cached: every later check answers with the weights as they are.
+the run folders (saves/runs/.start_answers/: not a run, so no listing shows it), named by a digest
+of everything they depend on: the starting weights' files (the base model's and the parent run's,
+by name, size and modification time), the model and LoRA settings, the stage, the dtype as resolved
+on this machine, the answer length and the prompts; a run that starts the same way reads them
+instead of answering again. Nothing else is cached: every later check answers with the weights as
+they are.
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ def start_key(cfg: RunConfig, prompts: list, dtype: str, max_new_tokens: int) ->
         parent = parent_run(cfg)
         weights = [base_model_path(cfg)] + ([parent.weights().path] if parent is not None else [])
         files = [[str(Path(w).resolve()), _files(Path(w))] for w in weights]
-    except (ConfigError, OSError, AttributeError) as e:
+    except (ConfigError, OSError) as e:
         log.debug("start answers not cached: %s", e)
         return None
     facts = {"version": VERSION, "weights": files, "model": dataclasses.asdict(cfg.model),

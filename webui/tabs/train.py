@@ -378,13 +378,8 @@ def followed_settings(specs: list[FieldSpec], name: str | None) -> dict[str, Any
     whatever its state, else None. A reload during a DPO run must not put the SFT defaults under it,
     ready to queue a run the user never meant; after a run ended, the form it was started from is
     what the user was working on (the next run is most often a change of it)."""
-    if not name:
-        return None
-    try:
-        runinfo.run_path(name).status()
-    except FileNotFoundError:
-        return None
-    return run_form.load_from_run(specs, name) or None  # an unreadable config: a warning, and no values
+    # an unreadable config (or a run removed meanwhile): a warning, and no values
+    return (run_form.load_from_run(specs, name) or None) if name else None
 
 
 def page_loaded(specs: list[FieldSpec], *values: Any) -> dict[str, Any]:
