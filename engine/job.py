@@ -86,6 +86,11 @@ def main(argv: list[str] | None = None) -> int:
         print("usage: python -m engine.job JOB_DIR  (a folder holding job.yaml)", file=sys.stderr)
         return 2
     signal.signal(signal.SIGTERM, _stop)
+    # transformers' errors only: its loading reports would bury the job's progress lines. Set here, not
+    # by TRANSFORMERS_VERBOSITY, which it reads at import (a warm start has imported it already).
+    from transformers.utils import logging as transformers_logging
+
+    transformers_logging.set_verbosity_error()
     return 0 if run(JobFolder(Path(argv[0]).resolve())) == State.COMPLETED else 1
 
 

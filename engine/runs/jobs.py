@@ -15,7 +15,6 @@ and a finished job's results stay with its run.
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 import time
 from dataclasses import dataclass
@@ -28,6 +27,7 @@ from engine.files import atomic_write, read_yaml_mapping
 from engine.runs.folder import RunFolder
 from engine.runs.process import spawn
 from engine.runs.status import ProcessFolder, State
+from engine.runs.warm import Process
 
 KINDS = ("eval", "export")
 
@@ -94,8 +94,6 @@ def list_jobs(run: RunFolder, kind: str | None = None) -> list[JobFolder]:
     return [job for job in jobs if kind is None or job.kind == kind]
 
 
-def start_job(job: JobFolder) -> subprocess.Popen:
-    """`python -m engine.job JOB_DIR`, its output in job.log (the job's progress lines, and
-    transformers' errors only: its loading reports would bury them)."""
-    return spawn([sys.executable, "-m", "engine.job", str(job.path)], job.path, job.log_file,
-                 TRANSFORMERS_VERBOSITY="error")
+def start_job(job: JobFolder) -> Process:
+    """`python -m engine.job JOB_DIR`, its output (the job's progress lines) in job.log."""
+    return spawn([sys.executable, "-m", "engine.job", str(job.path)], job.path, job.log_file)

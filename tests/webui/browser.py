@@ -21,6 +21,11 @@ REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "test-artifacts"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync"]
+# What a page shows after an event waits as long as anything else on the page does (page.set_default_timeout
+# in conftest): playwright's 5 s for expect() was too short on a loaded 2-core machine (a stage change's
+# answer came later than that in CI, with the server and an engine busy).
+PAGE_TIMEOUT_MS = 30_000
+expect.set_options(timeout=PAGE_TIMEOUT_MS)
 
 
 def start_server(saves: Path, log: Path, allow: list[Path] = (), tries: int = 3) -> tuple[subprocess.Popen, str]:

@@ -45,7 +45,7 @@ def app(saves, tiny_model, tmp_path_factory):
 def page(app):
     pw, browser = ui.open_browser()
     page = browser.new_page(viewport={"width": 1440, "height": 1000})
-    page.set_default_timeout(30_000)
+    page.set_default_timeout(ui.PAGE_TIMEOUT_MS)
     page.goto(app["url"])
     ui.field(page, "model.name_or_path").wait_for()
     ui.pick_field(page, "model.name_or_path", "tiny")

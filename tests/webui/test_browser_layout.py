@@ -46,7 +46,7 @@ def page(runs, tmp_path_factory):
     pw, browser = ui.open_browser()
     try:
         page = browser.new_page(viewport={"width": WIDTH, "height": HEIGHT})
-        page.set_default_timeout(30_000)
+        page.set_default_timeout(ui.PAGE_TIMEOUT_MS)
         page.goto(url)
         yield page
     finally:
