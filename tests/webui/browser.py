@@ -21,10 +21,11 @@ REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "test-artifacts"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync"]
-# What a page shows after an event waits as long as anything else on the page does (page.set_default_timeout
-# in conftest): playwright's 5 s for expect() was too short on a loaded 2-core machine (a stage change's
-# answer came later than that in CI, with the server and an engine busy).
-PAGE_TIMEOUT_MS = 30_000
+# How long a page may take to show what an event changes, for expect() as for every other page wait
+# (page.set_default_timeout in the fixtures). On a loaded 2-core machine a page load costs chromium
+# 11-13 s of CPU and its answers come late: playwright's 5 s for expect() failed CI (a stage answer),
+# and 30 s failed two layout tests right after a reload with three workers.
+PAGE_TIMEOUT_MS = 60_000
 expect.set_options(timeout=PAGE_TIMEOUT_MS)
 
 
