@@ -79,8 +79,9 @@ class WarmInterpreter:
     """The owner's side: starts the warm interpreter, sends it starts, and reads its answers."""
 
     def __init__(self, env: dict[str, str], cwd: Path):
+        # stderr stays its owner's: a failed import shows there (and the starts then go cold)
         self._proc = subprocess.Popen([sys.executable, "-m", __name__], env=env, cwd=cwd, stdin=subprocess.PIPE,
-                                      stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, start_new_session=True)
+                                      stdout=subprocess.PIPE, start_new_session=True)
         self._changed = threading.Condition()
         self._ready = False
         self._pids: dict[int, int] = {}  # request id -> pid, until start() takes it
@@ -91,7 +92,10 @@ class WarmInterpreter:
 
     def _read(self) -> None:
         for line in self._proc.stdout:
-            message = json.loads(line)
+            try:
+                message = json.loads(line)
+            except ValueError:  # not an answer (a sitecustomize's print before the answers were set up)
+                continue
             with self._changed:
                 if "ready" in message:
                     self._ready = True
@@ -258,8 +262,11 @@ def _serve() -> None:
             request = json.loads(line)
             pid = os.fork()
             if pid == 0:
-                os.close(report_fd)
-                _child(request)
+                try:
+                    os.close(report_fd)
+                    _child(request)
+                finally:  # whatever happens, the child never goes back to serving
+                    os._exit(1)
             report({"id": request["id"], "pid": pid})
 
 
