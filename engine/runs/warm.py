@@ -28,7 +28,10 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
+
+from engine.runs.status import is_alive
 
 WARM_ENV = "WORKBENCH_WARM_START"
 WARM_MODULES = ("engine.train", "engine.job")
@@ -142,15 +145,13 @@ class WarmInterpreter:
                 return self._exits[pid]
         if self.alive():
             return None
-        from engine.runs.status import is_alive  # the warm interpreter is gone: no code will come
-
-        return None if is_alive(pid) else 1
+        return None if is_alive(pid) else 1  # the warm interpreter is gone: no code will come
 
     def wait_exit(self, pid: int, timeout: float | None) -> int | None:
         with self._changed:
             self._changed.wait_for(lambda: pid in self._exits or not self.alive(), timeout)
         while (code := self.exit_code(pid)) is None and timeout is None:
-            threading.Event().wait(0.5)  # gone before the child: poll until the child is too
+            time.sleep(0.5)  # the warm interpreter went before the child: poll until the child goes too
         return code
 
 
